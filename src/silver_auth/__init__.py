@@ -1,0 +1,3 @@
+"""Silver Auth API: the service behind SEQN Auth."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""Response-wide behaviour: security headers on every answer, problem+json for every error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import Message, Scope
+
+from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
+from silver_auth.core.redaction import redact, redact_text
+from silver_auth.settings import Settings
+
+log = structlog.get_logger("silver_auth.http")
+
+
+def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """G2, G3 in depth behind Caddy: the same headers even if the proxy is misconfigured."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+        (b"x-frame-options", b"DENY"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if settings.hsts_enabled:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
+def make_before_send(settings: Settings) -> Any:
+    extra = security_headers(settings)
+    names = {name for name, _ in extra}
+
+    async def add_security_headers(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            headers = [h for h in message.get("headers", []) if h[0].lower() not in names]
+            message["headers"] = [*headers, *extra]
+
+    return add_security_headers
+
+
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(content=body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
+
+
+def handle_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[Any]:
+    return problem_response(exc.status, exc.body(), exc.headers)
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    return [
+        redact({k: v for k, v in item.items() if k in ("key", "message", "source")})
+        for item in extra
+        if isinstance(item, dict)
+    ]
+
+
+def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    detail = redact_text(str(exc.detail)) if exc.detail else "request failed"
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException):
+        errors = _validation_errors(exc)
+        malformed = "malformed" in detail.lower() or any(
+            "json" in str(e.get("message", "")).lower() for e in errors
+        )
+        status = 400 if malformed and not errors else 422
+        detail = (
+            "the body is not valid JSON" if status == 400 else "the request has invalid or missing fields"
+        )
+        if errors:
+            extra["errors"] = errors
+    elif status == 404:
+        detail = "no such resource"
+    elif status == 405:
+        detail = f"{request.method} is not allowed here"
+    elif status == 413:
+        limit = request.app.state.runtime.settings.max_body_bytes
+        detail = f"the request body is larger than the limit of {limit} bytes"
+    headers = {
+        k: v
+        for k, v in (exc.headers or {}).items()
+        if k.lower() in ("allow", "retry-after", "www-authenticate")
+    }
+    return problem_response(status, problem_body(status, detail, **extra), headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # No stack trace or message to the caller. The log keeps the first line, redacted: SQL errors
+    # carry bound parameters on later lines.
+    log.error(
+        "unhandled_error",
+        path=request.url.path,
+        method=request.method,
+        error_type=type(exc).__name__,
+        error=redact_text(str(exc)),
+    )
+    return problem_response(500, problem_body(500, "something went wrong on our side; it has been logged"))
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    ProblemError: handle_problem,
+    HTTPException: handle_http,
+    Exception: handle_unexpected,
+}

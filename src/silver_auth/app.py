@@ -1,0 +1,100 @@
+"""create_app(): controllers, guards, error handlers, security headers, and the app's runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Router, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+from silver_auth import __version__
+from silver_auth.api.deps import DEPENDENCIES
+from silver_auth.api.guards import console_guard
+from silver_auth.api.http import EXCEPTION_HANDLERS, make_before_send
+from silver_auth.api.state import Runtime
+from silver_auth.audit.routes import AuditController
+from silver_auth.core.logging import configure_logging
+from silver_auth.core.production_guard import production_violations
+from silver_auth.db.engine import create_engine, create_sessionmaker
+from silver_auth.health.routes import health, service_config
+from silver_auth.keys.routes import KeyController, backend_project
+from silver_auth.keys.verifier import KeyVerifier
+from silver_auth.orgs.routes import OrgController
+from silver_auth.projects.routes import ProjectController, client_config
+from silver_auth.sessions.routes import SessionController
+from silver_auth.sessions.service import SessionCodec
+from silver_auth.settings import Settings, load_settings
+
+CONSOLE_CONTROLLERS = [SessionController, OrgController, ProjectController, KeyController, AuditController]
+
+
+@get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
+async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return request.app.openapi_schema.to_schema()
+
+
+class ProductionGuardError(SystemExit):
+    """Raised before start-up when production settings break the guide; one line per violation."""
+
+    def __init__(self, violations: list[str]) -> None:
+        super().__init__("refusing to start in production:\n" + "\n".join(f"  {line}" for line in violations))
+        self.violations = violations
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        keys=KeyVerifier(sessionmaker, settings.secret("key_pepper"), settings.key_cache_ttl_seconds),
+        sessions=SessionCodec(settings),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    violations = production_violations(settings)
+    if violations:
+        raise ProductionGuardError(violations)
+    configure_logging(settings.log_level)
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await runtime.engine.dispose()
+
+    # Every console route passes the console guard: session, CSRF, then the route's own access rule.
+    console = Router(path="/", route_handlers=CONSOLE_CONTROLLERS, guards=[console_guard])
+    handlers: list[Any] = [health, service_config, client_config, backend_project, openapi_json, console]
+    return Litestar(
+        route_handlers=handlers,
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_send=[make_before_send(settings)],
+        request_max_body_size=settings.max_body_bytes,
+        lifespan=[lifespan],
+        state=State({"runtime": runtime}),
+        openapi_config=OpenAPIConfig(
+            title="Silver Auth API",
+            version=__version__,
+            description="SEQN Auth's service API. Errors are application/problem+json (RFC 9457).",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def asgi() -> Litestar:
+    """Factory for ASGI servers (`uvicorn --factory silver_auth.app:asgi`)."""
+    return create_app()

@@ -1,0 +1,62 @@
+"""The org's audit log in the console."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.api.guards import ADMIN
+from silver_auth.audit import service
+from silver_auth.audit.schemas import AuditEventPublic, AuditPage
+from silver_auth.core.errors import InvalidInput
+
+
+class AuditController(Controller):
+    path = "/console/api"
+    tags = ["console: audit"]
+
+    @get("/orgs/{org_id:str}/audit", opt=ADMIN, summary="The org's audit log, newest first")
+    async def list_audit(
+        self,
+        org_id: FromPath[str],
+        db: NamedDependency[AsyncSession],
+        action: Annotated[str | None, QueryParameter(max_length=60)] = None,
+        actor: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> AuditPage:
+        if cursor is not None and not cursor.isdigit():
+            raise InvalidInput("cursor is not valid")
+        if (since and since.tzinfo is None) or (until and until.tzinfo is None):
+            raise InvalidInput("since and until need a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)")
+        events, next_seq = await service.list_events(
+            db,
+            org_id,
+            service.AuditFilter(action=action, actor=actor, since=since, until=until),
+            before_seq=int(cursor) if cursor else None,
+            limit=limit,
+        )
+        return AuditPage(
+            items=[
+                AuditEventPublic(
+                    id=e.id,
+                    seq=e.seq,
+                    action=e.action,
+                    actor=e.actor,
+                    actor_ip=e.actor_ip,
+                    target=e.target,
+                    project_id=e.project_id,
+                    at=e.at,
+                    metadata=e.metadata_,
+                )
+                for e in events
+            ],
+            next=str(next_seq) if next_seq is not None else None,
+        )

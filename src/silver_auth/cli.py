@@ -1,0 +1,195 @@
+"""The `silver-auth` command. Each subcommand exits non-zero with a one-line reason on failure."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from silver_auth.core.errors import ProblemError
+from silver_auth.core.redaction import redact_text
+from silver_auth.settings import Settings, load_settings
+
+T = TypeVar("T")
+app = typer.Typer(
+    help="Silver Auth API (SEQN Auth).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+account_app = typer.Typer(help="Console accounts of the builtin identity backend.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+app.add_typer(audit_app, name="audit")
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    settings = load_settings()
+    try:
+        return asyncio.run(work(settings))
+    except ProblemError as exc:
+        raise fail(exc.detail) from None
+    except OSError as exc:
+        raise fail(f"database unreachable: {exc.strerror or type(exc).__name__}") from None
+    except Exception as exc:  # one line, redacted: a CLI failure must not print secrets or a stack trace
+        raise fail(
+            f"{type(exc).__name__}: {redact_text(str(exc)).splitlines()[0] if str(exc) else ''}"
+        ) from None
+
+
+async def _migrate(settings: Settings) -> None:
+    from silver_auth.db.engine import create_engine  # noqa: PLC0415 - keep `--help` fast
+    from silver_auth.db.migrate import upgrade  # noqa: PLC0415
+
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest."""
+    _run(_migrate)
+    out.print("database is at the newest migration")
+
+
+def _check_production(settings: Settings) -> None:
+    from silver_auth.core.production_guard import production_violations  # noqa: PLC0415
+
+    violations = production_violations(settings)
+    if violations:
+        err.print(f"refusing to start in production: {len(violations)} setting(s) break the hardening guide")
+        for line in violations:
+            err.print(f"  {line}", highlight=False, markup=False)
+        raise typer.Exit(2)
+
+
+def _serve(settings: Settings, workers: int, server: str) -> None:
+    _check_production(settings)
+    if server == "granian":
+        from granian import Granian  # noqa: PLC0415
+        from granian.constants import Interfaces  # noqa: PLC0415
+
+        Granian(
+            "silver_auth.app:asgi",
+            address=settings.bind_host,
+            port=settings.bind_port,
+            workers=workers,
+            interface=Interfaces.ASGI,
+            factory=True,
+            log_access=False,
+        ).serve()
+        return
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.run(
+        "silver_auth.app:asgi",
+        factory=True,
+        host=settings.bind_host,
+        port=settings.bind_port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        log_level="warning",
+        lifespan="on",
+    )
+
+
+@app.command()
+def serve(
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default SILVER_WORKERS).")] = None,
+    server: Annotated[str, typer.Option(help="ASGI server: uvicorn or granian.")] = "uvicorn",
+) -> None:
+    """Serve the API (production: behind Caddy, on a loopback or private address)."""
+    settings = load_settings()
+    if server not in ("uvicorn", "granian"):
+        raise fail("--server must be uvicorn or granian")
+    _serve(settings, workers or settings.workers, server)
+
+
+@app.command()
+def dev() -> None:
+    """The embedded default: migrate the SQLite database, then serve on 127.0.0.1:8000."""
+    settings = load_settings()
+    _run(_migrate)
+    out.print(
+        f"Silver Auth API (development, {settings.identity} identity) on "
+        f"http://{settings.bind_host}:{settings.bind_port}  data: {settings.data_dir.resolve()}"
+    )
+    out.print("create a console account:  silver-auth account create you@example.com --password-stdin")
+    _serve(settings, 1, "uvicorn")
+
+
+@account_app.command("create")
+def account_create(
+    email: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    platform_admin: Annotated[
+        bool, typer.Option("--platform-admin", help="Add to the SEQN-A group (G7).")
+    ] = False,
+) -> None:
+    """Create a console account (builtin identity)."""
+    if not password_stdin:
+        raise fail("pass the password on stdin with --password-stdin (never as an argument: G15)")
+    password = sys.stdin.readline().rstrip("\r\n")
+
+    async def work(settings: Settings) -> str:
+        from silver_auth.api.state import Runtime  # noqa: PLC0415
+        from silver_auth.app import build_runtime  # noqa: PLC0415
+        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
+        from silver_auth.db.session import transaction  # noqa: PLC0415
+        from silver_auth.identity.service import PLATFORM_ADMIN_GROUP, create_account  # noqa: PLC0415
+
+        runtime: Runtime = build_runtime(settings)
+        try:
+            async with transaction(runtime.sessionmaker) as db:
+                groups = (PLATFORM_ADMIN_GROUP,) if platform_admin else ()
+                account = await create_account(db, email, password, groups=groups, actor=CLI_ACTOR)
+                return account.id
+        finally:
+            await runtime.engine.dispose()
+
+    account_id = _run(work)
+    out.print(f"created {account_id} ({email.strip().lower()}){' in SEQN-A' if platform_admin else ''}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; name the first broken link."""
+
+    async def work(settings: Settings) -> tuple[int, str | None]:
+        from silver_auth.audit.service import verify_chain  # noqa: PLC0415
+        from silver_auth.db.engine import create_engine, create_sessionmaker  # noqa: PLC0415
+
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as db:
+                report = await verify_chain(db)
+                return report.checked, report.broken
+        finally:
+            await engine.dispose()
+
+    checked, broken = _run(work)
+    if broken:
+        raise fail(f"audit chain broken after {checked} good events: {broken}")
+    out.print(f"audit chain intact: {checked} events verified")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,66 @@
+"""Keyed hashes for lookups (G17), sealing for secrets the server must use again, random tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import string
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+BASE62 = string.ascii_letters + string.digits
+SEAL_VERSION = "v1"
+
+
+class SealError(ValueError):
+    """A sealed value could not be opened (unknown key id, tampered or truncated)."""
+
+
+def random_base62(length: int) -> str:
+    return "".join(secrets.choice(BASE62) for _ in range(length))
+
+
+def keyed_hash(pepper: bytes, value: str) -> str:
+    """HMAC-SHA256 of a secret under the server pepper: a fast, indexable lookup value."""
+    return hmac.new(pepper, value.encode(), hashlib.sha256).hexdigest()
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of a high-entropy random token (session, invitation): enough for lookup, useless if leaked."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign(secret: bytes, value: str) -> str:
+    return (
+        base64.urlsafe_b64encode(hmac.new(secret, value.encode(), hashlib.sha256).digest())
+        .decode()
+        .rstrip("=")
+    )
+
+
+def verify_signature(secret: bytes, value: str, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, value), signature)
+
+
+def seal(ring: list[tuple[str, bytes]], plaintext: str, context: str) -> str:
+    """AES-GCM under the ring's first key; `context` binds the value to its owner (AAD)."""
+    kid, key = ring[0]
+    nonce = secrets.token_bytes(12)
+    body = AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
+    return f"{SEAL_VERSION}.{kid}.{base64.urlsafe_b64encode(nonce + body).decode()}"
+
+
+def unseal(ring: list[tuple[str, bytes]], sealed: str, context: str) -> str:
+    try:
+        version, kid, payload = sealed.split(".", 2)
+        key = dict(ring)[kid]
+        raw = base64.urlsafe_b64decode(payload)
+        if version != SEAL_VERSION:
+            raise SealError("unknown seal version")
+        return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
+    except SealError:
+        raise
+    except Exception:  # any failure (unknown kid, bad base64, InvalidTag) means the same to the caller
+        raise SealError("sealed value cannot be opened with the configured key ring") from None

@@ -1,0 +1,94 @@
+"""The production guard: settings that break the hardening guide stop the service before it starts."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections import Counter
+
+from silver_auth.settings import Settings
+
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "password", "example", "default", "xxxx")
+MIN_SESSION_SECRET = 32
+MIN_DB_PASSWORD = 16
+
+
+def looks_random(value: str) -> bool:
+    """Reject values a person typed: placeholders, tiny alphabets, repeated units, low entropy."""
+    lowered = value.lower()
+    if any(word in lowered for word in PLACEHOLDER_WORDS):
+        return False
+    if len(set(value)) < min(12, len(value) // 2):
+        return False
+    for size in range(1, len(value) // 2 + 1):
+        if len(value) % size == 0 and value[:size] * (len(value) // size) == value:
+            return False
+    counts = Counter(value)
+    entropy = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return entropy >= 3.5
+
+
+def _is_private_bind(host: str) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a hostname can resolve anywhere: name an address
+    return address.is_loopback or address.is_private
+
+
+def production_violations(settings: Settings) -> list[str]:
+    """One line per violated guide line; empty when the settings are fit for production."""
+    if not settings.is_production:
+        return []
+    problems: list[str] = []
+    for name, url in (("SILVER_ACCOUNTS_URL", settings.accounts_url), ("SILVER_AUTH_URL", settings.auth_url)):
+        if not url.startswith("https://"):
+            problems.append(f"G1: {name} must be an https:// URL in production (is {url!r})")
+    if not _is_private_bind(settings.bind_host):
+        problems.append(
+            f"G5: SILVER_BIND_HOST={settings.bind_host} is not a loopback or private address; "
+            "expose the API only through Caddy"
+        )
+    if not settings.cookie_secure:
+        problems.append("G11: SESSION_COOKIE_SECURE must be true in production")
+    if settings.session_cookie_samesite != "Lax" and not (settings.samesite_override or "").strip():
+        problems.append(
+            f"G12: SESSION_COOKIE_SAMESITE={settings.session_cookie_samesite} needs a reviewed reason "
+            "in SESSION_COOKIE_SAMESITE_OVERRIDE (or use Lax)"
+        )
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else ""
+    if len(secret) < MIN_SESSION_SECRET:
+        problems.append(f"G13: SESSION_SECRET must be at least {MIN_SESSION_SECRET} random characters")
+    elif not looks_random(secret):
+        problems.append("G13: SESSION_SECRET looks typed by hand or patterned; generate a random one")
+    pepper = settings.key_pepper.get_secret_value() if settings.key_pepper else ""
+    if len(pepper) < MIN_SESSION_SECRET or not looks_random(pepper):
+        problems.append("G17: SILVER_KEY_PEPPER must be set to at least 32 random characters")
+    try:
+        ring = settings.sealing_key_ring()
+    except ValueError:
+        ring = []
+    if not ring or any(len(key) != 32 for _, key in ring):
+        problems.append("G17: SILVER_SEALING_KEYS must hold at least one `kid:base64(32 bytes)` key")
+    if settings.is_sqlite:
+        problems.append("G20/G22: production needs Postgres (SILVER_POSTGRES_* or DATABASE_URL), not SQLite")
+    problems.extend(_database_password_problems(settings))
+    return problems
+
+
+def _database_password_problems(settings: Settings) -> list[str]:
+    problems = []
+    silver = settings.database_password
+    authentik = settings.authentik_pg_pass.get_secret_value() if settings.authentik_pg_pass else None
+    for name, value in (("SILVER_POSTGRES_PASSWORD", silver), ("AUTHENTIK_PG_PASS", authentik)):
+        if value is None:
+            if name == "SILVER_POSTGRES_PASSWORD" and not settings.is_sqlite:
+                problems.append(f"G21: {name} is not set")
+            continue
+        if len(value) < MIN_DB_PASSWORD or not looks_random(value):
+            problems.append(f"G21: {name} is weak: use at least {MIN_DB_PASSWORD} random characters")
+    if silver is not None and authentik is not None and silver == authentik:
+        problems.append("G21: SILVER_POSTGRES_PASSWORD equals AUTHENTIK_PG_PASS; each database needs its own")
+    return problems

@@ -1,0 +1,23 @@
+"""Every table, imported in one place so Alembic and the drift test see the whole schema."""
+
+from silver_auth.audit.models import AuditChainHead, AuditEvent
+from silver_auth.db.base import Base
+from silver_auth.identity.models import Account, AccountGroup
+from silver_auth.keys.models import ApiKey
+from silver_auth.orgs.models import Invitation, Membership, Org
+from silver_auth.projects.models import Project
+from silver_auth.sessions.models import ConsoleSession
+
+__all__ = [
+    "Account",
+    "AccountGroup",
+    "ApiKey",
+    "AuditChainHead",
+    "AuditEvent",
+    "Base",
+    "ConsoleSession",
+    "Invitation",
+    "Membership",
+    "Org",
+    "Project",
+]

@@ -1,0 +1,136 @@
+"""API keys in the console, and the backend-key check."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+
+from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.api.deps import ConsoleContext
+from silver_auth.api.guards import DEVELOPER, VIEWER, backend_key_guard
+from silver_auth.api.state import Runtime
+from silver_auth.db.session import on_commit
+from silver_auth.keys import service
+from silver_auth.keys.models import ApiKey
+from silver_auth.keys.schemas import (
+    BackendKey,
+    BackendProject,
+    BackendProjectAnswer,
+    KeyCreate,
+    KeyCreated,
+    KeyPage,
+    KeyPublic,
+    KeyRotate,
+    KeyRotated,
+)
+from silver_auth.keys.verifier import KeyPrincipal
+from silver_auth.projects.service import get_project
+
+
+def key_public(key: ApiKey) -> KeyPublic:
+    return KeyPublic(
+        id=key.id,
+        project_id=key.project_id,
+        kind=key.kind,
+        environment=key.environment,
+        prefix=key.prefix,
+        name=key.name,
+        status=service.key_status(key),
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+        replaced_by=key.replaced_by,
+        publishable_key=key.publishable_key,
+    )
+
+
+def key_created(issued: service.IssuedKey) -> KeyCreated:
+    public = key_public(issued.key)
+    return KeyCreated(**{f: getattr(public, f) for f in public.__struct_fields__}, key=issued.raw)
+
+
+class KeyController(Controller):
+    path = "/console/api"
+    tags = ["console: keys"]
+
+    @get("/projects/{project_id:str}/keys", opt=VIEWER, summary="Keys of a project (display prefixes only)")
+    async def list_keys(self, project_id: FromPath[str], db: NamedDependency[AsyncSession]) -> KeyPage:
+        return KeyPage(items=[key_public(k) for k in await service.list_keys(db, project_id)])
+
+    @post(
+        "/projects/{project_id:str}/keys", opt=DEVELOPER, summary="Create a key (a secret key is shown once)"
+    )
+    async def create_key(
+        self,
+        project_id: FromPath[str],
+        data: JSONBody[KeyCreate],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> KeyCreated:
+        issued = await service.create_key(
+            db,
+            await get_project(db, project_id),
+            data.kind,
+            data.environment,
+            pepper=runtime.settings.secret("key_pepper"),
+            name=data.name,
+            actor=console.actor,
+        )
+        return key_created(issued)
+
+    @post(
+        "/keys/{key_id:str}/rotate",
+        opt=DEVELOPER,
+        status_code=201,
+        summary="Rotate a key: a new key now, the old one for a grace period",
+    )
+    async def rotate_key(
+        self,
+        key_id: FromPath[str],
+        data: JSONBody[KeyRotate],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> KeyRotated:
+        issued, old = await service.rotate_key(
+            db,
+            await service.get_key(db, key_id),
+            grace_seconds=data.grace_seconds,
+            pepper=runtime.settings.secret("key_pepper"),
+            actor=console.actor,
+        )
+        on_commit(db, partial(runtime.keys.forget_key, old.lookup_hash))
+        return KeyRotated(new=key_created(issued), old=key_public(old))
+
+    @delete("/keys/{key_id:str}", opt=DEVELOPER, status_code=200, summary="Revoke a key at once")
+    async def revoke_key(
+        self,
+        key_id: FromPath[str],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> KeyPublic:
+        key = await service.revoke_key(db, await service.get_key(db, key_id), actor=console.actor)
+        on_commit(db, partial(runtime.keys.forget_key, key.lookup_hash))
+        return key_public(key)
+
+
+@get(
+    "/v1/backend/project",
+    guards=[backend_key_guard],
+    tags=["backend"],
+    summary="The backend-key check: the project and environment of this secret key",
+)
+async def backend_project(key: NamedDependency[KeyPrincipal]) -> BackendProjectAnswer:
+    expires = datetime.fromtimestamp(key.expires_at, tz=UTC) if key.expires_at is not None else None
+    return BackendProjectAnswer(
+        project=BackendProject(id=key.project_id, name=key.project_name, org_id=key.org_id),
+        environment=key.environment,
+        key=BackendKey(id=key.key_id, prefix=key.prefix, expires_at=expires),
+    )

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from silver_auth.core.schemas import Input, Name, Output
+
+UrlList = Annotated[list[Annotated[str, msgspec.Meta(max_length=2048)]], msgspec.Meta(max_length=50)]
+
+
+class ProjectCreate(Input):
+    name: Name
+
+
+class ProjectUpdate(Input):
+    name: Name | None = None
+    allowed_origins: UrlList | None = None
+    redirect_urls: UrlList | None = None
+    sign_in_methods: list[Literal["password"]] | None = None
+
+
+class ProjectPublic(Output):
+    id: str
+    org_id: str
+    name: str
+    environments: list[str]
+    allowed_origins: list[str]
+    redirect_urls: list[str]
+    sign_in_methods: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProjectPage(Output):
+    items: list[ProjectPublic]
+
+
+class ClientProject(Output):
+    id: str
+    name: str
+
+
+class ClientUrls(Output):
+    sign_in: str
+    sign_up: str
+    jwks: str
+
+
+class ClientConfig(Output):
+    """What a customer's frontend may know: nothing secret (G10, G18)."""
+
+    project: ClientProject
+    environment: str
+    sign_in_methods: list[str]
+    urls: ClientUrls

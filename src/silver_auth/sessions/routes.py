@@ -1,0 +1,130 @@
+"""Console sign-in, sign-out, the current account, and the account's own sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.api.deps import ConsoleContext, request_ip
+from silver_auth.api.guards import ACCOUNT, PUBLIC, check_origin
+from silver_auth.api.state import Runtime
+from silver_auth.identity.models import Account
+from silver_auth.identity.service import account_groups, authenticate
+from silver_auth.sessions import service
+from silver_auth.sessions.models import ConsoleSession
+from silver_auth.sessions.schemas import AccountPublic, Me, RevokedCount, SessionPage, SessionPublic, SignIn
+
+
+def _me(account: Account, session: ConsoleSession, groups: list[str], csrf_token: str) -> Me:
+    return Me(
+        account=AccountPublic(
+            id=account.id, email=account.email, groups=groups, created_at=account.created_at
+        ),
+        session_id=session.id,
+        mfa=session.mfa,
+        csrf_token=csrf_token,
+    )
+
+
+def _cookie(runtime: NamedDependency[Runtime], value: str, max_age: int | None) -> Cookie:
+    settings = runtime.settings
+    return Cookie(
+        key=settings.session_cookie_name,
+        value=value,
+        path="/",
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite=settings.session_cookie_samesite.lower(),  # type: ignore[arg-type]
+        max_age=max_age,
+    )
+
+
+class SessionController(Controller):
+    path = "/console/api"
+    tags = ["console: sessions"]
+
+    @post("/sign-in", opt=PUBLIC, status_code=200, summary="Sign in with email and password")
+    async def sign_in(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[SignIn],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Me]:
+        check_origin(request)
+        account = await authenticate(db, data.email, data.password)
+        issued = await service.start_session(
+            db,
+            runtime.sessions,
+            runtime.settings,
+            account,
+            ip=request_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+        me = _me(
+            account,
+            issued.session,
+            await account_groups(db, account.id),
+            runtime.sessions.csrf_token(issued.session.id),
+        )
+        max_age = runtime.settings.session_absolute_hours * 3600
+        return Response(me, cookies=[_cookie(runtime, issued.cookie_value, max_age)])
+
+    @post("/sign-out", opt=ACCOUNT, status_code=200, summary="Sign out (revokes this session)")
+    async def sign_out(
+        self,
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[None]:
+        await service.revoke_session(db, console.account.id, console.session.id)
+        return Response(None, status_code=204, cookies=[_cookie(runtime, "", 0)])
+
+    @get("/me", opt=ACCOUNT, summary="The signed-in account, with the CSRF token")
+    async def me(self, console: NamedDependency[ConsoleContext], db: NamedDependency[AsyncSession]) -> Me:
+        return _me(
+            console.account, console.session, await account_groups(db, console.account.id), console.csrf_token
+        )
+
+    @get("/sessions", opt=ACCOUNT, summary="The signed-in account's active sessions")
+    async def list_sessions(
+        self, console: NamedDependency[ConsoleContext], db: NamedDependency[AsyncSession]
+    ) -> SessionPage:
+        rows = await service.list_sessions(db, console.account.id)
+        return SessionPage(
+            items=[
+                SessionPublic(
+                    id=s.id,
+                    current=s.id == console.session.id,
+                    created_at=s.created_at,
+                    last_seen_at=s.last_seen_at,
+                    expires_at=s.expires_at,
+                    ip=s.ip,
+                    user_agent=s.user_agent,
+                    mfa=s.mfa,
+                )
+                for s in rows
+            ]
+        )
+
+    @delete("/sessions/{session_id:str}", opt=ACCOUNT, summary="Revoke one of your sessions")
+    async def revoke_session(
+        self,
+        session_id: FromPath[str],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+    ) -> None:
+        await service.revoke_session(db, console.account.id, session_id)
+
+    @post("/sessions/revoke-others", opt=ACCOUNT, status_code=200, summary="Sign out everywhere else")
+    async def revoke_others(
+        self, console: NamedDependency[ConsoleContext], db: NamedDependency[AsyncSession]
+    ) -> RevokedCount:
+        return RevokedCount(
+            revoked=await service.revoke_other_sessions(db, console.account.id, console.session.id)
+        )

@@ -1,0 +1,154 @@
+"""Console sessions: issue, resolve and revoke server-side sessions bound to SESSION_SECRET."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.core import clock
+from silver_auth.core.crypto import sign, token_hash, verify_signature
+from silver_auth.core.errors import NotFound
+from silver_auth.core.ids import new_id
+from silver_auth.identity.models import Account
+from silver_auth.sessions.models import ConsoleSession
+from silver_auth.settings import Settings
+
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    session: ConsoleSession
+    cookie_value: str
+    """`token.signature`, signed with SESSION_SECRET (G14: a new secret invalidates every cookie)."""
+
+
+class SessionCodec:
+    """Signs and checks the opaque cookie token and derives the session's CSRF token."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.secret("session_secret")
+
+    def cookie_for(self, token: str) -> str:
+        return f"{token}.{sign(self._secret, 'session:' + token)}"
+
+    def token_from_cookie(self, cookie: str) -> str | None:
+        token, dot, signature = cookie.partition(".")
+        if not dot or not token or not verify_signature(self._secret, "session:" + token, signature):
+            return None
+        return token
+
+    def csrf_token(self, session_id: str) -> str:
+        return sign(self._secret, "csrf:" + session_id)
+
+    def csrf_valid(self, session_id: str, presented: str | None) -> bool:
+        return presented is not None and verify_signature(self._secret, "csrf:" + session_id, presented)
+
+
+async def start_session(
+    db: AsyncSession,
+    codec: SessionCodec,
+    settings: Settings,
+    account: Account,
+    *,
+    ip: str | None,
+    user_agent: str | None,
+    mfa: bool = False,
+) -> IssuedSession:
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    session = ConsoleSession(
+        id=new_id("sess"),
+        account_id=account.id,
+        token_hash=token_hash(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        revoked_at=None,
+        ip=ip,
+        user_agent=(user_agent or "")[:300] or None,
+        mfa=mfa,
+    )
+    db.add(session)
+    return IssuedSession(session, codec.cookie_for(token))
+
+
+async def resolve_session(
+    db: AsyncSession, codec: SessionCodec, settings: Settings, cookie: str | None
+) -> tuple[ConsoleSession, Account] | None:
+    """The live session behind a cookie, or None (forged, rotated secret, revoked, idle or expired)."""
+    token = codec.token_from_cookie(cookie) if cookie else None
+    if token is None:
+        return None
+    row = (
+        await db.execute(
+            select(ConsoleSession, Account)
+            .join(Account, Account.id == ConsoleSession.account_id)
+            .where(ConsoleSession.token_hash == token_hash(token))
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    session, account = row
+    now = clock.now()
+    idle_limit = session.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+    if (
+        session.revoked_at is not None
+        or now >= session.expires_at
+        or now >= idle_limit
+        or not account.is_active
+    ):
+        return None
+    if now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
+        session.last_seen_at = now
+    return session, account
+
+
+async def revoke_session(db: AsyncSession, account_id: str, session_id: str) -> None:
+    result = await db.execute(
+        update(ConsoleSession)
+        .where(
+            ConsoleSession.id == session_id,
+            ConsoleSession.account_id == account_id,
+            ConsoleSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now())
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound("no such active session")
+
+
+async def revoke_other_sessions(db: AsyncSession, account_id: str, keep_session_id: str) -> int:
+    result = await db.execute(
+        update(ConsoleSession)
+        .where(
+            ConsoleSession.account_id == account_id,
+            ConsoleSession.id != keep_session_id,
+            ConsoleSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_sessions(db: AsyncSession, account_id: str) -> list[ConsoleSession]:
+    now = clock.now()
+    rows = await db.scalars(
+        select(ConsoleSession)
+        .where(
+            ConsoleSession.account_id == account_id,
+            ConsoleSession.revoked_at.is_(None),
+            ConsoleSession.expires_at > now,
+        )
+        .order_by(ConsoleSession.created_at.desc())
+    )
+    return list(rows.all())
+
+
+async def purge_expired_sessions(db: AsyncSession) -> int:
+    result = await db.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < clock.now()))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,190 @@
+"""Every setting of the service, typed, in one place: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SameSite = Literal["Lax", "Strict", "None"]
+DEV_SECRETS_FILE = "secrets.json"
+
+
+class Settings(BaseSettings):
+    """Service settings read from the environment (and `.env` when present)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = Field("development", alias="SILVER_ENV")
+    data_dir: Path = Field(Path(".silver"), alias="SILVER_DATA_DIR")
+    identity: Literal["builtin", "authentik"] = Field("builtin", alias="SILVER_IDENTITY")
+
+    session_secret: SecretStr | None = Field(None, alias="SESSION_SECRET")
+    session_cookie_secure: bool | None = Field(None, alias="SESSION_COOKIE_SECURE")
+    session_cookie_samesite: SameSite = Field("Lax", alias="SESSION_COOKIE_SAMESITE")
+    samesite_override: str | None = Field(
+        None,
+        alias="SESSION_COOKIE_SAMESITE_OVERRIDE",
+        description="G12: the reviewed reason (ticket, flow) for a SameSite value other than Lax.",
+    )
+    session_idle_minutes: int = Field(60 * 24, alias="SESSION_IDLE_MINUTES", gt=0)
+    session_absolute_hours: int = Field(24 * 14, alias="SESSION_ABSOLUTE_HOURS", gt=0)
+    session_cookie_name: str = Field("silver_session", alias="SESSION_COOKIE_NAME")
+
+    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
+    postgres_host: str | None = Field(None, alias="SILVER_POSTGRES_HOST")
+    postgres_port: int = Field(5432, alias="SILVER_POSTGRES_PORT")
+    postgres_db: str = Field("silver", alias="SILVER_POSTGRES_DB")
+    postgres_user: str = Field("silver", alias="SILVER_POSTGRES_USER")
+    postgres_password: SecretStr | None = Field(None, alias="SILVER_POSTGRES_PASSWORD")
+    authentik_pg_pass: SecretStr | None = Field(
+        None, alias="AUTHENTIK_PG_PASS", description="Checked for strength and uniqueness (G21); never used."
+    )
+    db_pool_size: int = Field(10, alias="SILVER_DB_POOL_SIZE", gt=0)
+
+    key_pepper: SecretStr | None = Field(None, alias="SILVER_KEY_PEPPER")
+    sealing_keys: SecretStr | None = Field(
+        None,
+        alias="SILVER_SEALING_KEYS",
+        description="Comma-separated `kid:base64(32 bytes)`; the first seals, all unseal.",
+    )
+    key_cache_ttl_seconds: float = Field(5.0, alias="SILVER_KEY_CACHE_TTL_SECONDS", ge=0, le=60)
+
+    accounts_url: str = Field("http://127.0.0.1:8000", alias="SILVER_ACCOUNTS_URL")
+    auth_url: str = Field("http://127.0.0.1:8000", alias="SILVER_AUTH_URL")
+    bind_host: str = Field("127.0.0.1", validation_alias=AliasChoices("SILVER_BIND_HOST", "SILVER_HOST"))
+    bind_port: int = Field(8000, alias="SILVER_BIND_PORT", gt=0, lt=65536)
+    workers: int = Field(1, alias="SILVER_WORKERS", gt=0)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"], alias="SILVER_TRUSTED_PROXIES"
+    )
+    max_body_bytes: int = Field(64 * 1024, alias="SILVER_MAX_BODY_BYTES", gt=0)
+    log_level: str = Field("INFO", alias="SILVER_LOG_LEVEL")
+
+    @field_validator("session_cookie_samesite", mode="before")
+    @classmethod
+    def _samesite_case(cls, value: Any) -> Any:
+        return value.strip().capitalize() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def cookie_secure(self) -> bool:
+        """G11: defaults to true in production, false for the plain-http embedded default."""
+        if self.session_cookie_secure is None:
+            return self.is_production
+        return self.session_cookie_secure
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: DATABASE_URL, else SILVER_POSTGRES_*, else SQLite in the data dir."""
+        if self.database_url is not None:
+            return normalize_database_url(self.database_url.get_secret_value())
+        if self.postgres_host:
+            password = self.postgres_password.get_secret_value() if self.postgres_password else ""
+            auth = quote(self.postgres_user, safe="") + (":" + quote(password, safe="") if password else "")
+            return f"postgresql+asyncpg://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'silver.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def database_password(self) -> str | None:
+        """The password the service uses for its database, wherever it was configured."""
+        if self.database_url is not None:
+            return urlsplit(self.database_url.get_secret_value()).password
+        return self.postgres_password.get_secret_value() if self.postgres_password else None
+
+    @property
+    def hsts_enabled(self) -> bool:
+        """G2: HSTS only makes sense when the public URLs are https."""
+        return self.accounts_url.startswith("https://") and self.auth_url.startswith("https://")
+
+    def secret(self, name: Literal["session_secret", "key_pepper"]) -> bytes:
+        value: SecretStr | None = getattr(self, name)
+        if value is None:
+            raise RuntimeError(f"{name} is not configured")
+        return value.get_secret_value().encode()
+
+    def sealing_key_ring(self) -> list[tuple[str, bytes]]:
+        """Parsed sealing keys, active key first."""
+        if self.sealing_keys is None:
+            return []
+        ring = []
+        for item in self.sealing_keys.get_secret_value().split(","):
+            kid, _, encoded = item.strip().partition(":")
+            ring.append((kid, base64.b64decode(encoded)))
+        return ring
+
+
+def normalize_database_url(url: str) -> str:
+    """Map plain `postgres://`/`sqlite://` URLs to the async drivers the service uses."""
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Generate the embedded default's secrets once, keep them 0600 in the data dir, reuse them after."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = data_dir / DEV_SECRETS_FILE
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    generated = {
+        "SESSION_SECRET": secrets.token_urlsafe(48),
+        "SILVER_KEY_PEPPER": secrets.token_urlsafe(48),
+        "SILVER_SEALING_KEYS": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(generated, handle)
+    return generated
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; in development, fill missing secrets from (or into) the data dir."""
+    settings = Settings(**overrides)
+    if settings.is_production:
+        return settings
+    missing = {
+        "SESSION_SECRET": settings.session_secret,
+        "SILVER_KEY_PEPPER": settings.key_pepper,
+        "SILVER_SEALING_KEYS": settings.sealing_keys,
+    }
+    if all(value is not None for value in missing.values()):
+        return settings
+    generated = _dev_secrets(settings.data_dir)
+    fill = {
+        field: SecretStr(generated[alias])
+        for alias, field in (
+            ("SESSION_SECRET", "session_secret"),
+            ("SILVER_KEY_PEPPER", "key_pepper"),
+            ("SILVER_SEALING_KEYS", "sealing_keys"),
+        )
+        if missing[alias] is None
+    }
+    return settings.model_copy(update=fill)

@@ -1,0 +1,131 @@
+"""Test harness: a real database per run (SQLite, or Postgres with SILVER_TEST_DB=postgres), a real app.
+
+SQLite: migrated once into a template file, copied for each test.
+Postgres: the `test` database on 127.0.0.1:5432 is migrated once per run and emptied between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from silver_auth.app import create_app
+from silver_auth.core import clock
+from silver_auth.db.engine import create_engine
+from silver_auth.db.migrate import upgrade
+from silver_auth.db.models import Base
+from silver_auth.settings import Settings, load_settings
+from tests.factories import Harness
+
+BACKEND = os.environ.get("SILVER_TEST_DB", "sqlite")
+POSTGRES_URL = os.environ.get("SILVER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+ENV_PREFIXES = ("SILVER_", "SESSION_", "DATABASE_URL", "AUTHENTIK_")
+
+
+def pytest_report_header() -> str:
+    return f"silver-auth test database: {BACKEND}"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests see only the settings they pass; the shell's SILVER_* and .env never leak in."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    clock.reset()
+    yield
+    clock.reset()
+
+
+def base_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "_env_file": None,
+        "SILVER_DATA_DIR": str(tmp_path / "data"),
+        "SESSION_SECRET": secrets.token_urlsafe(40),
+        "SILVER_KEY_PEPPER": secrets.token_urlsafe(40),
+        "SILVER_SEALING_KEYS": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "SILVER_KEY_CACHE_TTL_SECONDS": 5,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def _engine_for(url: str) -> AsyncEngine:
+    return create_engine(
+        load_settings(_env_file=None, DATABASE_URL=url, SILVER_DATA_DIR=tempfile.gettempdir())
+    )
+
+
+async def _migrate(url: str, reset: bool) -> None:
+    engine = _engine_for(url)
+    try:
+        if reset:
+            async with engine.begin() as connection:
+                await connection.execute(text("DROP SCHEMA public CASCADE"))
+                await connection.execute(text("CREATE SCHEMA public"))
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "silver.db"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}", reset=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    asyncio.run(_migrate(POSTGRES_URL, reset=True))
+    return POSTGRES_URL
+
+
+TABLES = [table.name for table in reversed(Base.metadata.sorted_tables)]
+
+
+async def _empty_postgres(url: str) -> None:
+    engine = _engine_for(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+            await connection.execute(
+                text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
+            )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if BACKEND == "postgres":
+        url: str = request.getfixturevalue("postgres_migrated")
+        asyncio.run(_empty_postgres(url))
+        return url
+    template: Path = request.getfixturevalue("sqlite_template")
+    target = tmp_path / "silver.db"
+    shutil.copy(template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return base_settings(tmp_path, DATABASE_URL=database_url)
+
+
+@pytest.fixture
+def harness(settings: Settings) -> Iterator[Harness]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield Harness(client, settings)
