@@ -8,7 +8,9 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.redaction import redact_text
@@ -25,17 +27,35 @@ account_app = typer.Typer(help="Console accounts of the builtin identity backend
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(audit_app, name="audit")
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a line stays one line whatever the terminal width (paths and commands stay copyable)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    # escape: the message may carry user input (an email, a path) that must not be read as rich markup
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
+def _settings() -> Settings:
+    """load_settings(), with a bad setting reported in one line that names it (never its value)."""
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False, include_context=False)
+        )
+        raise fail(f"invalid setting {problems}") from None
+    except (OSError, ValueError) as exc:  # e.g. an unreadable or corrupt data dir / secrets.json
+        raise fail(
+            f"cannot load settings: {type(exc).__name__}: {redact_text(str(exc)).splitlines()[0]}"
+        ) from None
+
+
 def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    settings = load_settings()
+    settings = _settings()
     try:
         return asyncio.run(work(settings))
     except ProblemError as exc:
@@ -71,9 +91,12 @@ def _check_production(settings: Settings) -> None:
 
     violations = production_violations(settings)
     if violations:
-        err.print(f"refusing to start in production: {len(violations)} setting(s) break the hardening guide")
-        for line in violations:
-            err.print(f"  {line}", highlight=False, markup=False)
+        err.print(
+            f"refusing to start in production: {len(violations)} setting(s) break the hardening guide",
+            soft_wrap=True,
+        )
+        for line in violations:  # soft_wrap: one line per violation, whatever the terminal width
+            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(2)
 
 
@@ -115,7 +138,7 @@ def serve(
     server: Annotated[str, typer.Option(help="ASGI server: uvicorn or granian.")] = "uvicorn",
 ) -> None:
     """Serve the API (production: behind Caddy, on a loopback or private address)."""
-    settings = load_settings()
+    settings = _settings()
     if server not in ("uvicorn", "granian"):
         raise fail("--server must be uvicorn or granian")
     _serve(settings, workers or settings.workers, server)
@@ -124,11 +147,12 @@ def serve(
 @app.command()
 def dev() -> None:
     """The embedded default: migrate the SQLite database, then serve on 127.0.0.1:8000."""
-    settings = load_settings()
+    settings = _settings()
     _run(_migrate)
     out.print(
         f"Silver Auth API (development, {settings.identity} identity) on "
-        f"http://{settings.bind_host}:{settings.bind_port}  data: {settings.data_dir.resolve()}"
+        f"http://{settings.bind_host}:{settings.bind_port}  data: {settings.data_dir.resolve()}",
+        markup=False,
     )
     out.print("create a console account:  silver-auth account create you@example.com --password-stdin")
     _serve(settings, 1, "uvicorn")
@@ -150,23 +174,26 @@ def account_create(
     password = sys.stdin.readline().rstrip("\r\n")
 
     async def work(settings: Settings) -> str:
-        from silver_auth.api.state import Runtime  # noqa: PLC0415
-        from silver_auth.app import build_runtime  # noqa: PLC0415
         from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
+        from silver_auth.db.engine import create_engine, create_sessionmaker  # noqa: PLC0415
         from silver_auth.db.session import transaction  # noqa: PLC0415
         from silver_auth.identity.service import PLATFORM_ADMIN_GROUP, create_account  # noqa: PLC0415
 
-        runtime: Runtime = build_runtime(settings)
+        # only the database: not the web app (slow to import) nor the key pepper (not needed here)
+        engine = create_engine(settings)
         try:
-            async with transaction(runtime.sessionmaker) as db:
+            async with transaction(create_sessionmaker(engine)) as db:
                 groups = (PLATFORM_ADMIN_GROUP,) if platform_admin else ()
                 account = await create_account(db, email, password, groups=groups, actor=CLI_ACTOR)
                 return account.id
         finally:
-            await runtime.engine.dispose()
+            await engine.dispose()
 
     account_id = _run(work)
-    out.print(f"created {account_id} ({email.strip().lower()}){' in SEQN-A' if platform_admin else ''}")
+    out.print(
+        f"created {account_id} ({email.strip().lower()}){' in SEQN-A' if platform_admin else ''}",
+        markup=False,
+    )
 
 
 @audit_app.command("verify")

@@ -8,10 +8,12 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.api.state import Runtime
 from silver_auth.audit.service import Actor
+from silver_auth.core.errors import Unauthorized
 from silver_auth.core.net import client_ip
 from silver_auth.db.session import transaction
 from silver_auth.identity.models import Account
@@ -23,6 +25,20 @@ from silver_auth.sessions.models import ConsoleSession
 def runtime_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
     runtime: Runtime = connection.app.state.runtime
     return runtime
+
+
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """The first value of one request header, read from the scope without building `Headers` (hot path)."""
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of `Authorization: Bearer <token>` (scheme case-insensitive), else None."""
+    scheme, _sep, token = (scope_header(scope, b"authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def request_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -65,8 +81,18 @@ def provide_console(request: ASGIConnection[Any, Any, Any, Any]) -> ConsoleConte
     return context
 
 
-def provide_key(request: ASGIConnection[Any, Any, Any, Any]) -> KeyPrincipal:
-    principal: KeyPrincipal = request.state.key
+async def require_secret_key(request: ASGIConnection[Any, Any, Any, Any]) -> KeyPrincipal:
+    """The backend-key check: `Authorization: Bearer sk_…`, else 401 (missing, malformed, unknown, revoked,
+    expired). A backend route calls it first thing; it is not a guard or a dependency because on this hot
+    path Litestar's per-guard handler copy and its DI machinery cost more than the check itself.
+    """
+    raw = bearer_token(request.scope)
+    principal = None if raw is None else await runtime_of(request).keys.verify(raw, "secret")
+    if principal is None:
+        raise Unauthorized(
+            "a valid secret key is required: Authorization: Bearer sk_…",
+            headers={"WWW-Authenticate": 'Bearer realm="silver-auth"'},
+        )
     return principal
 
 
@@ -74,5 +100,4 @@ DEPENDENCIES = {
     "db": Provide(provide_db),
     "runtime": Provide(provide_runtime, sync_to_thread=False),
     "console": Provide(provide_console, sync_to_thread=False),
-    "key": Provide(provide_key, sync_to_thread=False),
 }

@@ -112,17 +112,3 @@ async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
                 role=membership.role,
             )
     connection.state.console = context
-
-
-async def backend_key_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """`Authorization: Bearer sk_…`; anything missing, malformed, unknown, revoked or expired is a 401."""
-    scheme, _sep, raw = (connection.headers.get("authorization") or "").partition(" ")
-    principal = None
-    if scheme.lower() == "bearer":
-        principal = await runtime_of(connection).keys.verify(raw.strip(), "secret")
-    if principal is None:
-        raise Unauthorized(
-            "a valid secret key is required: Authorization: Bearer sk_…",
-            headers={"WWW-Authenticate": 'Bearer realm="silver-auth"'},
-        )
-    connection.state.key = principal

@@ -8,9 +8,10 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Message, Scope
+from sqlalchemy.exc import StatementError
 
 from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
-from silver_auth.core.redaction import redact, redact_text
+from silver_auth.core.redaction import redact_text
 from silver_auth.settings import Settings
 
 log = structlog.get_logger("silver_auth.http")
@@ -55,7 +56,8 @@ def handle_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[Any
 def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     extra = exc.extra if isinstance(exc.extra, list) else []
     return [
-        redact({k: v for k, v in item.items() if k in ("key", "message", "source")})
+        # Redact the values as text only: `key` names the offending field and must stay readable.
+        {k: redact_text(str(v)) for k, v in item.items() if k in ("key", "message", "source")}
         for item in extra
         if isinstance(item, dict)
     ]
@@ -91,6 +93,14 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem_response(status, problem_body(status, detail, **extra), headers)
 
 
+def _first_line(exc: Exception) -> str:
+    """The error's own first line, redacted. For SQL errors, the driver's: SQLAlchemy's message may open
+    with an autoflush note and goes on with the statement and its bound parameters."""
+    origin = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+    lines = str(origin).strip().splitlines()
+    return redact_text(lines[0]) if lines else ""
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # No stack trace or message to the caller. The log keeps the first line, redacted: SQL errors
     # carry bound parameters on later lines.
@@ -99,7 +109,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
         path=request.url.path,
         method=request.method,
         error_type=type(exc).__name__,
-        error=redact_text(str(exc)),
+        error=_first_line(exc),
     )
     return problem_response(500, problem_body(500, "something went wrong on our side; it has been logged"))
 

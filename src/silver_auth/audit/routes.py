@@ -15,6 +15,8 @@ from silver_auth.audit import service
 from silver_auth.audit.schemas import AuditEventPublic, AuditPage
 from silver_auth.core.errors import InvalidInput
 
+MAX_CURSOR = 2**63 - 1
+
 
 class AuditController(Controller):
     path = "/console/api"
@@ -32,7 +34,9 @@ class AuditController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> AuditPage:
-        if cursor is not None and not cursor.isdigit():
+        # ASCII digits within the BIGINT range only: str.isdigit() also accepts "²" and "٣", and a
+        # larger number overflows the database driver (both were a 500, not a 422).
+        if cursor is not None and not (cursor.isascii() and cursor.isdigit() and int(cursor) <= MAX_CURSOR):
             raise InvalidInput("cursor is not valid")
         if (since and since.tzinfo is None) or (until and until.tzinfo is None):
             raise InvalidInput("since and until need a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)")

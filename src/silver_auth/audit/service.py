@@ -188,9 +188,25 @@ async def verify_chain(db: AsyncSession) -> ChainReport:
     head = await db.get(AuditChainHead, HEAD_ID)
     if head is None:
         return ChainReport(checked, "the chain head row is missing")
-    if head.seq != checked or head.hash != prev_hash:
+    if head.seq > checked:
         return ChainReport(
             checked,
             f"the chain ends at #{checked} but the head records #{head.seq}: the newest events were deleted",
+        )
+    if head.seq < checked:
+        return ChainReport(
+            head.seq,
+            f"events #{head.seq + 1} to #{checked} were added outside the service: "
+            f"the head records #{head.seq}",
+        )
+    if head.hash != prev_hash:
+        if checked == 0:
+            return ChainReport(
+                0, "the chain head was edited: the log is empty but the head is not at genesis"
+            )
+        return ChainReport(
+            checked - 1,
+            f"the newest event #{checked} does not match the hash the head records: "
+            "it was rewritten (or the head was edited)",
         )
     return ChainReport(checked, None)

@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import math
 from collections import Counter
 
 from silver_auth.settings import Settings
 
-PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "password", "example", "default", "xxxx")
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "password", "example", "default")
+PLACEHOLDER_FILL = ("xxxx", "XXXX")  # case-sensitive: random base64 holds `XxxX` about once in 25,000
 MIN_SESSION_SECRET = 32
 MIN_DB_PASSWORD = 16
+# Generated values must pass: 32 hex characters (`openssl rand -hex 16`) or 16 alphanumerics carry
+# as little as ~2.9 bits of letter entropy and 8 distinct characters, so the bars sit below that.
+MIN_DISTINCT = 8
+MIN_ENTROPY_BITS = 2.5
 
 
 def looks_random(value: str) -> bool:
     """Reject values a person typed: placeholders, tiny alphabets, repeated units, low entropy."""
     lowered = value.lower()
-    if any(word in lowered for word in PLACEHOLDER_WORDS):
+    if any(word in lowered for word in PLACEHOLDER_WORDS) or any(f in value for f in PLACEHOLDER_FILL):
         return False
-    if len(set(value)) < min(12, len(value) // 2):
+    if len(set(value)) < min(MIN_DISTINCT, len(value) // 2):
         return False
     for size in range(1, len(value) // 2 + 1):
         if len(value) % size == 0 and value[:size] * (len(value) // size) == value:
             return False
+    steps = [ord(b) - ord(a) for a, b in itertools.pairwise(value)]
+    if steps and sum(abs(step) == 1 for step in steps) * 2 >= len(steps):  # abcdef…, 123456…
+        return False
     counts = Counter(value)
     entropy = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
-    return entropy >= 3.5
+    return entropy >= MIN_ENTROPY_BITS
 
 
 def _is_private_bind(host: str) -> bool:
@@ -35,6 +44,8 @@ def _is_private_bind(host: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False  # a hostname can resolve anywhere: name an address
+    if address.is_unspecified:  # 0.0.0.0 and :: listen on every interface, public ones included
+        return False
     return address.is_loopback or address.is_private
 
 

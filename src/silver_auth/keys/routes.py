@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
+from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import ConsoleContext
-from silver_auth.api.guards import DEVELOPER, VIEWER, backend_key_guard
+from silver_auth.api.deps import ConsoleContext, bearer_token, require_secret_key
+from silver_auth.api.guards import DEVELOPER, VIEWER
+from silver_auth.api.hot import hot_answer
 from silver_auth.api.state import Runtime
 from silver_auth.db.session import on_commit
 from silver_auth.keys import service
@@ -121,16 +124,26 @@ class KeyController(Controller):
         return key_public(key)
 
 
-@get(
-    "/v1/backend/project",
-    guards=[backend_key_guard],
-    tags=["backend"],
-    summary="The backend-key check: the project and environment of this secret key",
-)
-async def backend_project(key: NamedDependency[KeyPrincipal]) -> BackendProjectAnswer:
+def backend_project_answer(key: KeyPrincipal) -> BackendProjectAnswer:
     expires = datetime.fromtimestamp(key.expires_at, tz=UTC) if key.expires_at is not None else None
     return BackendProjectAnswer(
         project=BackendProject(id=key.project_id, name=key.project_name, org_id=key.org_id),
         environment=key.environment,
         key=BackendKey(id=key.key_id, prefix=key.prefix, expires_at=expires),
     )
+
+
+def _backend_project_hot(runtime: Runtime, scope: Scope) -> BackendProjectAnswer | None:
+    raw = bearer_token(scope)
+    key = None if raw is None else runtime.keys.cached(raw, "secret")
+    return None if key is None else backend_project_answer(key)
+
+
+@get(
+    "/v1/backend/project",
+    tags=["backend"],
+    summary="The backend-key check: the project and environment of this secret key",
+    middleware=[hot_answer(_backend_project_hot)],
+)
+async def backend_project(request: Request[Any, Any, Any]) -> BackendProjectAnswer:
+    return backend_project_answer(await require_secret_key(request))

@@ -4,20 +4,24 @@ Bound on revocation: the worker that revokes (or rotates) a key drops it from it
 commit, so it refuses the key at once; every other worker refuses it at most
 SILVER_KEY_CACHE_TTL_SECONDS later, when its cached entry expires. Rotation grace periods end
 exactly: the expiry is checked on every request, cached or not.
+
+Concurrent misses on one key share a single lookup (and a single last-used write): when an entry
+expires under load, the requests that arrive meanwhile wait for that lookup instead of each running
+their own. A lookup that overlaps an invalidation is neither cached nor shared with later requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from cachetools import TTLCache
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.core import clock
-from silver_auth.core.crypto import keyed_hash
+from silver_auth.core.crypto import keyed_hash, keyed_hasher
 from silver_auth.db.session import transaction
 from silver_auth.keys.models import ApiKey
 from silver_auth.keys.service import KeyKind, well_formed
@@ -42,33 +46,69 @@ class KeyPrincipal:
     """Epoch seconds when a rotated key stops working; None for no end."""
 
 
-_UNKNOWN: Final = object()
-
-
 class KeyVerifier:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], pepper: bytes, ttl_seconds: float
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._pepper = pepper
-        # Misses are cached too (as None), so a flood of unknown keys costs one query per key per TTL.
-        self._cache: TTLCache[str, KeyPrincipal | None] = TTLCache(
-            CACHE_SIZE, ttl_seconds, timer=clock.monotonic
-        )
+        self._hash = keyed_hasher(pepper)
+        self._ttl = ttl_seconds
+        # digest -> (deadline, principal). Misses are cached too (as None), so a flood of unknown keys
+        # costs one query per key per TTL. Every entry lives the same TTL and is re-inserted on refill,
+        # so insertion order is deadline order: the oldest entries are always at the front.
+        self._cache: dict[str, tuple[float, KeyPrincipal | None]] = {}
+        self._loading: dict[str, asyncio.Task[KeyPrincipal | None]] = {}
+        self._generation = 0  # bumped by every invalidation
 
     async def verify(self, raw: str, kind: KeyKind) -> KeyPrincipal | None:
+        """The key's principal, or None for a malformed, unknown, revoked, expired or wrong-kind key."""
         if not well_formed(raw, kind):
             return None
-        digest = keyed_hash(self._pepper, raw)
-        principal = self._cache.get(digest, _UNKNOWN)
-        if principal is _UNKNOWN:
-            principal = await self._load(digest)
-            self._cache[digest] = principal
-        if not isinstance(principal, KeyPrincipal) or principal.kind != kind:
+        digest = self._hash(raw)
+        entry = self._cache.get(digest)
+        if entry is not None and entry[0] > clock.monotonic():
+            return _valid(entry[1], kind)
+        return _valid(await self._lookup(digest), kind)
+
+    def cached(self, raw: str, kind: KeyKind) -> KeyPrincipal | None:
+        """`verify` answered from the cache alone: None also when the key is not cached (no I/O)."""
+        if not well_formed(raw, kind):
             return None
-        if principal.expires_at is not None and principal.expires_at <= clock.now().timestamp():
+        entry = self._cache.get(self._hash(raw))
+        if entry is None or entry[0] <= clock.monotonic():
             return None
+        return _valid(entry[1], kind)
+
+    async def _lookup(self, digest: str) -> KeyPrincipal | None:
+        task = self._loading.get(digest)
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.ensure_future(self._fill(digest, self._generation))
+            self._loading[digest] = task
+            task.add_done_callback(lambda done: self._loaded(digest, done))
+        # shield: a caller that goes away does not cancel the lookup the others wait for
+        return await asyncio.shield(task)
+
+    async def _fill(self, digest: str, generation: int) -> KeyPrincipal | None:
+        principal = await self._load(digest)
+        if generation == self._generation:  # no invalidation raced this lookup
+            self._store(digest, principal)
         return principal
+
+    def _store(self, digest: str, principal: KeyPrincipal | None) -> None:
+        now = clock.monotonic()
+        self._cache.pop(digest, None)  # re-insert at the back: order stays deadline order
+        while self._cache:  # drop expired entries from the front, and the oldest when full
+            oldest = next(iter(self._cache))
+            if self._cache[oldest][0] > now and len(self._cache) < CACHE_SIZE:
+                break
+            del self._cache[oldest]
+        self._cache[digest] = (now + self._ttl, principal)
+
+    def _loaded(self, digest: str, task: asyncio.Task[KeyPrincipal | None]) -> None:
+        if self._loading.get(digest) is task:
+            del self._loading[digest]
+        if not task.cancelled():
+            task.exception()  # seen here, so an error nobody awaited is not logged as unretrieved
 
     async def _load(self, digest: str) -> KeyPrincipal | None:
         async with transaction(self._sessionmaker) as db:
@@ -86,18 +126,35 @@ class KeyVerifier:
             await db.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=clock.now()))
             return _principal(key, project)
 
+    def _invalidate(self) -> None:
+        self._generation += 1
+        self._loading.clear()  # lookups in flight may have read the old row: later callers start afresh
+
     def forget_key(self, lookup_hash: str) -> None:
+        self._invalidate()
         self._cache.pop(lookup_hash, None)
 
     def forget_project(self, project_id: str) -> None:
+        self._invalidate()
         stale = [
-            h for h, p in self._cache.items() if isinstance(p, KeyPrincipal) and p.project_id == project_id
+            h
+            for h, (_, p) in self._cache.items()
+            if isinstance(p, KeyPrincipal) and p.project_id == project_id
         ]
         for digest in stale:
             self._cache.pop(digest, None)
 
     def forget_all(self) -> None:
+        self._invalidate()
         self._cache.clear()
+
+
+def _valid(principal: KeyPrincipal | None, kind: KeyKind) -> KeyPrincipal | None:
+    if principal is None or principal.kind != kind:
+        return None
+    if principal.expires_at is not None and principal.expires_at <= clock.now().timestamp():
+        return None  # a rotated key's grace period ends exactly, cached or not
+    return principal
 
 
 def _epoch(moment: datetime | None) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -22,9 +23,20 @@ INVITATION_LIFETIME = timedelta(days=7)
 MAX_NAME = 100
 
 
+# Bidi overrides and isolates can make a name display as something else (CVE-2021-42574 style).
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def has_control_characters(text: str) -> bool:
+    """Control characters (NUL is refused by Postgres: a 500, not a 422), lone surrogates, bidi controls."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") or c in BIDI_CONTROLS for c in text)
+
+
 def clean_name(name: str) -> str:
     name = " ".join(name.split())
-    if not name:
+    if has_control_characters(name):
+        raise InvalidInput("name must not contain control characters")
+    if not name or all(unicodedata.category(c) == "Cf" for c in name):  # e.g. only zero-width spaces
         raise InvalidInput("name must not be blank")
     if len(name) > MAX_NAME:
         raise InvalidInput(f"name is limited to {MAX_NAME} characters")
@@ -178,6 +190,8 @@ async def create_invitation(
     """A one-time link token, returned once; only its hash is kept."""
     if role == Role.OWNER and actor_role != Role.OWNER:
         raise Forbidden("only an owner can invite an owner")
+    if email_hint is not None and has_control_characters(email_hint):
+        raise InvalidInput("email must not contain control characters")
     counts = await usage(db, org.id)
     pending = await db.scalar(
         select(func.count())

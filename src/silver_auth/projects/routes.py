@@ -8,13 +8,16 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import ConsoleContext
+from silver_auth.api.deps import ConsoleContext, runtime_of, scope_header
 from silver_auth.api.guards import ADMIN, VIEWER
+from silver_auth.api.hot import hot_answer
 from silver_auth.api.state import Runtime
 from silver_auth.core.errors import NotFound
 from silver_auth.db.session import on_commit
+from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.projects import service
 from silver_auth.projects.models import Project
 from silver_auth.projects.schemas import (
@@ -103,18 +106,8 @@ class ProjectController(Controller):
         on_commit(db, partial(runtime.keys.forget_project, project_id))
 
 
-@get("/v1/client-config", tags=["public"], summary="Public project config for a frontend (publishable key)")
-async def client_config(
-    request: Request[Any, Any, Any],
-    runtime: NamedDependency[Runtime],
-    header_key: Annotated[str | None, HeaderParameter(name="X-Publishable-Key", required=False)] = None,
-    publishable_key: Annotated[str | None, QueryParameter(required=False, max_length=100)] = None,
-) -> ClientConfig:
-    raw = header_key or publishable_key or ""
-    principal = await runtime.keys.verify(raw, "publishable")
-    if principal is None:
-        raise NotFound("no project for this publishable key")
-    base = runtime.settings.auth_url.rstrip("/")
+def client_config_answer(principal: KeyPrincipal, auth_url: str) -> ClientConfig:
+    base = auth_url.rstrip("/")
     return ClientConfig(
         project=ClientProject(id=principal.project_id, name=principal.project_name),
         environment=principal.environment,
@@ -125,3 +118,27 @@ async def client_config(
             jwks=f"{base}/v1/projects/{principal.project_id}/jwks.json",
         ),
     )
+
+
+def _client_config_hot(runtime: Runtime, scope: Scope) -> ClientConfig | None:
+    raw = scope_header(scope, b"x-publishable-key")
+    principal = None if raw is None else runtime.keys.cached(raw, "publishable")
+    return None if principal is None else client_config_answer(principal, runtime.settings.auth_url)
+
+
+@get(
+    "/v1/client-config",
+    tags=["public"],
+    summary="Public project config for a frontend (publishable key)",
+    middleware=[hot_answer(_client_config_hot)],
+)
+async def client_config(
+    request: Request[Any, Any, Any],
+    header_key: Annotated[str | None, HeaderParameter(name="X-Publishable-Key", required=False)] = None,
+    publishable_key: Annotated[str | None, QueryParameter(required=False, max_length=100)] = None,
+) -> ClientConfig:
+    runtime = runtime_of(request)  # not a dependency: DI costs this hot path more than the lookup
+    principal = await runtime.keys.verify(header_key or publishable_key or "", "publishable")
+    if principal is None:
+        raise NotFound("no project for this publishable key")
+    return client_config_answer(principal, runtime.settings.auth_url)

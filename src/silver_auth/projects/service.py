@@ -13,7 +13,7 @@ from silver_auth.core import clock
 from silver_auth.core.errors import InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
 from silver_auth.orgs.models import Org
-from silver_auth.orgs.service import clean_name
+from silver_auth.orgs.service import clean_name, has_control_characters
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
 
@@ -22,6 +22,8 @@ ENVIRONMENTS = ("test", "live")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 FORBIDDEN_SCHEMES = ("javascript", "data", "file", "vbscript", "blob")
 MAX_URLS = 50
+DEFAULT_PORTS = {"https": 443, "http": 80}
+HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -39,19 +41,29 @@ def clean_origin(value: str) -> str:
         raise InvalidInput(f"{value!r} is not an origin (scheme://host[:port])")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidInput(f"{value!r} is not an origin (scheme://host[:port])")
+    if "*" in value:
+        raise InvalidInput("wildcards are not allowed: origins match exactly")
+    host = parts.hostname
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    elif not set(host) <= HOST_CHARACTERS:
+        raise InvalidInput(f"{value!r}: the host has characters a browser never sends (use xn-- for IDN)")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise InvalidInput(f"{value!r}: plain http is only allowed for localhost")
-    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+    # Browsers leave the default port out of Origin; keeping it would make the entry never match.
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS[parts.scheme] else "")
 
 
 def clean_redirect_url(value: str) -> str:
     """An absolute URL matched exactly later: https, http on loopback, or an app's own scheme."""
     value = value.strip()
+    if has_control_characters(value) or any(c.isspace() for c in value):
+        raise InvalidInput(f"{value!r}: redirect URLs have no spaces or control characters")
     try:
         parts = urlsplit(value)
     except ValueError:
         raise InvalidInput(f"{value!r} is not a URL") from None
-    if not parts.scheme or parts.fragment or parts.username or parts.password:
+    if not parts.scheme or "#" in value or parts.username or parts.password:  # "#" alone too
         raise InvalidInput(f"{value!r}: redirect URLs are absolute, without fragment or credentials")
     if parts.scheme in FORBIDDEN_SCHEMES:
         raise InvalidInput(f"{value!r}: the {parts.scheme}: scheme is not allowed")

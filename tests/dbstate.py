@@ -1,0 +1,38 @@
+"""Whole-database snapshots, to prove that a refused request wrote nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from silver_auth.audit.models import AuditChainHead
+from silver_auth.db.models import Base
+from tests.factories import Harness
+
+
+def snapshot(harness: Harness) -> dict[str, list[str]]:
+    """Every row of every table, in a stable order."""
+
+    async def work() -> dict[str, list[str]]:
+        state: dict[str, list[str]] = {}
+        async with harness.runtime.engine.connect() as connection:
+            for table in Base.metadata.sorted_tables:
+                rows = (await connection.execute(select(table))).all()
+                state[table.name] = sorted(repr(tuple(row)) for row in rows)
+        return state
+
+    return harness.run(work)
+
+
+def chain_head_seq(harness: Harness) -> int:
+    async def work() -> int:
+        async with harness.runtime.engine.connect() as connection:
+            seq: Any = await connection.scalar(select(AuditChainHead.seq))
+        return int(seq)
+
+    return harness.run(work)
+
+
+def row_count(harness: Harness, table: str) -> int:
+    return len(snapshot(harness)[table])

@@ -1,0 +1,278 @@
+"""The `silver-auth` command, run as a newcomer runs it: the real console script in a subprocess.
+
+Every command has `--help`; every failure is one line on stderr with a non-zero exit, never a traceback,
+never a secret (README "Commands"; G15 for the password on stdin; G7 for `--platform-admin`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select, text
+
+from silver_auth import cli
+from silver_auth.db.migrate import alembic_config
+from silver_auth.identity.models import Account
+from tests.factories import PASSWORD, Harness
+
+SILVER_AUTH = Path(sys.executable).parent / "silver-auth"
+TIMEOUT = 120
+UNREACHABLE_PASSWORD = "unreachable-db-password-7Qx2"
+UNREACHABLE_DB = f"postgresql://silver:{UNREACHABLE_PASSWORD}@127.0.0.1:1/silver"
+
+
+@dataclass
+class Result:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        command = " ".join(("silver-auth", *self.args))
+        return f"{command} -> {self.returncode}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+
+    def one_line_failure(self) -> str:
+        """A failure: non-zero, nothing on stdout, exactly one line on stderr, no traceback."""
+        assert self.returncode != 0, self
+        assert "Traceback" not in self.stdout + self.stderr, self
+        lines = self.stderr.strip().splitlines()
+        assert len(lines) == 1, self
+        assert self.stdout.strip() == "", self
+        return lines[0]
+
+
+Runner = Callable[..., Result]
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("SILVER_", "SESSION_", "DATABASE_URL", "AUTHENTIK_"))
+    }
+    env.update({"SILVER_DATA_DIR": str(data_dir), "NO_COLOR": "1", **extra})
+    return env
+
+
+def run_many(calls: list[tuple[tuple[str, ...], dict[str, str], str]], cwd: Path) -> list[Result]:
+    """Run independent CLI calls at the same time (each pays the interpreter start-up)."""
+    started = []
+    for args, env, stdin in calls:
+        process = subprocess.Popen(
+            [str(SILVER_AUTH), *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append((args, process, stdin))
+    results = []
+    for args, process, stdin in started:
+        stdout, stderr = process.communicate(stdin, timeout=TIMEOUT)
+        results.append(Result(args, process.returncode, stdout, stderr))
+    return results
+
+
+@pytest.fixture
+def run(database_url: str, tmp_path: Path) -> Runner:
+    """`run(*args, stdin=..., **env)`: the CLI against this test's migrated database."""
+
+    def call(*args: str, stdin: str = "", **env: str) -> Result:
+        merged = cli_env(tmp_path / "cli-data", DATABASE_URL=database_url, **env)
+        return run_many([(args, merged, stdin)], tmp_path)[0]
+
+    return call
+
+
+def account_rows(harness: Harness, email: str) -> int:
+    async def work() -> int:
+        async with harness.runtime.sessionmaker() as db:
+            count = await db.scalar(select(func.count()).select_from(Account).where(Account.email == email))
+            return int(count or 0)
+
+    return harness.run(work)
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    """Every command and command group of the Typer app, so a new command is covered by the help test."""
+    paths: list[tuple[str, ...]] = []
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:  # typer's (vendored) click command
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, (*path, name))
+
+    walk(typer.main.get_command(cli.app), ())
+    return paths
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    paths = command_paths()
+    assert {
+        (),
+        ("dev",),
+        ("serve",),
+        ("migrate",),
+        ("account",),
+        ("account", "create"),
+        ("audit",),
+        ("audit", "verify"),
+    } <= set(paths)
+    env = cli_env(tmp_path / "data")
+    results = run_many([((*path, "--help"), env, "") for path in paths], tmp_path)
+    for path, result in zip(paths, results, strict=True):
+        assert result.returncode == 0, result
+        assert "Usage:" in result.stdout, result
+        assert result.stderr == "", result
+        assert " ".join(("silver-auth", *path)) in " ".join(result.stdout.split()), result
+    top = " ".join(results[0].stdout.split())
+    for name in ("dev", "serve", "migrate", "account", "audit"):
+        assert f" {name} " in top, f"`silver-auth --help` does not list {name}"
+    create = results[paths.index(("account", "create"))].stdout
+    assert "--password-stdin" in create and "--platform-admin" in create
+    # help must not touch the data dir (no secrets generated, no database created)
+    assert not (tmp_path / "data").exists()
+
+
+def test_g15_account_create_needs_password_stdin(run: Runner, harness: Harness) -> None:
+    line = run("account", "create", "argv@example.com").one_line_failure()
+    assert "--password-stdin" in line
+    assert account_rows(harness, "argv@example.com") == 0
+
+
+def test_account_create_then_sign_in(run: Runner, harness: Harness) -> None:
+    created = run("account", "create", "New@Example.com", "--password-stdin", stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created
+    assert created.stderr == "", created
+    assert "new@example.com" in created.stdout
+    assert "SEQN-A" not in created.stdout
+    assert PASSWORD not in created.stdout + created.stderr
+    me = harness.sign_in("new@example.com").ok("GET", "/console/api/me")
+    assert me["account"]["email"] == "new@example.com"
+    assert me["account"]["groups"] == []
+
+
+def test_account_create_duplicate_email_is_one_line(run: Runner, harness: Harness) -> None:
+    first = run("account", "create", "dup@example.com", "--password-stdin", stdin=PASSWORD + "\n")
+    assert first.returncode == 0, first
+    other_password = "another perfectly fine passphrase"
+    again = run("account", "create", " DUP@example.COM", "--password-stdin", stdin=other_password + "\n")
+    line = again.one_line_failure()
+    assert "already exists" in line
+    assert other_password not in line
+    assert account_rows(harness, "dup@example.com") == 1
+    # the first account is untouched: its password still works, the second one does not
+    harness.sign_in("dup@example.com")
+    refused = harness.client.post(
+        "/console/api/sign-in", json={"email": "dup@example.com", "password": other_password}
+    )
+    assert refused.status_code == 401
+
+
+@pytest.mark.parametrize("password", ["short pass", ""])
+def test_account_create_weak_password_is_refused(run: Runner, harness: Harness, password: str) -> None:
+    result = run("account", "create", "weak@example.com", "--password-stdin", stdin=password + "\n")
+    line = result.one_line_failure()
+    assert "at least 12 characters" in line
+    if password:
+        assert password not in line
+    assert account_rows(harness, "weak@example.com") == 0
+
+
+def test_g7_platform_admin_goes_to_seqn_a(run: Runner, harness: Harness) -> None:
+    created = run(
+        "account",
+        "create",
+        "admin@example.com",
+        "--password-stdin",
+        "--platform-admin",
+        stdin=PASSWORD + "\n",
+    )
+    assert created.returncode == 0, created
+    assert "in SEQN-A" in created.stdout
+    me = harness.sign_in("admin@example.com").ok("GET", "/console/api/me")
+    assert me["account"]["groups"] == ["SEQN-A"]
+    # the CLI's account creation is in the audit chain, and the chain verifies
+    verified = run("audit", "verify")
+    assert verified.returncode == 0, verified
+    assert "intact" in verified.stdout
+    assert " 0 events" not in verified.stdout
+
+
+def test_account_create_prints_odd_emails_literally(run: Runner, harness: Harness) -> None:
+    """Output is plain text: an email that looks like rich markup is neither swallowed nor a crash."""
+    created = run("account", "create", "[/b]@example.com", "--password-stdin", stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created
+    assert "Traceback" not in created.stderr
+    assert "([/b]@example.com)" in created.stdout
+    assert account_rows(harness, "[/b]@example.com") == 1
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_migrate_is_idempotent(run: Runner, harness: Harness) -> None:
+    account = harness.create_account("kept@example.com")
+    for _ in range(2):
+        result = run("migrate")
+        assert result.returncode == 0, result
+        assert "newest migration" in result.stdout
+
+    async def versions() -> list[str]:
+        async with harness.runtime.sessionmaker() as db:
+            return list((await db.scalars(text("SELECT version_num FROM alembic_version"))).all())
+
+    assert harness.run(versions) == [_head()]
+    assert account_rows(harness, "kept@example.com") == 1
+    assert harness.sign_in("kept@example.com").account_id == account
+
+
+def test_migrate_creates_the_embedded_default_once(tmp_path: Path) -> None:
+    """Without DATABASE_URL: SQLite in the data dir, created by the first run, left alone by the second."""
+    data = tmp_path / "fresh"
+    env = cli_env(data)
+    (first,) = run_many([(("migrate",), env, "")], tmp_path)
+    assert first.returncode == 0, first
+    database = data / "silver.db"
+    assert database.is_file()
+    secrets_file = (data / "secrets.json").read_bytes()
+    (second,) = run_many([(("migrate",), env, "")], tmp_path)
+    assert second.returncode == 0, second
+    assert "newest migration" in second.stdout
+    assert (data / "secrets.json").read_bytes() == secrets_file
+
+
+def test_failures_are_one_line_without_traceback_or_secret(tmp_path: Path) -> None:
+    unreachable = cli_env(tmp_path / "data", DATABASE_URL=UNREACHABLE_DB)
+    calls: list[tuple[tuple[str, ...], dict[str, str], str]] = [
+        (("migrate",), unreachable, ""),
+        (("audit", "verify"), unreachable, ""),
+        (("account", "create", "x@example.com", "--password-stdin"), unreachable, PASSWORD + "\n"),
+        (("migrate",), cli_env(tmp_path / "data", SILVER_BIND_PORT="not-a-port"), ""),
+        (("serve", "--server", "nope"), cli_env(tmp_path / "data"), ""),
+    ]
+    results = run_many(calls, tmp_path)
+    for result in results:
+        line = result.one_line_failure()
+        assert UNREACHABLE_PASSWORD not in line, result
+        assert PASSWORD not in line, result
+    for result in results[:3]:
+        assert "unreachable" in result.stderr, result
+    assert "SILVER_BIND_PORT" in results[3].stderr
+    assert "not-a-port" not in results[3].stderr  # names the setting, never echoes its value
+    assert "--server" in results[4].stderr

@@ -1,0 +1,107 @@
+"""Migrations (issue 2, item 3): a fresh database upgraded to head matches the models exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from silver_auth.audit.service import GENESIS_HASH
+from silver_auth.db.engine import create_engine
+from silver_auth.db.migrate import alembic_config, drift, upgrade
+from silver_auth.db.models import Base
+from silver_auth.settings import load_settings
+from silver_auth.settings import normalize_database_url as settings_url
+from tests.conftest import BACKEND, POSTGRES_URL
+
+
+def _engine(url: str) -> AsyncEngine:
+    return create_engine(
+        load_settings(_env_file=None, DATABASE_URL=url, SILVER_DATA_DIR=tempfile.gettempdir())
+    )
+
+
+async def _inspect(engine: AsyncEngine) -> tuple[list[object], set[str], list[tuple[object, ...]], str]:
+    await upgrade(engine)
+    differences = await drift(engine)
+    async with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            names = await connection.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+            )
+        else:
+            names = await connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        tables = set(names.scalars())
+        head_rows = [
+            tuple(r) for r in await connection.execute(text("SELECT id, seq, hash FROM audit_chain_head"))
+        ]
+        version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+    # Upgrading again is a no-op.
+    await upgrade(engine)
+    assert await drift(engine) == []
+    return differences, tables, head_rows, version
+
+
+async def _inspect_fresh_postgres() -> tuple[list[object], set[str], list[tuple[object, ...]], str]:
+    """Upgrade a new, empty schema of this run's Postgres database (its engine's default schema)."""
+    schema = f"fresh_{secrets.token_hex(4)}"
+    admin = _engine(POSTGRES_URL)
+    try:
+        async with admin.begin() as connection:
+            await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine = create_async_engine(
+            settings_url(POSTGRES_URL), connect_args={"server_settings": {"search_path": schema}}
+        )
+        try:
+            return await _inspect(engine)
+        finally:
+            await engine.dispose()
+    finally:
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def _inspect_fresh_sqlite(path: Path) -> tuple[list[object], set[str], list[tuple[object, ...]], str]:
+    engine = _engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        return await _inspect(engine)
+    finally:
+        await engine.dispose()
+
+
+def test_fresh_database_has_no_drift(tmp_path: Path) -> None:
+    if BACKEND == "postgres":
+        result = asyncio.run(_inspect_fresh_postgres())
+    else:
+        result = asyncio.run(_inspect_fresh_sqlite(tmp_path / "fresh.db"))
+    differences, tables, head_rows, version = result
+    assert differences == [], f"migrations and models differ: {differences}"
+    model_tables = {table.name for table in Base.metadata.sorted_tables}
+    assert tables == model_tables | {"alembic_version"}
+    # The audit chain starts at genesis in a fresh database.
+    assert head_rows == [(1, 0, GENESIS_HASH)]
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert heads == [version], "a single migration head, and the database is at it"
+
+
+def test_drift_is_detected(tmp_path: Path) -> None:
+    """The drift check is not blind: a column the models lack shows up."""
+
+    async def work() -> list[object]:
+        engine = _engine(f"sqlite+aiosqlite:///{tmp_path / 'drifted.db'}")
+        try:
+            await upgrade(engine)
+            async with engine.begin() as connection:
+                await connection.execute(text("ALTER TABLE projects ADD COLUMN stray TEXT"))
+            return await drift(engine)
+        finally:
+            await engine.dispose()
+
+    differences = asyncio.run(work())
+    assert any("stray" in repr(d) for d in differences), differences
