@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,6 +27,7 @@ from silver_auth.core import clock
 from silver_auth.db.engine import create_engine
 from silver_auth.db.migrate import upgrade
 from silver_auth.db.models import Base
+from silver_auth.identity import passwords
 from silver_auth.settings import Settings, load_settings
 from tests.factories import Harness
 
@@ -36,6 +38,19 @@ ENV_PREFIXES = ("SILVER_", "SESSION_", "DATABASE_URL", "AUTHENTIK_")
 
 def pytest_report_header() -> str:
     return f"silver-auth test database: {BACKEND}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """Real argon2id with test-sized cost: production parameters (~0.1 s a hash) dominate the suite.
+
+    Subprocess tests (CLI, e2e quick start) still run the production parameters.
+    """
+    original, original_dummy = passwords._hasher, passwords._DUMMY_HASH
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._DUMMY_HASH = passwords._hasher.hash("timing-equaliser-not-a-password")
+    yield
+    passwords._hasher, passwords._DUMMY_HASH = original, original_dummy
 
 
 @pytest.fixture(autouse=True)

@@ -381,7 +381,7 @@ def test_unexpected_error_mid_request_is_a_bare_500_problem_and_writes_nothing(
     assert owner.post("/console/api/orgs", json={"name": marker}).status_code == 201  # and it recovers
 
 
-def test_unreachable_database_is_a_500_problem_without_the_password(
+def test_unreachable_database_is_a_retryable_503_problem_without_the_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     password = "Pw" + secrets.token_urlsafe(24)
@@ -392,8 +392,9 @@ def test_unreachable_database_is_a_500_problem_without_the_password(
         response = harness.client.post(
             "/console/api/sign-in", json={"email": "a@example.com", "password": "a perfectly fine passphrase"}
         )
-        problem = assert_problem(response, 500)
+        problem = assert_problem(response, 503)  # a dependency outage, not a bug: the caller may retry
         assert set(problem) == {"type", "title", "status", "detail"}
+        assert response.headers["retry-after"] == "5"
         for leak in (password, "127.0.0.1:9", "asyncpg", "passphrase"):
             assert leak not in response.text
         logged = log.getvalue()

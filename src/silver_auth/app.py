@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Litestar, Request, Router, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from silver_auth import __version__
 from silver_auth.api.deps import DEPENDENCIES
@@ -87,8 +87,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Silver Auth API",
             version=__version__,
             description="SEQN Auth's service API. Errors are application/problem+json (RFC 9457).",
-            path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+            # JSON only: a UI page would load scripts from a CDN, which the CSP (and no network) forbid.
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path="/openapi.json")],
         ),
         logging_config=None,
         debug=False,

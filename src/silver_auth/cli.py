@@ -135,7 +135,8 @@ def _serve(settings: Settings, workers: int, server: str) -> None:
 @app.command()
 def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default SILVER_WORKERS).")] = None,
-    server: Annotated[str, typer.Option(help="ASGI server: uvicorn or granian.")] = "uvicorn",
+    # granian: about twice uvicorn's throughput on our benchmark (docs/performance.md)
+    server: Annotated[str, typer.Option(help="ASGI server: granian or uvicorn.")] = "granian",
 ) -> None:
     """Serve the API (production: behind Caddy, on a loopback or private address)."""
     settings = _settings()

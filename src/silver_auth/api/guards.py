@@ -95,6 +95,8 @@ async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
         )
         if access != "account":
             required = Role(access)
+            if not all(str(value).isprintable() for value in connection.path_params.values()):
+                raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)
             org_id = await _org_of(db, connection.path_params)
             membership = await db.get(Membership, (org_id, account.id)) if org_id else None
             if membership is None:  # unknown and foreign ids look the same: no existence leak

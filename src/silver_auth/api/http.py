@@ -8,7 +8,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Message, Scope
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from silver_auth.core.redaction import redact_text
@@ -111,7 +111,20 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
         error_type=type(exc).__name__,
         error=_first_line(exc),
     )
+    if _dependency_down(exc):
+        return problem_response(
+            503,
+            problem_body(503, "a service dependency is unavailable; try again shortly"),
+            {"Retry-After": "5"},
+        )
     return problem_response(500, problem_body(500, "something went wrong on our side; it has been logged"))
+
+
+def _dependency_down(exc: BaseException) -> bool:
+    """The database (or another peer) could not be reached: a 503 the caller can retry, not a bug."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError | TimeoutError) or isinstance(getattr(exc, "orig", None), OSError)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {

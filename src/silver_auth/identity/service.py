@@ -10,6 +10,7 @@ from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from silver_auth.core.ids import new_id
+from silver_auth.core.text import has_control_characters
 from silver_auth.identity.models import Account, AccountGroup
 from silver_auth.identity.passwords import hash_password, verify_password
 
@@ -20,7 +21,8 @@ MAX_EMAIL = 320
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
     local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or len(email) > MAX_EMAIL or any(c.isspace() for c in email):
+    malformed = not at or not local or "." not in domain or len(email) > MAX_EMAIL
+    if malformed or any(c.isspace() for c in email) or has_control_characters(email):
         raise InvalidInput("email is not a valid address")
     return email
 

@@ -15,6 +15,7 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import keyed_hash, random_base62
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
+from silver_auth.core.text import has_control_characters
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
@@ -26,7 +27,7 @@ RANDOM_CHARS = 43  # 43 base62 characters carry 256 bits
 DISPLAY_CHARS = 6
 MAX_GRACE = timedelta(days=7)
 KIND_PREFIX: dict[str, str] = {"secret": "sk", "publishable": "pk"}
-KEY_PATTERN = re.compile(r"^(sk|pk)_(live|test)_[A-Za-z0-9]{43}$")
+KEY_PATTERN = re.compile(r"(sk|pk)_(live|test)_[A-Za-z0-9]{43}")
 
 
 def mint(kind: KeyKind, environment: Environment) -> str:
@@ -39,8 +40,16 @@ def display_prefix(raw: str) -> str:
 
 
 def well_formed(raw: str, kind: KeyKind) -> bool:
-    match = KEY_PATTERN.match(raw)
+    match = KEY_PATTERN.fullmatch(raw)
     return match is not None and match.group(1) == KIND_PREFIX[kind]
+
+
+def _clean_key_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    if has_control_characters(name):
+        raise InvalidInput("name must not contain control characters")
+    return " ".join(name.split())[:100] or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +91,7 @@ async def _issue(
         lookup_hash=keyed_hash(pepper, raw),
         prefix=display_prefix(raw),
         publishable_key=raw if kind == "publishable" else None,
-        name=" ".join(name.split())[:100] if name else None,
+        name=_clean_key_name(name),
         created_by=actor.id,
         created_at=clock.now(),
         last_used_at=None,

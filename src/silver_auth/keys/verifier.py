@@ -2,8 +2,10 @@
 
 Bound on revocation: the worker that revokes (or rotates) a key drops it from its cache after the
 commit, so it refuses the key at once; every other worker refuses it at most
-SILVER_KEY_CACHE_TTL_SECONDS later, when its cached entry expires. Rotation grace periods end
-exactly: the expiry is checked on every request, cached or not.
+SILVER_KEY_CACHE_TTL_SECONDS later, when its cached entry expires. A rotation's grace period ends
+exactly on every worker that has seen the rotation (the expiry travels with the cached entry); a
+worker that cached the key before the rotation learns of it within the same TTL, so the old key is
+refused everywhere by the later of the grace end and rotation + TTL.
 
 Concurrent misses on one key share a single lookup (and a single last-used write): when an entry
 expires under load, the requests that arrive meanwhile wait for that lookup instead of each running

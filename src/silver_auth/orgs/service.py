@@ -14,6 +14,7 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import token_hash
 from silver_auth.core.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
+from silver_auth.core.text import has_control_characters
 from silver_auth.identity.models import Account
 from silver_auth.orgs.models import Invitation, Membership, Org, Role
 from silver_auth.plans.service import DEFAULT_PLAN, plan_for
@@ -24,12 +25,6 @@ MAX_NAME = 100
 
 
 # Bidi overrides and isolates can make a name display as something else (CVE-2021-42574 style).
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def has_control_characters(text: str) -> bool:
-    """Control characters (NUL is refused by Postgres: a 500, not a 422), lone surrogates, bidi controls."""
-    return any(unicodedata.category(c) in ("Cc", "Cs") or c in BIDI_CONTROLS for c in text)
 
 
 def clean_name(name: str) -> str:
@@ -69,7 +64,7 @@ async def orgs_of(db: AsyncSession, account_id: str) -> list[tuple[Org, Role]]:
         .where(Membership.account_id == account_id)
         .order_by(Org.created_at)
     )
-    return [(org, role) for org, role in rows.tuples()]
+    return [(org, role) for org, role in rows]
 
 
 async def get_org(db: AsyncSession, org_id: str) -> Org:
@@ -120,7 +115,7 @@ async def list_members(db: AsyncSession, org_id: str) -> list[tuple[Membership, 
         .where(Membership.org_id == org_id)
         .order_by(Membership.created_at)
     )
-    return [(membership, email) for membership, email in rows.tuples()]
+    return [(membership, email) for membership, email in rows]
 
 
 async def _membership(db: AsyncSession, org_id: str, account_id: str) -> Membership:

@@ -12,8 +12,9 @@ from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
+from silver_auth.core.text import has_control_characters
 from silver_auth.orgs.models import Org
-from silver_auth.orgs.service import clean_name, has_control_characters
+from silver_auth.orgs.service import clean_name
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
 
