@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from silver_auth.db.models import Base
 from silver_auth.db.session import transaction
 from silver_auth.orgs.models import Org
+from tests.dbstate import snapshot
 from tests.factories import ConsoleUser, Harness
+
+__all__ = ["API", "audit", "audit_actions", "problem", "set_plan", "snapshot"]
 
 API = "/console/api"
 PROBLEM = "application/problem+json"
@@ -24,20 +26,6 @@ def audit(admin: ConsoleUser, org_id: str, **filters: str) -> list[dict[str, Any
 
 def audit_actions(admin: ConsoleUser, org_id: str) -> list[str]:
     return [event["action"] for event in audit(admin, org_id)]
-
-
-def snapshot(harness: Harness) -> dict[str, list[str]]:
-    """Every row of every table, in a stable order: equal snapshots mean nothing was written."""
-
-    async def work() -> dict[str, list[str]]:
-        state: dict[str, list[str]] = {}
-        async with harness.runtime.engine.connect() as connection:
-            for table in Base.metadata.sorted_tables:
-                rows = (await connection.execute(select(table))).all()
-                state[table.name] = sorted(repr(tuple(row)) for row in rows)
-        return state
-
-    return harness.run(work)
 
 
 def set_plan(harness: Harness, org_id: str, plan: str) -> None:
