@@ -2,7 +2,7 @@
 
 from silver_auth.audit.models import AuditChainHead, AuditEvent
 from silver_auth.db.base import Base
-from silver_auth.identity.models import Account, AccountGroup
+from silver_auth.identity.models import Account, AccountGroup, AuthFailure, RecoveryCode, TotpFactor
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Invitation, Membership, Org
 from silver_auth.projects.models import Project
@@ -14,10 +14,13 @@ __all__ = [
     "ApiKey",
     "AuditChainHead",
     "AuditEvent",
+    "AuthFailure",
     "Base",
     "ConsoleSession",
     "Invitation",
     "Membership",
     "Org",
     "Project",
+    "RecoveryCode",
+    "TotpFactor",
 ]

@@ -123,15 +123,20 @@ async def revoke_session(db: AsyncSession, account_id: str, session_id: str) -> 
 
 
 async def revoke_other_sessions(db: AsyncSession, account_id: str, keep_session_id: str) -> int:
-    result = await db.execute(
-        update(ConsoleSession)
-        .where(
-            ConsoleSession.account_id == account_id,
-            ConsoleSession.id != keep_session_id,
-            ConsoleSession.revoked_at.is_(None),
-        )
-        .values(revoked_at=clock.now())
+    return await revoke_all_sessions(db, account_id, keep_session_id=keep_session_id)
+
+
+async def revoke_all_sessions(
+    db: AsyncSession, account_id: str, *, keep_session_id: str | None = None
+) -> int:
+    """Revoke every live session of an account (G29: lost device, offboarding, suspicious access),
+    optionally keeping the caller's own. Revoked rows fail on their next request on every worker."""
+    query = update(ConsoleSession).where(
+        ConsoleSession.account_id == account_id, ConsoleSession.revoked_at.is_(None)
     )
+    if keep_session_id is not None:
+        query = query.where(ConsoleSession.id != keep_session_id)
+    result = await db.execute(query.values(revoked_at=clock.now()))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

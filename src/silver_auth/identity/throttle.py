@@ -1,0 +1,88 @@
+"""Failure throttling for second factors and sign-in, shared by every worker through the database.
+
+A failure is recorded in its own transaction: the request's transaction rolls back when it answers
+with an error, and the failure (and its audit event) must survive that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silver_auth.audit.service import Actor, AuditAction, record
+from silver_auth.core import clock
+from silver_auth.core.errors import ProblemError
+from silver_auth.core.ids import new_id
+from silver_auth.db.session import transaction
+from silver_auth.identity.models import AuthFailure
+
+
+class TooManyAttempts(ProblemError):
+    status, slug, title = 429, "too-many-attempts", "Too many failed attempts"
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most `max_failures` failures of `scope` per `subject` within `window`."""
+
+    scope: str
+    subject: str
+    max_failures: int
+    window: timedelta
+
+
+async def check(db: AsyncSession, limits: Sequence[Limit]) -> None:
+    """Refuse (429 with Retry-After) while any limit is exhausted; call before checking the secret."""
+    now = clock.now()
+    for limit in limits:
+        since = now - limit.window
+        count, oldest = (
+            await db.execute(
+                select(func.count(), func.min(AuthFailure.at)).where(
+                    AuthFailure.scope == limit.scope,
+                    AuthFailure.subject == limit.subject,
+                    AuthFailure.at > since,
+                )
+            )
+        ).one()
+        if count >= limit.max_failures:
+            retry = max(1, int((oldest + limit.window - now).total_seconds()) + 1)
+            raise TooManyAttempts(
+                "too many failed attempts; try again later", headers={"Retry-After": str(retry)}
+            )
+
+
+async def note_failure(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    limits: Sequence[Limit],
+    *,
+    action: AuditAction,
+    actor: Actor,
+    target: str | None = None,
+    org_id: str | None = None,
+    project_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Count one failure against every limit and audit it, committed even if the request then fails."""
+    now = clock.now()
+    async with transaction(sessionmaker) as db:
+        for limit in limits:
+            db.add(AuthFailure(id=new_id("af"), scope=limit.scope, subject=limit.subject, at=now))
+        await record(
+            db, action, actor=actor, target=target, org_id=org_id, project_id=project_id, metadata=metadata
+        )
+
+
+async def clear(db: AsyncSession, scope: str, subject: str) -> None:
+    """Forget a subject's failures (after a success, so a user who got there is not penalised later)."""
+    await db.execute(delete(AuthFailure).where(AuthFailure.scope == scope, AuthFailure.subject == subject))
+
+
+async def purge_older_than(db: AsyncSession, age: timedelta) -> int:
+    result = await db.execute(delete(AuthFailure).where(AuthFailure.at < clock.now() - age))
+    return int(result.rowcount)  # type: ignore[attr-defined]
