@@ -256,7 +256,11 @@ def test_deactivated_account_cannot_sign_in_and_its_sessions_are_dead(harness: H
     assert (proxy.actor, proxy.target) == (admin.account_id, victim.account_id)
     assert proxy.metadata_ == {"provider": "builtin", "email": victim.email}
     [own] = admin_events(harness, "account.deactivated")
-    assert (own.actor, own.target, own.metadata_) == (admin.account_id, victim.account_id, {"sessions": 1})
+    assert (own.actor, own.target, own.metadata_) == (
+        admin.account_id,
+        victim.account_id,
+        {"sessions_revoked": 1},
+    )
     assert admin.ok("GET", f"{ADMIN}/accounts/{victim.account_id}")["is_active"] is False
 
 
@@ -275,7 +279,10 @@ def test_reset_mfa_removes_factors_and_recovery_codes_and_revokes_sessions(harne
     bystander.ok("GET", "/console/api/me")
     [event] = admin_events(harness, "identity.mfa_reset")
     assert event.metadata_ == {"provider": "builtin", "email": victim.email, "removed": 1}
-    assert admin_events(harness, "account.mfa_reset")[0].metadata_ == {"factors": 1, "sessions": 1}
+    assert admin_events(harness, "account.mfa_reset")[0].metadata_ == {
+        "factors_removed": 1,
+        "sessions_revoked": 1,
+    }
     # The account still signs in with its password (now without MFA).
     harness.sign_in(victim.email).ok("GET", "/console/api/me")
 

@@ -43,8 +43,8 @@ async def platform_admin_guard(
         if not context.session.mfa:
             raise MfaRequired(
                 f"{PLATFORM_ADMIN_GROUP} members need a session that passed multi-factor sign-in (G6): "
-                "enrol a TOTP authenticator with the console's MFA routes, then sign out and sign in "
-                "again with a code from it"
+                "enrol a TOTP authenticator (POST /console/api/mfa/totp, then "
+                "/console/api/mfa/totp/confirm), then sign out and sign in again with a code from it"
             )
         if not all(str(value).isprintable() for value in connection.path_params.values()):
             raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)

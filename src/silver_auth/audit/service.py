@@ -45,6 +45,7 @@ class AuditAction(enum.StrEnum):
     ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
     IDENTITY_USER_DEACTIVATED = "identity.user_deactivated"
     IDENTITY_MFA_RESET = "identity.mfa_reset"
+    # written by identity.service.deactivate_account / reset_account_mfa (the MFA work adds them too)
     ACCOUNT_DEACTIVATED = "account.deactivated"
     ACCOUNT_MFA_RESET = "account.mfa_reset"
 

@@ -82,24 +82,23 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> Account:
     return account
 
 
-# --- Account deactivation and MFA reset (issue 3; written in parallel by the MFA work: keep one) ---
-
-
-async def _account(db: AsyncSession, account_id: str) -> Account:
-    account = await db.get(Account, account_id)
-    if account is None:
-        raise NotFound("no such account")
-    return account
+# --- Account deactivation and MFA reset (issue 3; also written by the MFA work: keep one version) ---
 
 
 async def deactivate_account(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
     """Refuse the account's sign-ins from now on and revoke every session it has (G29); returns how
     many sessions were revoked."""
-    account = await _account(db, account_id)
+    account = await db.get(Account, account_id)
+    if account is None:
+        raise NotFound("no such account")
     account.is_active = False
     revoked = await revoke_all_sessions(db, account.id)
     await record(
-        db, AuditAction.ACCOUNT_DEACTIVATED, actor=actor, target=account.id, metadata={"sessions": revoked}
+        db,
+        AuditAction.ACCOUNT_DEACTIVATED,
+        actor=actor,
+        target=account.id,
+        metadata={"sessions_revoked": revoked},
     )
     return revoked
 
@@ -107,7 +106,9 @@ async def deactivate_account(db: AsyncSession, account_id: str, *, actor: Actor)
 async def reset_account_mfa(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
     """Remove the account's second factors and recovery codes and revoke its sessions (the MFA they
     proved is gone); returns how many factors were removed."""
-    account = await _account(db, account_id)
+    account = await db.get(Account, account_id)
+    if account is None:
+        raise NotFound("no such account")
     removed = await remove_factors(db, account.id)
     revoked = await revoke_all_sessions(db, account.id)
     await record(
@@ -115,6 +116,6 @@ async def reset_account_mfa(db: AsyncSession, account_id: str, *, actor: Actor) 
         AuditAction.ACCOUNT_MFA_RESET,
         actor=actor,
         target=account.id,
-        metadata={"factors": removed, "sessions": revoked},
+        metadata={"factors_removed": removed, "sessions_revoked": revoked},
     )
     return removed
