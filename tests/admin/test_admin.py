@@ -256,11 +256,13 @@ def test_deactivated_account_cannot_sign_in_and_its_sessions_are_dead(harness: H
     assert (proxy.actor, proxy.target) == (admin.account_id, victim.account_id)
     assert proxy.metadata_ == {"provider": "builtin", "email": victim.email}
     [own] = admin_events(harness, "account.deactivated")
+    # The backend's own event names the backend; the admin's event follows it in the same transaction.
     assert (own.actor, own.target, own.metadata_) == (
-        admin.account_id,
+        "identity:builtin",
         victim.account_id,
         {"sessions_revoked": 1},
     )
+    assert own.seq == proxy.seq - 1
     assert admin.ok("GET", f"{ADMIN}/accounts/{victim.account_id}")["is_active"] is False
 
 

@@ -340,7 +340,7 @@ async def deactivate_directory_user(
     db: AsyncSession, identity: IdentityProvider, user_id: str, *, admin: Account, actor: Actor
 ) -> DirectoryUserPublic:
     user = await _other_user(db, identity, user_id, admin)
-    updated = await identity.deactivate_user(db, user.id, actor=actor)
+    updated = await identity.deactivate_user(db, user.id)
     await record(
         db,
         AuditAction.IDENTITY_USER_DEACTIVATED,
@@ -355,7 +355,7 @@ async def reset_directory_user_mfa(
     db: AsyncSession, identity: IdentityProvider, user_id: str, *, admin: Account, actor: Actor
 ) -> MfaReset:
     user = await _other_user(db, identity, user_id, admin)
-    removed = await identity.reset_mfa(db, user.id, actor=actor)
+    removed = await identity.reset_mfa(db, user.id)
     await record(
         db,
         AuditAction.IDENTITY_MFA_RESET,

@@ -11,8 +11,6 @@ from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.audit.service import Actor
-
 
 @dataclass(frozen=True, slots=True)
 class DirectoryUser:
@@ -48,11 +46,9 @@ class IdentityProvider(Protocol):
         """The user, or NotFound."""
         ...
 
-    # `actor` is who asked (a platform admin): the builtin backend's own audit events name them; a
-    # remote backend may ignore it (the admin service audits every proxy operation itself, G26/G27).
-    async def deactivate_user(self, db: AsyncSession, user_id: str, *, actor: Actor) -> DirectoryUser: ...
+    async def deactivate_user(self, db: AsyncSession, user_id: str) -> DirectoryUser: ...
 
-    async def reset_mfa(self, db: AsyncSession, user_id: str, *, actor: Actor) -> int:
+    async def reset_mfa(self, db: AsyncSession, user_id: str) -> int:
         """Remove every second-factor device of the user; returns how many were removed."""
         ...
 

@@ -14,6 +14,8 @@ from silver_auth.identity.models import Account, AccountGroup, TotpFactor
 from silver_auth.identity.providers.base import DirectoryGroup, DirectoryUser
 from silver_auth.identity.service import deactivate_account, reset_account_mfa
 
+BUILTIN_BACKEND = Actor("identity:builtin")
+
 
 def like_escaped(text: str) -> str:
     """A case-insensitive substring pattern with LIKE's wildcards taken literally."""
@@ -78,14 +80,16 @@ class BuiltinIdentityProvider:
             raise NotFound("no such user")
         return (await self._users(db, [account]))[0]
 
-    async def deactivate_user(self, db: AsyncSession, user_id: str, *, actor: Actor) -> DirectoryUser:
+    # The interface carries no actor: the backend's own events name it, as Authentik's name its API
+    # token's user. Whoever asked is on the admin service's `identity.*` event in the same transaction.
+    async def deactivate_user(self, db: AsyncSession, user_id: str) -> DirectoryUser:
         await self.get_user(db, user_id)
-        await deactivate_account(db, user_id, actor=actor)
+        await deactivate_account(db, user_id, actor=BUILTIN_BACKEND)
         return await self.get_user(db, user_id)
 
-    async def reset_mfa(self, db: AsyncSession, user_id: str, *, actor: Actor) -> int:
+    async def reset_mfa(self, db: AsyncSession, user_id: str) -> int:
         await self.get_user(db, user_id)
-        return await reset_account_mfa(db, user_id, actor=actor)
+        return await reset_account_mfa(db, user_id, actor=BUILTIN_BACKEND)
 
     async def has_confirmed_mfa(self, db: AsyncSession, user_id: str) -> bool:
         found = await db.scalar(
