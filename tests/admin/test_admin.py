@@ -126,6 +126,9 @@ def test_org_search_and_pagination(harness: Harness) -> None:
     # LIKE wildcards are plain characters.
     assert admin.ok("GET", f"{ADMIN}/orgs", params={"q": "%"})["items"] == []
     problem(admin.get(f"{ADMIN}/orgs", params={"limit": 0}), 422, "invalid-request")
+    for path in ("orgs", "accounts", "identity/users"):  # NUL was a Postgres error (500)
+        problem(admin.get(f"{ADMIN}/{path}", params={"q": "a\x00b"}), 422, "invalid-request")
+        assert admin.ok("GET", f"{ADMIN}/{path}", params={"q": "   "})["items"]  # blank: no filter
     problem(admin.get(f"{ADMIN}/orgs", params={"offset": -1}), 422, "invalid-request")
 
 

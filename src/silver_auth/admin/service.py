@@ -35,6 +35,7 @@ from silver_auth.admin.schemas import (
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound
+from silver_auth.core.text import has_control_characters
 from silver_auth.identity.models import Account, AccountGroup
 from silver_auth.identity.providers.base import DirectoryUser, IdentityProvider
 from silver_auth.identity.providers.builtin import like_escaped
@@ -47,6 +48,15 @@ from silver_auth.projects.models import Project
 from silver_auth.sessions.service import list_sessions, revoke_all_sessions
 
 
+def clean_search(search: str | None) -> str | None:
+    """A search term, or None for none; control characters are refused (Postgres rejects NUL: a 500)."""
+    if search is None or not search.strip():
+        return None
+    if has_control_characters(search):
+        raise InvalidInput("q must not contain control characters")
+    return search.strip()
+
+
 def _next_offset(rows: Sequence[object], limit: int, offset: int) -> int | None:
     return offset + limit if len(rows) > limit else None
 
@@ -56,6 +66,7 @@ def _next_offset(rows: Sequence[object], limit: int, offset: int) -> int | None:
 
 async def list_orgs(db: AsyncSession, *, search: str | None, limit: int, offset: int) -> AdminOrgPage:
     """Orgs whose name contains `search` (case-insensitive) or whose id is `search`, oldest first."""
+    search = clean_search(search)
     members = (
         select(func.count()).select_from(Membership).where(Membership.org_id == Org.id).scalar_subquery()
     )
@@ -63,7 +74,7 @@ async def list_orgs(db: AsyncSession, *, search: str | None, limit: int, offset:
     query = select(Org, members, projects)
     if search:
         query = query.where(
-            or_(func.lower(Org.name).like(like_escaped(search), escape="\\"), Org.id == search.strip())
+            or_(func.lower(Org.name).like(like_escaped(search), escape="\\"), Org.id == search)
         )
     rows = list(
         (await db.execute(query.order_by(Org.created_at, Org.id).limit(limit + 1).offset(offset))).all()
@@ -219,6 +230,7 @@ async def _groups_of(db: AsyncSession, account_ids: list[str]) -> dict[str, list
 
 async def list_accounts(db: AsyncSession, *, search: str | None, limit: int, offset: int) -> AdminAccountPage:
     """Console accounts whose email contains `search` (case-insensitive), oldest first."""
+    search = clean_search(search)
     query = select(Account)
     if search:
         query = query.where(func.lower(Account.email).like(like_escaped(search), escape="\\"))
@@ -312,7 +324,7 @@ def _directory_user(user: DirectoryUser) -> DirectoryUserPublic:
 async def list_directory_users(
     db: AsyncSession, identity: IdentityProvider, *, search: str | None, limit: int, offset: int
 ) -> DirectoryUserPage:
-    users = await identity.list_users(db, search=search, limit=limit + 1, offset=offset)
+    users = await identity.list_users(db, search=clean_search(search), limit=limit + 1, offset=offset)
     return DirectoryUserPage(
         items=[_directory_user(u) for u in users[:limit]],
         next_offset=_next_offset(users, limit, offset),
