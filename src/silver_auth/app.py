@@ -78,17 +78,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     # Every console route passes the console guard: session, CSRF, then the route's own access rule.
     console = Router(path="/", route_handlers=CONSOLE_CONTROLLERS, guards=[console_guard])
+    handlers: list[Any] = [health, service_config, client_config, backend_project, openapi_json, console]
     # Every /admin/api route passes the platform-admin guard: session, CSRF, SEQN-A, MFA (G6, G7).
-    admin = Router(path="/", route_handlers=ADMIN_CONTROLLERS, guards=[platform_admin_guard])
-    handlers: list[Any] = [
-        health,
-        service_config,
-        client_config,
-        backend_project,
-        openapi_json,
-        console,
-        admin,
-    ]
+    handlers.append(Router(path="/", route_handlers=ADMIN_CONTROLLERS, guards=[platform_admin_guard]))
     return Litestar(
         route_handlers=handlers,
         dependencies=DEPENDENCIES,
