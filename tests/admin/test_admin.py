@@ -179,6 +179,9 @@ def test_account_search_and_support_view(harness: Harness) -> None:
         "mfa",
     }
     assert admin.ok("GET", f"{ADMIN}/accounts/{admin.account_id}")["mfa_enabled"] is False
+    pending = harness.user()
+    plant_totp(harness, pending.account_id, confirmed=False)  # an unfinished enrolment protects nothing
+    assert admin.ok("GET", f"{ADMIN}/accounts/{pending.account_id}")["mfa_enabled"] is False
     problem(admin.get(f"{ADMIN}/accounts/acc_nope"), 404, "not-found")
 
 
