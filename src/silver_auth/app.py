@@ -12,6 +12,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from silver_auth import __version__
+from silver_auth.admin.guards import platform_admin_guard
+from silver_auth.admin.routes import ADMIN_CONTROLLERS
 from silver_auth.api.deps import DEPENDENCIES
 from silver_auth.api.guards import console_guard
 from silver_auth.api.http import EXCEPTION_HANDLERS, make_before_send
@@ -21,6 +23,7 @@ from silver_auth.core.logging import configure_logging
 from silver_auth.core.production_guard import production_violations
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.health.routes import health, service_config
+from silver_auth.identity.providers import build_identity_provider
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.keys.verifier import KeyVerifier
 from silver_auth.orgs.routes import OrgController
@@ -54,6 +57,7 @@ def build_runtime(settings: Settings) -> Runtime:
         sessionmaker=sessionmaker,
         keys=KeyVerifier(sessionmaker, settings.secret("key_pepper"), settings.key_cache_ttl_seconds),
         sessions=SessionCodec(settings),
+        identity=build_identity_provider(settings),
     )
 
 
@@ -75,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Every console route passes the console guard: session, CSRF, then the route's own access rule.
     console = Router(path="/", route_handlers=CONSOLE_CONTROLLERS, guards=[console_guard])
     handlers: list[Any] = [health, service_config, client_config, backend_project, openapi_json, console]
+    # Every /admin/api route passes the platform-admin guard: session, CSRF, SEQN-A, MFA (G6, G7).
+    handlers.append(Router(path="/", route_handlers=ADMIN_CONTROLLERS, guards=[platform_admin_guard]))
     return Litestar(
         route_handlers=handlers,
         dependencies=DEPENDENCIES,

@@ -66,6 +66,31 @@ def check_origin(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         raise CsrfFailed("cross-site request refused")
 
 
+async def console_context(connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession) -> ConsoleContext:
+    """The live console session behind the request's cookie (else 401); unsafe methods also pass the
+    Origin and CSRF checks (else 403). Shared by the console and platform-admin guards."""
+    runtime = runtime_of(connection)
+    resolved = await resolve_session(
+        db,
+        runtime.sessions,
+        runtime.settings,
+        connection.cookies.get(runtime.settings.session_cookie_name),
+    )
+    if resolved is None:
+        raise Unauthorized("sign in to the console first")
+    session, account = resolved
+    if connection.scope.get("method") in UNSAFE_METHODS:
+        check_origin(connection)
+        if not runtime.sessions.csrf_valid(session.id, connection.headers.get(CSRF_HEADER)):
+            raise CsrfFailed(f"send the session's csrf_token in the {CSRF_HEADER} header")
+    return ConsoleContext(
+        account=account,
+        session=session,
+        csrf_token=runtime.sessions.csrf_token(session.id),
+        actor=Actor(account.id, request_ip(connection)),
+    )
+
+
 async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     access = handler.opt.get("access")
     if access is None:  # fail closed: a new route must say who may call it
@@ -74,25 +99,8 @@ async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
         return
     runtime = runtime_of(connection)
     async with transaction(runtime.sessionmaker) as db:
-        resolved = await resolve_session(
-            db,
-            runtime.sessions,
-            runtime.settings,
-            connection.cookies.get(runtime.settings.session_cookie_name),
-        )
-        if resolved is None:
-            raise Unauthorized("sign in to the console first")
-        session, account = resolved
-        if connection.scope.get("method") in UNSAFE_METHODS:
-            check_origin(connection)
-            if not runtime.sessions.csrf_valid(session.id, connection.headers.get(CSRF_HEADER)):
-                raise CsrfFailed(f"send the session's csrf_token in the {CSRF_HEADER} header")
-        context = ConsoleContext(
-            account=account,
-            session=session,
-            csrf_token=runtime.sessions.csrf_token(session.id),
-            actor=Actor(account.id, request_ip(connection)),
-        )
+        context = await console_context(connection, db)
+        account, session = context.account, context.session
         if access != "account":
             required = Role(access)
             if not all(str(value).isprintable() for value in connection.path_params.values()):

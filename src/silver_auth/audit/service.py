@@ -40,6 +40,14 @@ class AuditAction(enum.StrEnum):
     KEY_CREATED = "key.created"
     KEY_ROTATED = "key.rotated"
     KEY_REVOKED = "key.revoked"
+    # platform admins (issue 3: G6, G7, G26, G27, G29)
+    SUBSCRIPTION_CHANGED = "subscription.changed"
+    ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
+    IDENTITY_USER_DEACTIVATED = "identity.user_deactivated"
+    IDENTITY_MFA_RESET = "identity.mfa_reset"
+    # written by identity.service.deactivate_account / reset_account_mfa (the MFA work adds them too)
+    ACCOUNT_DEACTIVATED = "account.deactivated"
+    ACCOUNT_MFA_RESET = "account.mfa_reset"
 
 
 @dataclass(frozen=True, slots=True)

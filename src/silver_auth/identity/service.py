@@ -11,8 +11,10 @@ from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import has_control_characters
+from silver_auth.identity.mfa import remove_factors
 from silver_auth.identity.models import Account, AccountGroup
 from silver_auth.identity.passwords import hash_password, verify_password
+from silver_auth.sessions.service import revoke_all_sessions
 
 PLATFORM_ADMIN_GROUP = "SEQN-A"
 MAX_EMAIL = 320
@@ -78,3 +80,42 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> Account:
     if account is None or not valid or not account.is_active:
         raise Unauthorized("email or password is incorrect")
     return account
+
+
+# --- Account deactivation and MFA reset (issue 3; also written by the MFA work: keep one version) ---
+
+
+async def deactivate_account(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
+    """Refuse the account's sign-ins from now on and revoke every session it has (G29); returns how
+    many sessions were revoked."""
+    account = await db.get(Account, account_id)
+    if account is None:
+        raise NotFound("no such account")
+    account.is_active = False
+    revoked = await revoke_all_sessions(db, account.id)
+    await record(
+        db,
+        AuditAction.ACCOUNT_DEACTIVATED,
+        actor=actor,
+        target=account.id,
+        metadata={"sessions_revoked": revoked},
+    )
+    return revoked
+
+
+async def reset_account_mfa(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
+    """Remove the account's second factors and recovery codes and revoke its sessions (the MFA they
+    proved is gone); returns how many factors were removed."""
+    account = await db.get(Account, account_id)
+    if account is None:
+        raise NotFound("no such account")
+    removed = await remove_factors(db, account.id)
+    revoked = await revoke_all_sessions(db, account.id)
+    await record(
+        db,
+        AuditAction.ACCOUNT_MFA_RESET,
+        actor=actor,
+        target=account.id,
+        metadata={"factors_removed": removed, "sessions_revoked": revoked},
+    )
+    return removed

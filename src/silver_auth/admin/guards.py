@@ -1,0 +1,51 @@
+"""The platform-admin guard: `/admin/api/…` only for `SEQN-A` members whose session passed MFA (G6, G7).
+
+Every admin route declares `opt=PLATFORM_ADMIN`; a route without it (or with any other rule) is refused,
+so a new route cannot be public or merely signed-in by accident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from silver_auth.api.deps import runtime_of
+from silver_auth.api.guards import console_context
+from silver_auth.core.errors import Forbidden, NotFound, ProblemError
+from silver_auth.db.session import transaction
+from silver_auth.identity.service import PLATFORM_ADMIN_GROUP, account_groups
+
+PLATFORM_ADMIN_ACCESS = "platform-admin"
+PLATFORM_ADMIN = {"access": PLATFORM_ADMIN_ACCESS}
+
+
+class MfaRequired(ProblemError):
+    """A platform admin whose current session did not pass a second factor (G6, L5)."""
+
+    status, slug, title = 403, "mfa-required", "Multi-factor sign-in required"
+
+
+async def platform_admin_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    if handler.opt.get("access") != PLATFORM_ADMIN_ACCESS:  # fail closed
+        raise Forbidden("this admin route has no platform-admin access rule")
+    runtime = runtime_of(connection)
+    async with transaction(runtime.sessionmaker) as db:
+        context = await console_context(connection, db)  # 401 without a session; CSRF and Origin
+        # Group rows are the identity backend's: builtin manages them; Authentik's sign-in syncs them.
+        if PLATFORM_ADMIN_GROUP not in await account_groups(db, context.account.id):
+            raise Forbidden(
+                f"platform admins only: this needs membership of the {PLATFORM_ADMIN_GROUP} group"
+            )
+        if not context.session.mfa:
+            raise MfaRequired(
+                f"{PLATFORM_ADMIN_GROUP} members need a session that passed multi-factor sign-in (G6): "
+                "enrol a TOTP authenticator (POST /console/api/mfa/totp, then "
+                "/console/api/mfa/totp/confirm), then sign out and sign in again with a code from it"
+            )
+        if not all(str(value).isprintable() for value in connection.path_params.values()):
+            raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)
+    connection.state.console = context
