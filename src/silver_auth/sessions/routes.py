@@ -14,6 +14,7 @@ from silver_auth.api.deps import ConsoleContext, request_ip
 from silver_auth.api.guards import ACCOUNT, PUBLIC, check_origin
 from silver_auth.api.state import Runtime
 from silver_auth.identity import console_mfa
+from silver_auth.identity import sign_in as console_sign_in
 from silver_auth.identity.models import Account
 from silver_auth.identity.service import account_groups
 from silver_auth.sessions import service
@@ -73,7 +74,7 @@ class SessionController(Controller):
     ) -> Response[Me | MfaRequired]:
         check_origin(request)
         settings = runtime.settings
-        result = await console_mfa.sign_in(
+        result = await console_sign_in.sign_in(
             db,
             console_mfa.Deps(runtime.sessionmaker, settings),
             runtime.sessions,
@@ -87,7 +88,7 @@ class SessionController(Controller):
         )
         if result.pending:  # the cookie finishes this sign-in and nothing else
             max_age = settings.console_mfa_pending_minutes * 60
-            challenge = MfaRequired(mfa_required=True, methods=console_mfa.METHODS, expires_in=max_age)
+            challenge = MfaRequired(mfa_required=True, methods=console_sign_in.METHODS, expires_in=max_age)
             return Response(challenge, cookies=[_cookie(runtime, result.issued.cookie_value, max_age)])
         me = _me(
             result.account,
