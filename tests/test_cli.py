@@ -129,6 +129,12 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         ("account", "create"),
         ("audit",),
         ("audit", "verify"),
+        ("account", "deactivate"),
+        ("account", "reset-mfa"),
+        ("account", "revoke-sessions"),
+        ("account", "group"),
+        ("account", "group", "add"),
+        ("account", "group", "remove"),
     } <= set(paths)
     env = cli_env(tmp_path / "data")
     results = run_many([((*path, "--help"), env, "") for path in paths], tmp_path)
@@ -276,3 +282,117 @@ def test_failures_are_one_line_without_traceback_or_secret(tmp_path: Path) -> No
     assert "SILVER_BIND_PORT" in results[3].stderr
     assert "not-a-port" not in results[3].stderr  # names the setting, never echoes its value
     assert "--server" in results[4].stderr
+
+
+# --- account security commands (issue 3: G7, G29), audited with the CLI actor -------------------------
+
+
+def _account_events(harness: Harness, account_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    from silver_auth.audit.models import AuditEvent  # noqa: PLC0415
+
+    async def work() -> list[tuple[str, str, dict[str, Any]]]:
+        async with harness.runtime.sessionmaker() as db:
+            rows = await db.scalars(
+                select(AuditEvent).where(AuditEvent.target == account_id).order_by(AuditEvent.seq)
+            )
+            return [(row.action, row.actor, row.metadata_) for row in rows]
+
+    return harness.run(work)
+
+
+def test_account_deactivate_and_revoke_sessions_end_every_session(run: Runner, harness: Harness) -> None:
+    gone = harness.user("gone@example.com")
+    lost = harness.user("lost@example.com")
+    lost_again = harness.sign_in(lost.email)
+    bystander = harness.user()
+    deactivated = run("account", "deactivate", "Gone@Example.com")
+    assert deactivated.returncode == 0, deactivated
+    assert "deactivated gone@example.com; 1 session(s) revoked" in deactivated.stdout
+    revoked = run("account", "revoke-sessions", "lost@example.com")
+    assert revoked.returncode == 0, revoked
+    assert "2 session(s) of lost@example.com revoked" in revoked.stdout
+    for user in (gone, lost, lost_again):
+        assert user.get("/console/api/me").status_code == 401
+    assert bystander.get("/console/api/me").status_code == 200
+    refused = harness.client.post("/console/api/sign-in", json={"email": gone.email, "password": PASSWORD})
+    assert refused.status_code == 401
+    harness.sign_in(lost.email)  # revoking sessions does not lock the account out
+    assert _account_events(harness, gone.account_id)[-1] == (
+        "account.deactivated",
+        "cli",
+        {"sessions_revoked": 1},
+    )
+    assert _account_events(harness, lost.account_id)[-1] == (
+        "account.sessions_revoked",
+        "cli",
+        {"sessions_revoked": 2},
+    )
+
+
+def test_account_reset_mfa_removes_the_factor(run: Runner, harness: Harness) -> None:
+    from tests.identity.support import enable_mfa  # noqa: PLC0415
+
+    user = harness.user("phone-lost@example.com")
+    enable_mfa(user)
+    result = run("account", "reset-mfa", "phone-lost@example.com")
+    assert result.returncode == 0, result
+    assert "1 factor(s) removed" in result.stdout
+    assert user.get("/console/api/mfa").status_code == 401  # its sessions ended
+    fresh = harness.sign_in(user.email)  # password only now
+    assert fresh.ok("GET", "/console/api/mfa")["enabled"] is False
+    assert _account_events(harness, user.account_id)[-1] == (
+        "account.mfa_reset",
+        "cli",
+        {"factors_removed": 1, "sessions_revoked": 1},
+    )
+
+
+def test_g7_account_group_add_and_remove_seqn_a(run: Runner, harness: Harness) -> None:
+    admin = harness.user("staff@example.com")
+    added = run("account", "group", "add", "staff@example.com", "SEQN-A")
+    assert added.returncode == 0, added
+    assert "staff@example.com is in SEQN-A" in added.stdout
+    assert admin.ok("GET", "/console/api/me")["account"]["groups"] == ["SEQN-A"]
+    other = run("account", "group", "add", "staff@example.com", "support")
+    assert other.returncode == 0, other
+    removed_other = run("account", "group", "remove", "staff@example.com", "support")
+    assert removed_other.returncode == 0, removed_other
+    assert admin.get("/console/api/me").status_code == 200  # an ordinary group: sessions stay
+
+    removed = run("account", "group", "remove", "staff@example.com", "SEQN-A")
+    assert removed.returncode == 0, removed
+    assert "removed from SEQN-A; 1 session(s) revoked" in removed.stdout
+    assert admin.get("/console/api/me").status_code == 401  # G29: no stale admin session survives
+    assert harness.sign_in(admin.email).ok("GET", "/console/api/me")["account"]["groups"] == []
+    actions = [(action, actor) for action, actor, _ in _account_events(harness, admin.account_id)]
+    assert actions[-4:] == [
+        ("account.group_added", "cli"),
+        ("account.group_added", "cli"),
+        ("account.group_removed", "cli"),
+        ("account.group_removed", "cli"),
+    ]
+
+
+def test_account_security_commands_fail_in_one_line(
+    run: Runner, harness: Harness, database_url: str, tmp_path: Path
+) -> None:
+    harness.create_account("member@example.com")
+    env = cli_env(tmp_path / "cli-data", DATABASE_URL=database_url)
+    calls: list[tuple[tuple[str, ...], dict[str, str], str]] = [
+        (("account", "deactivate", "nobody@example.com"), env, ""),
+        (("account", "reset-mfa", "nobody@example.com"), env, ""),
+        (("account", "revoke-sessions", "not an email"), env, ""),
+        (("account", "group", "add", "nobody@example.com", "SEQN-A"), env, ""),
+        (("account", "group", "remove", "member@example.com", "SEQN-A"), env, ""),
+        (("account", "group", "add", "member@example.com", " "), env, ""),
+        (("account", "deactivate"), env, ""),
+    ]
+    results = run_many(calls, tmp_path)
+    lines = [result.one_line_failure() for result in results[:-1]]
+    assert "no account with this email" in lines[0] and "no account with this email" in lines[1]
+    assert "not a valid address" in lines[2]
+    assert "no account with this email" in lines[3]
+    assert "not in the group SEQN-A" in lines[4]
+    assert "group name" in lines[5]
+    assert results[-1].returncode != 0 and "Traceback" not in results[-1].stderr  # usage error
+    assert harness.sign_in("member@example.com")  # nothing changed

@@ -24,6 +24,7 @@ from silver_auth.core.production_guard import production_violations
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.health.routes import health, service_config
 from silver_auth.identity.providers import build_identity_provider
+from silver_auth.identity.routes import AccountController
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.keys.verifier import KeyVerifier
 from silver_auth.orgs.routes import OrgController
@@ -33,6 +34,7 @@ from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings, load_settings
 
 CONSOLE_CONTROLLERS = [SessionController, OrgController, ProjectController, KeyController, AuditController]
+CONSOLE_CONTROLLERS += [AccountController]  # issue 3: password change and console TOTP MFA
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")

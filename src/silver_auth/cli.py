@@ -197,6 +197,108 @@ def account_create(
     )
 
 
+# --- account security (issue 3; G7, G29): each change audited with the CLI actor ----------------------
+
+group_app = typer.Typer(
+    help="Identity-backend groups of an account (builtin), e.g. SEQN-A.", no_args_is_help=True
+)
+account_app.add_typer(group_app, name="group")
+
+
+def _with_db(work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run `work(db)` in one transaction against the configured database, then exit cleanly."""
+
+    async def run(settings: Settings) -> T:
+        from silver_auth.db.engine import create_engine, create_sessionmaker  # noqa: PLC0415
+        from silver_auth.db.session import transaction  # noqa: PLC0415
+
+        engine = create_engine(settings)
+        try:
+            async with transaction(create_sessionmaker(engine)) as db:
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    return _run(run)
+
+
+@account_app.command("deactivate")
+def account_deactivate(email: str) -> None:
+    """Deactivate an account and end all its sessions (offboarding, G29)."""
+
+    async def work(db: Any) -> int:
+        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
+        from silver_auth.identity.service import account_by_email, deactivate_account  # noqa: PLC0415
+
+        account = await account_by_email(db, email)
+        return await deactivate_account(db, account.id, actor=CLI_ACTOR)
+
+    revoked = _with_db(work)
+    out.print(f"deactivated {email.strip().lower()}; {revoked} session(s) revoked", markup=False)
+
+
+@account_app.command("reset-mfa")
+def account_reset_mfa(email: str) -> None:
+    """Remove an account's TOTP and recovery codes (lost device) and end all its sessions (G29)."""
+
+    async def work(db: Any) -> int:
+        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
+        from silver_auth.identity.service import account_by_email, reset_account_mfa  # noqa: PLC0415
+
+        account = await account_by_email(db, email)
+        return await reset_account_mfa(db, account.id, actor=CLI_ACTOR)
+
+    removed = _with_db(work)
+    out.print(
+        f"MFA reset for {email.strip().lower()}: {removed} factor(s) removed; every session revoked",
+        markup=False,
+    )
+
+
+@account_app.command("revoke-sessions")
+def account_revoke_sessions(email: str) -> None:
+    """End every console session of an account (lost device, suspicious access: G29)."""
+
+    async def work(db: Any) -> int:
+        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
+        from silver_auth.identity.service import account_by_email, revoke_account_sessions  # noqa: PLC0415
+
+        account = await account_by_email(db, email)
+        return await revoke_account_sessions(db, account.id, actor=CLI_ACTOR)
+
+    revoked = _with_db(work)
+    out.print(f"{revoked} session(s) of {email.strip().lower()} revoked", markup=False)
+
+
+@group_app.command("add")
+def account_group_add(email: str, group: str) -> None:
+    """Add an account to a group (SEQN-A makes it a platform admin: G7, L6)."""
+
+    async def work(db: Any) -> None:
+        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
+        from silver_auth.identity.service import add_group  # noqa: PLC0415
+
+        await add_group(db, email, group, actor=CLI_ACTOR)
+
+    _with_db(work)
+    out.print(f"{email.strip().lower()} is in {group.strip()}", markup=False)
+
+
+@group_app.command("remove")
+def account_group_remove(email: str, group: str) -> None:
+    """Take an account out of a group; leaving SEQN-A also ends its sessions (G7, G29)."""
+
+    async def work(db: Any) -> int:
+        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
+        from silver_auth.identity.service import remove_group  # noqa: PLC0415
+
+        return await remove_group(db, email, group, actor=CLI_ACTOR)
+
+    revoked = _with_db(work)
+    suffix = f"; {revoked} session(s) revoked" if revoked else ""
+    out.print(f"{email.strip().lower()} removed from {group.strip()}{suffix}", markup=False)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit hash chain; name the first broken link."""

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     session_absolute_hours: int = Field(24 * 14, alias="SESSION_ABSOLUTE_HOURS", gt=0)
     session_cookie_name: str = Field("silver_session", alias="SESSION_COOKIE_NAME")
 
+    # Console MFA (issue 3): the pending second-factor step after a correct password, and the failure
+    # throttle for TOTP and recovery codes, counted per account and per IP across every worker.
+    console_mfa_pending_minutes: int = Field(5, alias="CONSOLE_MFA_PENDING_MINUTES", gt=0, le=60)
+    console_mfa_max_failures: int = Field(5, alias="CONSOLE_MFA_MAX_FAILURES", gt=0)
+    console_mfa_ip_max_failures: int = Field(20, alias="CONSOLE_MFA_IP_MAX_FAILURES", gt=0)
+    console_mfa_failure_window_minutes: int = Field(15, alias="CONSOLE_MFA_FAILURE_WINDOW_MINUTES", gt=0)
+
     database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     postgres_host: str | None = Field(None, alias="SILVER_POSTGRES_HOST")
     postgres_port: int = Field(5432, alias="SILVER_POSTGRES_PORT")

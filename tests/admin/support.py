@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from silver_auth.audit.models import AuditEvent
 from silver_auth.core import clock
@@ -13,8 +13,8 @@ from silver_auth.core.ids import new_id
 from silver_auth.db.session import transaction
 from silver_auth.identity import totp
 from silver_auth.identity.models import RecoveryCode, TotpFactor
-from silver_auth.sessions.models import ConsoleSession
 from tests.factories import ConsoleUser, Harness
+from tests.identity.support import Mfa, enable_mfa
 from tests.orgs.support import problem
 
 __all__ = [
@@ -35,19 +35,14 @@ def session_id(user: ConsoleUser) -> str:
     return str(user.ok("GET", "/console/api/me")["session_id"])
 
 
+MFA_SECRETS: dict[str, Mfa] = {}
+"""The TOTP secret and recovery codes of every account enrolled by make_mfa_session, by account id."""
+
+
 def make_mfa_session(harness: Harness, user: ConsoleUser) -> ConsoleUser:
-    """Mark the user's current session as having passed MFA, straight in the database.
-
-    Shortcut: the real flow (TOTP enrolment, then password + code at sign-in sets `mfa`) is tested in
-    tests/identity; these tests are about what the admin guard does with the flag.
-    """
-    sid = session_id(user)
-
-    async def work() -> None:
-        async with transaction(harness.runtime.sessionmaker) as db:
-            await db.execute(update(ConsoleSession).where(ConsoleSession.id == sid).values(mfa=True))
-
-    harness.run(work)
+    """Enrol TOTP through the console API: confirming the first code marks the current session as
+    having passed MFA, the state the admin guard looks for (G6)."""
+    MFA_SECRETS[user.account_id] = enable_mfa(user)
     return user
 
 

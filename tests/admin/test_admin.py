@@ -12,6 +12,7 @@ from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
 from silver_auth.sessions.models import ConsoleSession
 from tests.admin.support import (
     ADMIN,
+    MFA_SECRETS,
     admin_events,
     make_mfa_session,
     plant_totp,
@@ -22,6 +23,7 @@ from tests.admin.support import (
 from tests.conftest import base_settings
 from tests.dbstate import snapshot
 from tests.factories import PASSWORD, Harness
+from tests.identity.support import mfa_sign_in
 from tests.orgs.support import audit, set_plan
 
 # --- plans ---------------------------------------------------------------------------------------
@@ -156,7 +158,7 @@ def test_org_support_view(harness: Harness) -> None:
 def test_account_search_and_support_view(harness: Harness) -> None:
     admin = platform_admin(harness)
     target = harness.user("Target.Person@example.com")
-    harness.sign_in(target.email)  # a second session
+    harness.sign_in(target.email)  # a second session, before TOTP makes sign-in two-step
     org_id = harness.org(target, "Target Org")["id"]
     plant_totp(harness, target.account_id)
     found = admin.ok("GET", f"{ADMIN}/accounts", params={"q": "target.person"})["items"]
@@ -178,7 +180,8 @@ def test_account_search_and_support_view(harness: Harness) -> None:
         "user_agent",
         "mfa",
     }
-    assert admin.ok("GET", f"{ADMIN}/accounts/{admin.account_id}")["mfa_enabled"] is False
+    unenrolled = platform_admin(harness, mfa=False)
+    assert admin.ok("GET", f"{ADMIN}/accounts/{unenrolled.account_id}")["mfa_enabled"] is False
     pending = harness.user()
     plant_totp(harness, pending.account_id, confirmed=False)  # an unfinished enrolment protects nothing
     assert admin.ok("GET", f"{ADMIN}/accounts/{pending.account_id}")["mfa_enabled"] is False
@@ -209,7 +212,7 @@ def test_g29_admin_revocation_kills_the_victims_cookie_on_its_next_request(harne
 
 def test_g29_admin_revoking_their_own_sessions_keeps_the_current_one(harness: Harness) -> None:
     admin = platform_admin(harness)
-    phone = harness.sign_in(admin.email)  # say, the lost device
+    phone = mfa_sign_in(harness, admin.email, MFA_SECRETS[admin.account_id].secret)  # the lost device
     answer = admin.ok("POST", f"{ADMIN}/accounts/{admin.account_id}/sessions/revoke")
     assert answer["revoked"] == 1 and answer["kept_current"] is True
     problem(phone.get("/console/api/me"), 401, "unauthorized")
@@ -228,7 +231,7 @@ def test_revoking_sessions_of_an_unknown_account_is_404(harness: Harness) -> Non
 
 def test_directory_users_and_groups(harness: Harness) -> None:
     admin = platform_admin(harness)
-    second = platform_admin(harness)
+    second = platform_admin(harness, mfa=False)
     plain = harness.user("findme@example.com")
     plant_totp(harness, plain.account_id)
     plant_totp(harness, second.account_id, confirmed=False)  # a pending enrolment is no device
@@ -244,6 +247,7 @@ def test_directory_users_and_groups(harness: Harness) -> None:
     page = admin.ok("GET", f"{ADMIN}/identity/users", params={"limit": 2})
     assert [u["id"] for u in page["items"]] == [admin.account_id, second.account_id]
     assert page["next_offset"] == 2 and page["items"][1]["mfa_devices"] == 0
+    assert page["items"][0]["mfa_devices"] == 1
     assert page["items"][0]["groups"] == ["SEQN-A"]
     groups = admin.ok("GET", f"{ADMIN}/identity/groups")["items"]
     assert groups == [{"id": "SEQN-A", "name": "SEQN-A", "member_count": 2}]
@@ -275,7 +279,6 @@ def test_deactivated_account_cannot_sign_in_and_its_sessions_are_dead(harness: H
 def test_reset_mfa_removes_factors_and_recovery_codes_and_revokes_sessions(harness: Harness) -> None:
     admin = platform_admin(harness)
     victim = make_mfa_session(harness, harness.user())
-    plant_totp(harness, victim.account_id)
     bystander = harness.user()
     plant_totp(harness, bystander.account_id)
     answer = admin.ok("POST", f"{ADMIN}/identity/users/{victim.account_id}/reset-mfa")

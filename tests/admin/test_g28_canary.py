@@ -13,8 +13,9 @@ from silver_auth.identity.models import Account, RecoveryCode, TotpFactor
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Invitation
 from silver_auth.sessions.models import ConsoleSession
-from tests.admin.support import ADMIN, make_mfa_session, plant_totp, platform_admin
+from tests.admin.support import ADMIN, MFA_SECRETS, make_mfa_session, platform_admin
 from tests.factories import PASSWORD, Harness
+from tests.identity.support import mfa_sign_in
 
 
 def column_values(harness: Harness) -> list[str]:
@@ -55,8 +56,11 @@ def test_g28_support_views_and_admin_answers_hold_no_secret(
     project_id = harness.project(victim, org_id)["id"]
     secret_keys = [harness.key(victim, project_id, "secret", env)["key"] for env in ("live", "test")]
     invitation = victim.ok("POST", f"/console/api/orgs/{org_id}/invitations", 201, json={"role": "viewer"})
-    totp_secret, recovery_codes = plant_totp(harness, victim.account_id)
-    other_device = harness.sign_in(victim.email)
+    totp_secret, recovery_codes = (
+        MFA_SECRETS[victim.account_id].secret,
+        MFA_SECRETS[victim.account_id].recovery_codes,
+    )
+    other_device = mfa_sign_in(harness, victim.email, totp_secret)
 
     canaries = {
         *secret_keys,

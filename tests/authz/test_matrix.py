@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 from litestar import Litestar, Router, get, post
 from litestar.testing import TestClient
@@ -25,6 +26,7 @@ from silver_auth.api.guards import console_guard
 from silver_auth.api.http import EXCEPTION_HANDLERS
 from silver_auth.app import create_app
 from silver_auth.audit.models import AuditChainHead
+from silver_auth.core import clock
 from silver_auth.db.session import transaction
 from silver_auth.orgs.models import Org
 from silver_auth.settings import Settings
@@ -73,6 +75,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/console/api/keys/{key_id}/rotate"): "developer",
     # audit
     ("GET", "/console/api/orgs/{org_id}/audit"): "admin",
+    # the account's own password and MFA (issue 3); MFA rows last, in this order: enable, then disable
+    ("POST", "/console/api/me/password"): "account",
+    ("GET", "/console/api/mfa"): "account",
+    ("POST", "/console/api/mfa/totp"): "account",
+    ("POST", "/console/api/mfa/totp/confirm"): "account",
+    ("POST", "/console/api/mfa/recovery-codes"): "account",
+    ("POST", "/console/api/mfa/disable"): "account",
 }
 
 # Console sessions are the caller's own business, not an org's: they are not in the org audit log.
@@ -82,6 +91,7 @@ UNAUDITED = frozenset(
         "/console/api/sign-out",
         "/console/api/sessions/{session_id}",
         "/console/api/sessions/revoke-others",
+        "/console/api/mfa/totp",  # a pending enrolment protects nothing yet; confirming it is audited
     }
 )
 
@@ -232,6 +242,7 @@ class World:
         """A new org (for DELETE org, leave) where the caller holds `caller_role` (outsiders: none)."""
         org_id: str = self.harness.org(self.owner, "Scratch")["id"]
         if caller_role == "owner":  # the world owner created it; a second owner lets them leave
+            self.spare = self.harness.sign_in(self.spare.email)  # removal ended its sessions (G29)
             self.join(self.spare, org_id, "owner")
         elif caller_role in ROLES:
             self.join(self.users[caller_role], org_id, caller_role)
@@ -243,6 +254,7 @@ class World:
 
     def spare_member(self) -> str:
         if self.spare_role() is None:
+            self.spare = self.harness.sign_in(self.spare.email)  # removal ended its sessions (G29)
             self.join(self.spare, self.org_id, "viewer")
         return self.spare.account_id
 
@@ -265,6 +277,35 @@ Prepare = Callable[[World, ConsoleUser | None, str], Call]
 
 def _session_id(user: ConsoleUser) -> str:
     return str(user.ok("GET", f"{CONSOLE}/me")["session_id"])
+
+
+def _next_code(secret: str) -> str:
+    """A code from the next time step (a TOTP code is accepted once: each call needs a new step)."""
+    clock.advance(31)
+    return pyotp.TOTP(secret).at(clock.now())
+
+
+_SECRETS: dict[str, str] = {}
+
+
+def _started_totp(caller: ConsoleUser) -> str:
+    """Start (or restart) the caller's TOTP enrolment; remembers the secret for later codes."""
+    secret = str(caller.ok("POST", f"{CONSOLE}/mfa/totp")["secret"])
+    _SECRETS[caller.account_id] = secret
+    return secret
+
+
+def _with_mfa(caller: ConsoleUser | None) -> str:
+    """The caller with TOTP enabled; returns a fresh code (a dummy for anonymous callers)."""
+    if caller is None:
+        return "000000"
+    if not caller.ok("GET", f"{CONSOLE}/mfa")["enabled"]:
+        caller.ok("POST", f"{CONSOLE}/mfa/totp/confirm", json={"code": _next_code(_started_totp(caller))})
+    return _next_code(_SECRETS[caller.account_id])
+
+
+def _pending_totp_code(caller: ConsoleUser | None) -> str:
+    return _next_code(_started_totp(caller)) if caller else "000000"
 
 
 PREPARE: dict[tuple[str, str], Prepare] = {
@@ -343,6 +384,20 @@ PREPARE: dict[tuple[str, str], Prepare] = {
         f"{CONSOLE}/keys/{w.key()}/rotate", {"grace_seconds": 0}, 201
     ),
     ("GET", "/console/api/orgs/{org_id}/audit"): lambda w, c, r: Call(f"{CONSOLE}/orgs/{w.org_id}/audit"),
+    ("POST", "/console/api/me/password"): lambda w, c, r: Call(
+        f"{CONSOLE}/me/password", {"current_password": PASSWORD, "new_password": PASSWORD}
+    ),
+    ("GET", "/console/api/mfa"): lambda w, c, r: Call(f"{CONSOLE}/mfa"),
+    ("POST", "/console/api/mfa/totp"): lambda w, c, r: Call(f"{CONSOLE}/mfa/totp"),
+    ("POST", "/console/api/mfa/totp/confirm"): lambda w, c, r: Call(
+        f"{CONSOLE}/mfa/totp/confirm", {"code": _pending_totp_code(c)}
+    ),
+    ("POST", "/console/api/mfa/recovery-codes"): lambda w, c, r: Call(
+        f"{CONSOLE}/mfa/recovery-codes", {"code": _with_mfa(c)}
+    ),
+    ("POST", "/console/api/mfa/disable"): lambda w, c, r: Call(
+        f"{CONSOLE}/mfa/disable", {"password": PASSWORD, "code": _with_mfa(c)}
+    ),
 }
 
 

@@ -290,7 +290,8 @@ def test_only_an_owner_grants_and_removes_owner_and_the_last_owner_stays(harness
         {"from": "admin", "to": "owner"},
     ]
     removed = audit(admin, org_id, action="member.removed")[0]
-    assert removed["target"] == owner.account_id and removed["metadata"] == {"role": "owner"}
+    assert removed["target"] == owner.account_id
+    assert removed["metadata"] == {"role": "owner", "sessions_revoked": 1}  # offboarding (G29)
 
 
 def test_removed_member_gets_404_for_everything_in_the_org(harness: Harness) -> None:
@@ -299,6 +300,9 @@ def test_removed_member_gets_404_for_everything_in_the_org(harness: Harness) -> 
     project = harness.project(team["owner"], org_id)
     key = harness.key(dev, project["id"])
     assert team["admin"].delete(f"{API}/orgs/{org_id}/members/{dev.account_id}").status_code == 204
+    # G29 offboarding: the removed member's sessions end at once; signed in again, the org is gone.
+    problem(dev.request("GET", f"{API}/orgs/{org_id}"), 401, "unauthorized")
+    dev = harness.sign_in(dev.email)
 
     for method, path in (
         ("GET", f"{API}/orgs/{org_id}"),
@@ -315,7 +319,7 @@ def test_removed_member_gets_404_for_everything_in_the_org(harness: Harness) -> 
     removed = audit(team["owner"], org_id, action="member.removed")[0]
     assert removed["actor"] == team["admin"].account_id
     assert removed["target"] == dev.account_id
-    assert removed["metadata"] == {"role": "developer"}
+    assert removed["metadata"] == {"role": "developer", "sessions_revoked": 1}
 
     # Removing someone who is not (or no longer) a member is a 404 too.
     problem(team["admin"].delete(f"{API}/orgs/{org_id}/members/{dev.account_id}"), 404, "not-found")

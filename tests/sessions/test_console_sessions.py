@@ -463,6 +463,7 @@ def test_sessions_list_and_revoke_one(harness: Harness) -> None:
             "expires_at",
             "ip",
             "user_agent",
+            "device",
             "mfa",
         }
     assert [i["user_agent"] for i in listed if i["id"] == second_id] == ["second-browser/1.0"]

@@ -45,9 +45,18 @@ class AuditAction(enum.StrEnum):
     ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
     IDENTITY_USER_DEACTIVATED = "identity.user_deactivated"
     IDENTITY_MFA_RESET = "identity.mfa_reset"
-    # written by identity.service.deactivate_account / reset_account_mfa (the MFA work adds them too)
+    # Console accounts: passwords, deactivation, groups, sessions and MFA (issue 3; G27, G29)
+    ACCOUNT_PASSWORD_CHANGED = "account.password_changed"  # noqa: S105 - an event name
+    ACCOUNT_REAUTH_FAILED = "account.reauth_failed"
     ACCOUNT_DEACTIVATED = "account.deactivated"
     ACCOUNT_MFA_RESET = "account.mfa_reset"
+    ACCOUNT_SESSIONS_REVOKED = "account.sessions_revoked"
+    ACCOUNT_GROUP_REMOVED = "account.group_removed"
+    MFA_ENROLLED = "mfa.enrolled"
+    MFA_DISABLED = "mfa.disabled"
+    MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
+    MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
+    MFA_FAILED = "mfa.failed"
 
 
 @dataclass(frozen=True, slots=True)

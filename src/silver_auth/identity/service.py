@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import has_control_characters
-from silver_auth.identity.mfa import remove_factors
+from silver_auth.identity import failures, mfa, throttle
 from silver_auth.identity.models import Account, AccountGroup
-from silver_auth.identity.passwords import hash_password, verify_password
+from silver_auth.identity.passwords import check_policy, hash_password, verify_password
 from silver_auth.sessions.service import revoke_all_sessions
+from silver_auth.settings import Settings
 
 PLATFORM_ADMIN_GROUP = "SEQN-A"
 MAX_EMAIL = 320
+MAX_GROUP = 100
 
 
 def normalize_email(email: str) -> str:
@@ -52,10 +54,30 @@ async def create_account(
     return account
 
 
-async def add_group(db: AsyncSession, email: str, group: str, *, actor: Actor) -> Account:
+def clean_group(group: str) -> str:
+    group = group.strip()
+    if not group or len(group) > MAX_GROUP or not group.isprintable():
+        raise InvalidInput(f"a group name is 1 to {MAX_GROUP} printable characters")
+    return group
+
+
+async def account_by_email(db: AsyncSession, email: str) -> Account:
     account = await db.scalar(select(Account).where(Account.email == normalize_email(email)))
     if account is None:
         raise NotFound("no account with this email")
+    return account
+
+
+async def _account(db: AsyncSession, account_id: str) -> Account:
+    account = await db.get(Account, account_id)
+    if account is None:
+        raise NotFound("no such account")
+    return account
+
+
+async def add_group(db: AsyncSession, email: str, group: str, *, actor: Actor) -> Account:
+    group = clean_group(group)
+    account = await account_by_email(db, email)
     if await db.get(AccountGroup, (account.id, group)) is None:
         db.add(AccountGroup(account_id=account.id, group_name=group))
         await record(
@@ -82,15 +104,71 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> Account:
     return account
 
 
-# --- Account deactivation and MFA reset (issue 3; also written by the MFA work: keep one version) ---
+async def remove_group(db: AsyncSession, email: str, group: str, *, actor: Actor) -> int:
+    """Take an account out of a group; leaving `SEQN-A` also ends its sessions (G7, G29), whose
+    count is returned (0 for other groups)."""
+    group = clean_group(group)
+    account = await account_by_email(db, email)
+    removed = await db.execute(
+        delete(AccountGroup).where(AccountGroup.account_id == account.id, AccountGroup.group_name == group)
+    )
+    if removed.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"the account is not in the group {group}")
+    revoked = await revoke_all_sessions(db, account.id) if group == PLATFORM_ADMIN_GROUP else 0
+    await record(
+        db,
+        AuditAction.ACCOUNT_GROUP_REMOVED,
+        actor=actor,
+        target=account.id,
+        metadata={"group": group, "sessions_revoked": revoked},
+    )
+    return revoked
+
+
+async def change_password(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    account_id: str,
+    current_session_id: str,
+    current_password: str,
+    new_password: str,
+    *,
+    actor: Actor,
+) -> int:
+    """Re-authenticate, apply the policy, store the new hash and end every other session (ASVS V6.2.3,
+    G29); returns how many were revoked. A wrong current password is throttled and audited."""
+    limits = failures.limits_for(settings, "reauth", account_id, actor.ip)
+    await throttle.check(db, limits)
+    check_policy(new_password)
+    account = await _account(db, account_id)
+    if not verify_password(account.password_hash, current_password):
+        await failures.refuse(
+            db,
+            sessionmaker,
+            limits,
+            failures.ReauthenticationFailed("the current password is incorrect"),
+            action=AuditAction.ACCOUNT_REAUTH_FAILED,
+            actor=actor,
+            target=account_id,
+            metadata={"purpose": "password_change"},
+        )
+    account.password_hash = hash_password(new_password)
+    revoked = await revoke_all_sessions(db, account.id, keep_session_id=current_session_id)
+    await failures.succeeded(db, limits)
+    await record(
+        db,
+        AuditAction.ACCOUNT_PASSWORD_CHANGED,
+        actor=actor,
+        target=account.id,
+        metadata={"sessions_revoked": revoked},
+    )
+    return revoked
 
 
 async def deactivate_account(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
-    """Refuse the account's sign-ins from now on and revoke every session it has (G29); returns how
-    many sessions were revoked."""
-    account = await db.get(Account, account_id)
-    if account is None:
-        raise NotFound("no such account")
+    """Deactivate an account and end all its sessions at once (G29); returns the sessions revoked."""
+    account = await _account(db, account_id)
     account.is_active = False
     revoked = await revoke_all_sessions(db, account.id)
     await record(
@@ -104,12 +182,10 @@ async def deactivate_account(db: AsyncSession, account_id: str, *, actor: Actor)
 
 
 async def reset_account_mfa(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
-    """Remove the account's second factors and recovery codes and revoke its sessions (the MFA they
-    proved is gone); returns how many factors were removed."""
-    account = await db.get(Account, account_id)
-    if account is None:
-        raise NotFound("no such account")
-    removed = await remove_factors(db, account.id)
+    """Remove an account's second factors and recovery codes (lost device) and end all its sessions
+    (G29); returns the factors removed. The account enrols again after its next sign-in."""
+    account = await _account(db, account_id)
+    removed = await mfa.remove_factors(db, account.id)
     revoked = await revoke_all_sessions(db, account.id)
     await record(
         db,
@@ -119,3 +195,17 @@ async def reset_account_mfa(db: AsyncSession, account_id: str, *, actor: Actor) 
         metadata={"factors_removed": removed, "sessions_revoked": revoked},
     )
     return removed
+
+
+async def revoke_account_sessions(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
+    """End every session of an account (lost device, suspicious access: G29); returns the count."""
+    account = await _account(db, account_id)
+    revoked = await revoke_all_sessions(db, account.id)
+    await record(
+        db,
+        AuditAction.ACCOUNT_SESSIONS_REVOKED,
+        actor=actor,
+        target=account.id,
+        metadata={"sessions_revoked": revoked},
+    )
+    return revoked

@@ -171,7 +171,12 @@ class OrgController(Controller):
         db: NamedDependency[AsyncSession],
     ) -> None:
         await service.remove_member(
-            db, org_id, console.account.id, actor_role=console.member_role, actor=console.actor
+            db,
+            org_id,
+            console.account.id,
+            actor_role=console.member_role,
+            actor=console.actor,
+            keep_session_id=console.session.id,
         )
 
     @get("/orgs/{org_id:str}/invitations", opt=ADMIN, summary="Invitations of an org")

@@ -19,6 +19,7 @@ from silver_auth.identity.models import Account
 from silver_auth.orgs.models import Invitation, Membership, Org, Role
 from silver_auth.plans.service import DEFAULT_PLAN, plan_for
 from silver_auth.projects.models import Project
+from silver_auth.sessions.service import revoke_all_sessions
 
 INVITATION_LIFETIME = timedelta(days=7)
 MAX_NAME = 100
@@ -164,19 +165,30 @@ async def change_role(
 
 
 async def remove_member(
-    db: AsyncSession, org_id: str, account_id: str, *, actor_role: Role, actor: Actor
-) -> None:
+    db: AsyncSession,
+    org_id: str,
+    account_id: str,
+    *,
+    actor_role: Role,
+    actor: Actor,
+    keep_session_id: str | None = None,
+) -> int:
+    """Remove a member and end their console sessions (offboarding, G29): a session is not scoped to
+    one org, so all of them end; `keep_session_id` spares the caller's own when they leave. Returns
+    how many sessions were revoked."""
     membership = await _membership(db, org_id, account_id)
     await _guard_owner_change(db, membership, actor_role, None)
     await db.delete(membership)
+    revoked = await revoke_all_sessions(db, account_id, keep_session_id=keep_session_id)
     await record(
         db,
         AuditAction.MEMBER_REMOVED,
         actor=actor,
         org_id=org_id,
         target=account_id,
-        metadata={"role": membership.role.value},
+        metadata={"role": membership.role.value, "sessions_revoked": revoked},
     )
+    return revoked
 
 
 async def create_invitation(

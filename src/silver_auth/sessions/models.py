@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from silver_auth.db.base import Base
@@ -27,3 +27,6 @@ class ConsoleSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
     mfa: Mapped[bool] = mapped_column(default=False)
     """Whether this session passed a second factor."""
+    awaiting_mfa: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """A pending sign-in: the password was right, the second factor is still due. Such a row is good
+    for nothing but finishing that sign-in (resolve_session ignores it) and expires within minutes."""

@@ -13,11 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.api.deps import ConsoleContext, request_ip
 from silver_auth.api.guards import ACCOUNT, PUBLIC, check_origin
 from silver_auth.api.state import Runtime
+from silver_auth.identity import console_mfa
+from silver_auth.identity import sign_in as console_sign_in
 from silver_auth.identity.models import Account
-from silver_auth.identity.service import account_groups, authenticate
+from silver_auth.identity.service import account_groups
 from silver_auth.sessions import service
+from silver_auth.sessions.devices import device_label
 from silver_auth.sessions.models import ConsoleSession
-from silver_auth.sessions.schemas import AccountPublic, Me, RevokedCount, SessionPage, SessionPublic, SignIn
+from silver_auth.sessions.schemas import (
+    AccountPublic,
+    Me,
+    MfaRequired,
+    RevokedCount,
+    SessionPage,
+    SessionPublic,
+    SignIn,
+)
 
 
 def _me(account: Account, session: ConsoleSession, groups: list[str], csrf_token: str) -> Me:
@@ -48,32 +59,45 @@ class SessionController(Controller):
     path = "/console/api"
     tags = ["console: sessions"]
 
-    @post("/sign-in", opt=PUBLIC, status_code=200, summary="Sign in with email and password")
+    @post(
+        "/sign-in",
+        opt=PUBLIC,
+        status_code=200,
+        summary="Sign in: email and password, then a TOTP or recovery code when MFA is enabled",
+    )
     async def sign_in(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[SignIn],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
-    ) -> Response[Me]:
+    ) -> Response[Me | MfaRequired]:
         check_origin(request)
-        account = await authenticate(db, data.email, data.password)
-        issued = await service.start_session(
+        settings = runtime.settings
+        result = await console_sign_in.sign_in(
             db,
+            console_mfa.Deps(runtime.sessionmaker, settings),
             runtime.sessions,
-            runtime.settings,
-            account,
+            email=data.email,
+            password=data.password,
+            code=data.code,
+            recovery_code=data.recovery_code,
+            cookie=request.cookies.get(settings.session_cookie_name),
             ip=request_ip(request),
             user_agent=request.headers.get("user-agent"),
         )
+        if result.pending:  # the cookie finishes this sign-in and nothing else
+            max_age = settings.console_mfa_pending_minutes * 60
+            challenge = MfaRequired(mfa_required=True, methods=console_sign_in.METHODS, expires_in=max_age)
+            return Response(challenge, cookies=[_cookie(runtime, result.issued.cookie_value, max_age)])
         me = _me(
-            account,
-            issued.session,
-            await account_groups(db, account.id),
-            runtime.sessions.csrf_token(issued.session.id),
+            result.account,
+            result.issued.session,
+            await account_groups(db, result.account.id),
+            runtime.sessions.csrf_token(result.issued.session.id),
         )
-        max_age = runtime.settings.session_absolute_hours * 3600
-        return Response(me, cookies=[_cookie(runtime, issued.cookie_value, max_age)])
+        max_age = settings.session_absolute_hours * 3600
+        return Response(me, cookies=[_cookie(runtime, result.issued.cookie_value, max_age)])
 
     @post("/sign-out", opt=ACCOUNT, status_code=200, summary="Sign out (revokes this session)")
     async def sign_out(
@@ -106,6 +130,7 @@ class SessionController(Controller):
                     expires_at=s.expires_at,
                     ip=s.ip,
                     user_agent=s.user_agent,
+                    device=device_label(s.user_agent),
                     mfa=s.mfa,
                 )
                 for s in rows

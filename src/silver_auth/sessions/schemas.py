@@ -9,8 +9,21 @@ from silver_auth.core.schemas import Input, Output
 
 
 class SignIn(Input):
-    email: Annotated[str, msgspec.Meta(max_length=320, examples=["dev@example.com"])]
-    password: Annotated[str, msgspec.Meta(max_length=1024)]
+    """Step one: `email` and `password`. Step two, when the answer said `mfa_required`: `code` (TOTP)
+    or `recovery_code`, sent with the pending cookie that step one set."""
+
+    email: Annotated[str, msgspec.Meta(max_length=320, examples=["dev@example.com"])] | None = None
+    password: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    code: Annotated[str, msgspec.Meta(max_length=32, examples=["123456"])] | None = None
+    recovery_code: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class MfaRequired(Output):
+    """The password was right; finish signing in with a second factor within `expires_in` seconds."""
+
+    mfa_required: bool
+    methods: list[str]
+    expires_in: int
 
 
 class AccountPublic(Output):
@@ -36,6 +49,8 @@ class SessionPublic(Output):
     expires_at: datetime
     ip: str | None
     user_agent: str | None
+    device: str
+    """A readable label from the user agent, e.g. "Firefox on Linux"."""
     mfa: bool
 
 

@@ -58,20 +58,29 @@ async def start_session(
     ip: str | None,
     user_agent: str | None,
     mfa: bool = False,
+    awaiting_mfa: bool = False,
 ) -> IssuedSession:
+    """A new session with a new token (never a reused one: no fixation). `awaiting_mfa` issues the
+    short-lived pending session of a sign-in whose second factor is still due."""
     token = secrets.token_urlsafe(32)
     now = clock.now()
+    lifetime = (
+        timedelta(minutes=settings.console_mfa_pending_minutes)
+        if awaiting_mfa
+        else timedelta(hours=settings.session_absolute_hours)
+    )
     session = ConsoleSession(
         id=new_id("sess"),
         account_id=account.id,
         token_hash=token_hash(token),
         created_at=now,
         last_seen_at=now,
-        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        expires_at=now + lifetime,
         revoked_at=None,
         ip=ip,
         user_agent=(user_agent or "")[:300] or None,
         mfa=mfa,
+        awaiting_mfa=awaiting_mfa,
     )
     db.add(session)
     return IssuedSession(session, codec.cookie_for(token))
@@ -80,7 +89,54 @@ async def start_session(
 async def resolve_session(
     db: AsyncSession, codec: SessionCodec, settings: Settings, cookie: str | None
 ) -> tuple[ConsoleSession, Account] | None:
-    """The live session behind a cookie, or None (forged, rotated secret, revoked, idle or expired)."""
+    """The live session behind a cookie, or None (forged, rotated secret, revoked, idle or expired,
+    or a pending sign-in still awaiting its second factor)."""
+    found = await _lookup(db, codec, cookie)
+    if found is None or found[0].awaiting_mfa:
+        return None
+    session, account = found
+    now = clock.now()
+    idle_limit = session.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+    if (
+        session.revoked_at is not None
+        or now >= session.expires_at
+        or now >= idle_limit
+        or not account.is_active
+    ):
+        return None
+    if now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
+        session.last_seen_at = now
+    return session, account
+
+
+async def resolve_pending(
+    db: AsyncSession, codec: SessionCodec, cookie: str | None
+) -> tuple[ConsoleSession, Account] | None:
+    """The pending sign-in behind a cookie (awaiting its second factor, not expired), or None."""
+    found = await _lookup(db, codec, cookie)
+    if found is None:
+        return None
+    session, account = found
+    if (
+        not session.awaiting_mfa
+        or session.revoked_at is not None
+        or clock.now() >= session.expires_at
+        or not account.is_active
+    ):
+        return None
+    return session, account
+
+
+async def finish_pending(db: AsyncSession, pending: ConsoleSession) -> bool:
+    """Drop a pending sign-in once its second factor passed; its token is never promoted to a real
+    session (no fixation): the caller issues a new one."""
+    result = await db.execute(delete(ConsoleSession).where(ConsoleSession.id == pending.id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _lookup(
+    db: AsyncSession, codec: SessionCodec, cookie: str | None
+) -> tuple[ConsoleSession, Account] | None:
     token = codec.token_from_cookie(cookie) if cookie else None
     if token is None:
         return None
@@ -94,17 +150,6 @@ async def resolve_session(
     if row is None:
         return None
     session, account = row
-    now = clock.now()
-    idle_limit = session.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
-    if (
-        session.revoked_at is not None
-        or now >= session.expires_at
-        or now >= idle_limit
-        or not account.is_active
-    ):
-        return None
-    if now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
-        session.last_seen_at = now
     return session, account
 
 
@@ -147,6 +192,7 @@ async def list_sessions(db: AsyncSession, account_id: str) -> list[ConsoleSessio
         .where(
             ConsoleSession.account_id == account_id,
             ConsoleSession.revoked_at.is_(None),
+            ConsoleSession.awaiting_mfa.is_(False),
             ConsoleSession.expires_at > now,
         )
         .order_by(ConsoleSession.created_at.desc())

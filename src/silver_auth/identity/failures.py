@@ -1,0 +1,72 @@
+"""Refusals of console second factors and re-authentication: throttled per account and per IP, audited.
+
+A refused attempt writes exactly one thing: its failure record and audit event (throttle.note_failure,
+in its own transaction). The request's own transaction is rolled back first, so nothing else it did
+survives, and on SQLite (one writer at a time) the failure can be committed at all.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal, NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silver_auth.audit.service import Actor, AuditAction
+from silver_auth.core.errors import ProblemError
+from silver_auth.identity import throttle
+from silver_auth.identity.throttle import Limit
+from silver_auth.settings import Settings
+
+Kind = Literal["mfa", "reauth"]
+
+
+class SecondFactorRefused(ProblemError):
+    """A wrong, reused or replayed code at sign-in."""
+
+    status, slug, title = 401, "mfa-failed", "Second factor not accepted"
+
+
+class CodeRefused(ProblemError):
+    """A wrong, reused or replayed code while managing MFA (the caller stays signed in)."""
+
+    status, slug, title = 403, "code-refused", "The code was not accepted"
+
+
+class ReauthenticationFailed(ProblemError):
+    status, slug, title = 403, "reauthentication-failed", "Re-authentication failed"
+
+
+def limits_for(settings: Settings, kind: Kind, account_id: str, ip: str | None) -> list[Limit]:
+    """Failures of one kind counted per account and, when the address is known, per client IP."""
+    window = timedelta(minutes=settings.console_mfa_failure_window_minutes)
+    limits = [Limit(f"console_{kind}_account", account_id, settings.console_mfa_max_failures, window)]
+    if ip:
+        limits.append(Limit(f"console_{kind}_ip", ip, settings.console_mfa_ip_max_failures, window))
+    return limits
+
+
+async def refuse(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    limits: list[Limit],
+    error: ProblemError,
+    *,
+    action: AuditAction,
+    actor: Actor,
+    target: str,
+    metadata: dict[str, Any],
+) -> NoReturn:
+    """Roll the request back, record the failure (and its audit event), raise `error`."""
+    await db.rollback()
+    await throttle.note_failure(
+        sessionmaker, limits, action=action, actor=actor, target=target, metadata=metadata
+    )
+    raise error
+
+
+async def succeeded(db: AsyncSession, limits: list[Limit]) -> None:
+    """Forget the account's failures after a success (the IP's count stays: it may span accounts)."""
+    for limit in limits:
+        if limit.scope.endswith("_account"):
+            await throttle.clear(db, limit.scope, limit.subject)

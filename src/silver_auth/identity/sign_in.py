@@ -1,0 +1,105 @@
+"""Console sign-in: the password step, and the second step for accounts with TOTP (API.md:
+`{"email","password"}`, then `{"code"}` or `{"recovery_code"}` with the pending cookie)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.audit.service import Actor
+from silver_auth.core.errors import InvalidInput, Unauthorized
+from silver_auth.identity import failures
+from silver_auth.identity.console_mfa import Deps, check_second_factor, has_confirmed_totp
+from silver_auth.identity.models import Account
+from silver_auth.identity.service import authenticate
+from silver_auth.sessions import service as sessions
+from silver_auth.sessions.service import IssuedSession, SessionCodec
+
+METHODS = ["totp", "recovery_code"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignInResult:
+    account: Account
+    issued: IssuedSession
+    pending: bool
+    """True: the cookie is a pending sign-in that only a second factor can finish."""
+
+
+async def sign_in(
+    db: AsyncSession,
+    deps: Deps,
+    codec: SessionCodec,
+    *,
+    email: str | None,
+    password: str | None,
+    code: str | None,
+    recovery_code: str | None,
+    cookie: str | None,
+    ip: str | None,
+    user_agent: str | None,
+) -> SignInResult:
+    """Step one (email, password) signs in, or starts a pending sign-in for an account with TOTP;
+    step two (code or recovery code, with the pending cookie) finishes it with a new session."""
+    if code is not None or recovery_code is not None:
+        if email is not None or password is not None:
+            raise InvalidInput("send either email and password, or a code with the pending sign-in")
+        return await _second_step(
+            db,
+            deps,
+            codec,
+            code=code,
+            recovery_code=recovery_code,
+            cookie=cookie,
+            ip=ip,
+            user_agent=user_agent,
+        )
+    if email is None or password is None:
+        missing = [name for name, value in (("email", email), ("password", password)) if value is None]
+        raise InvalidInput(
+            "send email and password",
+            errors=[{"key": name, "message": "required", "source": "body"} for name in missing],
+        )
+    account = await authenticate(db, email, password)
+    pending = await has_confirmed_totp(db, account.id)
+    issued = await sessions.start_session(
+        db, codec, deps.settings, account, ip=ip, user_agent=user_agent, awaiting_mfa=pending
+    )
+    return SignInResult(account, issued, pending)
+
+
+async def _second_step(
+    db: AsyncSession,
+    deps: Deps,
+    codec: SessionCodec,
+    *,
+    code: str | None,
+    recovery_code: str | None,
+    cookie: str | None,
+    ip: str | None,
+    user_agent: str | None,
+) -> SignInResult:
+    resolved = await sessions.resolve_pending(db, codec, cookie)
+    if resolved is None:
+        raise Unauthorized(
+            "no sign-in is waiting for a code (or it expired): sign in with your password again"
+        )
+    pending, account = resolved
+    await check_second_factor(
+        db,
+        deps,
+        account.id,
+        code=code,
+        recovery_code=recovery_code,
+        allow_recovery=True,
+        stage="sign_in",
+        actor=Actor(account.id, ip),
+        refusal=failures.SecondFactorRefused,
+    )
+    if not await sessions.finish_pending(db, pending):
+        raise Unauthorized("this sign-in was already finished: sign in with your password again")
+    issued = await sessions.start_session(
+        db, codec, deps.settings, account, ip=ip, user_agent=user_agent, mfa=True
+    )
+    return SignInResult(account, issued, pending=False)
