@@ -20,6 +20,10 @@ from silver_auth.audit.routes import AuditController
 from silver_auth.core.logging import configure_logging
 from silver_auth.core.production_guard import production_violations
 from silver_auth.db.engine import create_engine, create_sessionmaker
+from silver_auth.endusers.account_pages import AccountPages
+from silver_auth.endusers.backend import backend_router
+from silver_auth.endusers.client import client_router
+from silver_auth.endusers.pages import HostedPages, stylesheet
 from silver_auth.health.routes import health, service_config
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.keys.verifier import KeyVerifier
@@ -28,8 +32,18 @@ from silver_auth.projects.routes import ProjectController, client_config
 from silver_auth.sessions.routes import SessionController
 from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings, load_settings
+from silver_auth.signing.routes import SigningKeyController, jwks
 
-CONSOLE_CONTROLLERS = [SessionController, OrgController, ProjectController, KeyController, AuditController]
+CONSOLE_CONTROLLERS = [
+    SessionController,
+    OrgController,
+    ProjectController,
+    KeyController,
+    AuditController,
+    SigningKeyController,
+]
+# End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS.
+END_USER_HANDLERS = [HostedPages, AccountPages, stylesheet, client_router, backend_router, jwks]
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
@@ -75,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Every console route passes the console guard: session, CSRF, then the route's own access rule.
     console = Router(path="/", route_handlers=CONSOLE_CONTROLLERS, guards=[console_guard])
     handlers: list[Any] = [health, service_config, client_config, backend_project, openapi_json, console]
+    handlers += END_USER_HANDLERS
     return Litestar(
         route_handlers=handlers,
         dependencies=DEPENDENCIES,

@@ -40,6 +40,20 @@ class AuditAction(enum.StrEnum):
     KEY_CREATED = "key.created"
     KEY_ROTATED = "key.rotated"
     KEY_REVOKED = "key.revoked"
+    # End-users and signing keys (issue 3, item 5)
+    END_USER_CREATED = "end_user.created"
+    END_USER_UPDATED = "end_user.updated"
+    END_USER_BANNED = "end_user.banned"
+    END_USER_UNBANNED = "end_user.unbanned"
+    END_USER_DELETED = "end_user.deleted"
+    END_USER_SESSIONS_REVOKED = "end_user.sessions_revoked"
+    END_USER_SESSION_REVOKED = "end_user.session_revoked"
+    END_USER_SIGN_IN_FAILED = "end_user.sign_in_failed"
+    END_USER_MFA_FAILED = "end_user.mfa_failed"
+    END_USER_MFA_ENABLED = "end_user.mfa_enabled"
+    END_USER_MFA_DISABLED = "end_user.mfa_disabled"
+    SIGNING_KEY_CREATED = "signing_key.created"
+    SIGNING_KEY_ROTATED = "signing_key.rotated"
 
 
 @dataclass(frozen=True, slots=True)
