@@ -73,6 +73,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/console/api/keys/{key_id}/rotate"): "developer",
     # audit
     ("GET", "/console/api/orgs/{org_id}/audit"): "admin",
+    # signing keys of end-user session JWTs
+    ("GET", "/console/api/projects/{project_id}/signing-keys"): "viewer",
+    ("POST", "/console/api/projects/{project_id}/signing-keys/rotate"): "admin",
 }
 
 # Console sessions are the caller's own business, not an org's: they are not in the org audit log.
@@ -343,6 +346,12 @@ PREPARE: dict[tuple[str, str], Prepare] = {
         f"{CONSOLE}/keys/{w.key()}/rotate", {"grace_seconds": 0}, 201
     ),
     ("GET", "/console/api/orgs/{org_id}/audit"): lambda w, c, r: Call(f"{CONSOLE}/orgs/{w.org_id}/audit"),
+    ("GET", "/console/api/projects/{project_id}/signing-keys"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/signing-keys"
+    ),
+    ("POST", "/console/api/projects/{project_id}/signing-keys/rotate"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/signing-keys/rotate", status=201
+    ),
 }
 
 

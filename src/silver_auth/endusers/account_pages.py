@@ -41,7 +41,7 @@ async def _signed_in(page: Page, request: Req, db: AsyncSession) -> EndUser:
             401,
             "Sign in first to manage two-step verification.",
             context={
-                "project_name": page.project.name,
+                "project_name": page.project_name,
                 "title": "Sign in first",
                 "sign_in_url": page.where.url("sign-in"),
             },
@@ -85,10 +85,11 @@ class AccountPages(Controller):
             return entry
         _check_csrf(page, request, values)
         user = await _signed_in(page, request, db)
+        email = user.email  # a failed code ends the transaction: its rows are not readable after
         try:
-            enrolment = await service.start_totp(db, runtime.settings, user, issuer=page.project.name)
+            enrolment = await service.start_totp(db, runtime.settings, user, issuer=page.project_name)
         except ProblemError as problem:
-            raise page.refuse("two_step.html", TITLE, problem, email=user.email, enabled=True) from None
+            raise page.refuse("two_step.html", TITLE, problem, email=email, enabled=True) from None
         # The secret is shown here once, to this signed-in user, for manual entry next to the QR code.
         return page.show("two_step_confirm.html", TITLE, secret=enrolment.secret, qr_svg=enrolment.qr_svg)
 
@@ -107,6 +108,7 @@ class AccountPages(Controller):
             return entry
         _check_csrf(page, request, values)
         user = await _signed_in(page, request, db)
+        email = user.email  # a failed code ends the transaction: its rows are not readable after
         try:
             codes = await service.confirm_totp(
                 db,
@@ -118,7 +120,7 @@ class AccountPages(Controller):
             )
         except ProblemError as problem:
             # The pending factor stays; the user starts over to see the QR code again.
-            raise page.refuse("two_step.html", TITLE, problem, email=user.email, enabled=False) from None
+            raise page.refuse("two_step.html", TITLE, problem, email=email, enabled=False) from None
         return page.show("recovery_codes.html", TITLE, codes=codes)
 
     @post("/disable", opt=PAGE_OPT)
@@ -136,6 +138,7 @@ class AccountPages(Controller):
             return entry
         _check_csrf(page, request, values)
         user = await _signed_in(page, request, db)
+        email = user.email  # a failed code ends the transaction: its rows are not readable after
         try:
             await service.disable_totp(
                 db,
@@ -147,7 +150,7 @@ class AccountPages(Controller):
                 ip=request_ip(request),
             )
         except ProblemError as problem:
-            raise page.refuse("two_step.html", TITLE, problem, email=user.email, enabled=True) from None
+            raise page.refuse("two_step.html", TITLE, problem, email=email, enabled=True) from None
         return page.show(
             "two_step.html", TITLE, email=user.email, enabled=False, info="Two-step verification is off."
         )

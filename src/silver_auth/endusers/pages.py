@@ -54,7 +54,8 @@ class PageError(Exception):
 def _page_error(request: Req, exc: Exception) -> Response[str]:
     if isinstance(exc, PageError):
         context = {"title": "Something is not right", "project_name": None, **exc.context}
-        return render(exc.template, exc.status, exc.headers, error=exc.message, **context)
+        context["error"] = exc.message
+        return render(exc.template, exc.status, exc.headers, **context)
     if isinstance(exc, ProblemError):
         retry = {k: v for k, v in exc.headers.items() if k.lower() == "retry-after"}
         return render("message.html", exc.status, retry, title=exc.title, project_name=None, error=exc.detail)
@@ -70,7 +71,8 @@ class Page:
     """One request to a hosted page: the project environment, its redirect, the form cookie."""
 
     runtime: Runtime
-    project: Project
+    project_id: str
+    project_name: str
     where: PagePath
     form_cookie: str
     new_cookie: bool
@@ -80,12 +82,12 @@ class Page:
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.project.id, self.where.environment)
+        return Scope(self.project_id, self.where.environment)
 
     def context(self, title: str, **extra: Any) -> dict[str, Any]:
         return {
             "title": title,
-            "project_name": self.project.name,
+            "project_name": self.project_name,
             "environment": self.where.environment,
             "where": self.where,
             "csrf_token": forms.csrf_token(self.runtime.settings, self.where, self.form_cookie),
@@ -127,7 +129,7 @@ async def identity_entry(runtime: Runtime, page: Page, name: str) -> Response[An
         "message.html",
         501,
         title="Not available yet",
-        project_name=page.project.name,
+        project_name=page.project_name,
         error="Hosted sign-in through Authentik is not available yet on this server.",
     )
 
@@ -170,7 +172,8 @@ async def _open(
     fresh = not existing or len(existing) > 64
     return Page(
         runtime=runtime,
-        project=project,
+        project_id=project.id,
+        project_name=project.name,
         where=where,
         form_cookie=forms.new_csrf_cookie() if fresh else str(existing),
         new_cookie=fresh,
@@ -195,7 +198,7 @@ def _check_csrf(page: Page, request: Req, values: dict[str, Any]) -> None:
         raise PageError(
             403,
             "This form has expired or was not sent from this page. Go back, reload the page and try again.",
-            context={"project_name": page.project.name, "title": "Please try again"},
+            context={"project_name": page.project_name, "title": "Please try again"},
         )
 
 
@@ -329,7 +332,7 @@ class HostedPages(Controller):
         pending = _field(values, "pending")
         user_id = forms.pending_user(runtime.settings, page.where, pending, page.form_cookie)
         user = await db.get(EndUser, user_id) if user_id else None
-        if user is None or user.project_id != page.project.id or user.environment != page.where.environment:
+        if user is None or user.project_id != page.project_id or user.environment != page.where.environment:
             raise page.refuse("sign_in.html", "Sign in", "That took too long; sign in again.", 400, email="")
         try:
             if user.banned_at is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -210,6 +211,19 @@ async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
     await db.delete(user)
 
 
+async def _note_failure(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    limits: list[throttle.Limit],
+    **audit: Any,
+) -> None:
+    """End the request's transaction first (its work is void: an error follows), then record the failure
+    in its own. On SQLite every transaction takes the write lock at BEGIN, so the second would wait on
+    the first until the busy timeout. Loaded rows are expired afterwards: read what you need before."""
+    await db.rollback()
+    await throttle.note_failure(sessionmaker, limits, **audit)
+
+
 # --- sign-in ----------------------------------------------------------------------------------
 
 
@@ -253,12 +267,14 @@ async def authenticate(
     )
     valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
     if user is None or not valid or user.banned_at is not None:
-        await throttle.note_failure(
+        user_id = user.id if user else None
+        await _note_failure(
+            db,
             sessionmaker,
             limits,
             action=AuditAction.END_USER_SIGN_IN_FAILED,
-            actor=Actor(user.id if user else "anonymous", ip),
-            target=user.id if user else None,
+            actor=Actor(user_id or "anonymous", ip),
+            target=user_id,
             org_id=await _org_of(db, scope.project_id),
             project_id=scope.project_id,
             metadata={"environment": scope.environment},
@@ -346,7 +362,8 @@ async def check_second_factor(
         elif not confirming:
             ok = await _use_recovery_code(db, settings, user.id, code)
     if not ok:
-        await throttle.note_failure(
+        await _note_failure(
+            db,
             sessionmaker,
             limits,
             action=AuditAction.END_USER_MFA_FAILED,
