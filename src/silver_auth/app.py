@@ -23,6 +23,7 @@ from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.endusers.account_pages import AccountPages
 from silver_auth.endusers.backend import backend_router
 from silver_auth.endusers.client import client_router
+from silver_auth.endusers.console import EndUserConsoleController
 from silver_auth.endusers.pages import HostedPages, stylesheet
 from silver_auth.health.routes import health, service_config
 from silver_auth.keys.routes import KeyController, backend_project
@@ -41,6 +42,7 @@ CONSOLE_CONTROLLERS = [
     KeyController,
     AuditController,
     SigningKeyController,
+    EndUserConsoleController,
 ]
 # End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS.
 END_USER_HANDLERS = [HostedPages, AccountPages, stylesheet, client_router, backend_router, jwks]

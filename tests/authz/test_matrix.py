@@ -76,6 +76,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     # signing keys of end-user session JWTs
     ("GET", "/console/api/projects/{project_id}/signing-keys"): "viewer",
     ("POST", "/console/api/projects/{project_id}/signing-keys/rotate"): "admin",
+    # end-users (read-only view)
+    ("GET", "/console/api/projects/{project_id}/users"): "viewer",
 }
 
 # Console sessions are the caller's own business, not an org's: they are not in the org audit log.
@@ -351,6 +353,9 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ),
     ("POST", "/console/api/projects/{project_id}/signing-keys/rotate"): lambda w, c, r: Call(
         f"{CONSOLE}/projects/{w.project_id}/signing-keys/rotate", status=201
+    ),
+    ("GET", "/console/api/projects/{project_id}/users"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/users?environment=test"
     ),
 }
 

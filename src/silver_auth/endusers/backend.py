@@ -57,9 +57,8 @@ async def list_users(
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
 ) -> EndUserPage:
     scope, _ = await _caller(request)
-    users, next_id = await service.list_users(db, scope, email=email, after=after, limit=limit)
-    with_mfa = await service.mfa_owners(db, [u.id for u in users])
-    return EndUserPage(items=[user_public(u, mfa=u.id in with_mfa) for u in users], next=next_id)
+    page = await service.user_page(db, scope, email=email, after=after, limit=limit)
+    return EndUserPage(items=[user_public(u, mfa=u.id in page.with_mfa) for u in page.users], next=page.next)
 
 
 @post("/users", summary="Create an end-user (password optional; within the plan's end-user quota)")

@@ -463,3 +463,18 @@ async def mfa_owners(db: AsyncSession, owner_ids: list[str]) -> set[str]:
         )
     )
     return set(rows.all())
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    users: list[EndUser]
+    next: str | None
+    with_mfa: set[str]
+
+
+async def user_page(
+    db: AsyncSession, scope: Scope, *, email: str | None, after: str | None, limit: int
+) -> UserPage:
+    """A page of users and which of them have two-step verification on."""
+    users, next_id = await list_users(db, scope, email=email, after=after, limit=limit)
+    return UserPage(users, next_id, await mfa_owners(db, [u.id for u in users]))
