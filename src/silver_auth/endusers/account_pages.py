@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.api.deps import request_ip
 from silver_auth.api.state import Runtime
 from silver_auth.core.errors import ProblemError
-from silver_auth.endusers import service, sessions
+from silver_auth.endusers import mfa, sessions
 from silver_auth.endusers.forms import PAGE_OPT
 from silver_auth.endusers.models import EndUser
 from silver_auth.endusers.pages import (
@@ -68,7 +68,7 @@ class AccountPages(Controller):
         if (entry := await identity_entry(runtime, page, "account")) is not None:
             return entry
         user = await _signed_in(page, request, db)
-        return page.show("two_step.html", TITLE, email=user.email, enabled=await service.has_mfa(db, user.id))
+        return page.show("two_step.html", TITLE, email=user.email, enabled=await mfa.has_mfa(db, user.id))
 
     @post("/start", opt=PAGE_OPT)
     async def start(
@@ -87,7 +87,7 @@ class AccountPages(Controller):
         user = await _signed_in(page, request, db)
         email = user.email  # a failed code ends the transaction: its rows are not readable after
         try:
-            enrolment = await service.start_totp(db, runtime.settings, user, issuer=page.project_name)
+            enrolment = await mfa.start_totp(db, runtime.settings, user, issuer=page.project_name)
         except ProblemError as problem:
             raise page.refuse("two_step.html", TITLE, problem, email=email, enabled=True) from None
         # The secret is shown here once, to this signed-in user, for manual entry next to the QR code.
@@ -110,7 +110,7 @@ class AccountPages(Controller):
         user = await _signed_in(page, request, db)
         email = user.email  # a failed code ends the transaction: its rows are not readable after
         try:
-            codes = await service.confirm_totp(
+            codes = await mfa.confirm_totp(
                 db,
                 runtime.sessionmaker,
                 runtime.settings,
@@ -140,7 +140,7 @@ class AccountPages(Controller):
         user = await _signed_in(page, request, db)
         email = user.email  # a failed code ends the transaction: its rows are not readable after
         try:
-            await service.disable_totp(
+            await mfa.disable_totp(
                 db,
                 runtime.sessionmaker,
                 runtime.settings,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.api.deps import request_ip, require_secret_key
 from silver_auth.api.state import Runtime
 from silver_auth.audit.service import Actor
-from silver_auth.endusers import service, sessions
+from silver_auth.endusers import mfa, service, sessions
 from silver_auth.endusers.schemas import (
     EndUserCreate,
     EndUserPage,
@@ -45,7 +45,7 @@ async def _key_first(request: Req) -> None:
 
 
 async def _public(db: AsyncSession, user: Any) -> EndUserPublic:
-    return user_public(user, mfa=await service.has_mfa(db, user.id))
+    return user_public(user, mfa=await mfa.has_mfa(db, user.id))
 
 
 @get("/users", summary="List end-users (paginated; `email` filters by substring)")

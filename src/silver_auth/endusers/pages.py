@@ -22,7 +22,7 @@ from silver_auth.api.state import Runtime
 from silver_auth.audit.service import Actor
 from silver_auth.core.errors import ProblemError, Unauthorized
 from silver_auth.core.ids import looks_like
-from silver_auth.endusers import forms, service, sessions
+from silver_auth.endusers import forms, mfa, service, sessions
 from silver_auth.endusers.forms import CSRF_COOKIE, PAGE_OPT, PagePath, render
 from silver_auth.endusers.models import EndUser
 from silver_auth.endusers.service import ENVIRONMENTS, Scope
@@ -310,7 +310,7 @@ class HostedPages(Controller):
             )
         except ProblemError as problem:
             raise page.refuse("sign_in.html", "Sign in", problem, email=email) from None
-        if await service.has_mfa(db, user.id):
+        if await mfa.has_mfa(db, user.id):
             pending = forms.pending_token(runtime.settings, page.where, user.id, page.form_cookie)
             return page.show("totp.html", "Two-step verification", pending=pending)
         return await _finish(db, page, request, user, mfa=False)
@@ -337,7 +337,7 @@ class HostedPages(Controller):
         try:
             if user.banned_at is not None:
                 raise Unauthorized(service.WRONG_CREDENTIALS)
-            await service.check_second_factor(
+            await mfa.check_second_factor(
                 db,
                 runtime.sessionmaker,
                 runtime.settings,

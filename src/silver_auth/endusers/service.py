@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
-from silver_auth.core.crypto import keyed_hash, seal, unseal
+from silver_auth.core.crypto import keyed_hash
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.endusers.models import EndUser, EndUserSession
-from silver_auth.identity import throttle, totp
+from silver_auth.identity import throttle
 from silver_auth.identity.mfa import remove_factors
-from silver_auth.identity.models import RecoveryCode, TotpFactor
+from silver_auth.identity.models import TotpFactor
 from silver_auth.identity.passwords import hash_password, verify_password
 from silver_auth.identity.service import normalize_email
 from silver_auth.orgs.models import Org
@@ -131,7 +131,7 @@ async def list_users(
     return rows, rows[-1].id if more and rows else None
 
 
-async def _org_of(db: AsyncSession, project_id: str) -> str | None:
+async def org_of(db: AsyncSession, project_id: str) -> str | None:
     return await db.scalar(select(Project.org_id).where(Project.id == project_id))
 
 
@@ -159,7 +159,7 @@ async def update_user(
         db,
         AuditAction.END_USER_UPDATED,
         actor=actor,
-        org_id=await _org_of(db, user.project_id),
+        org_id=await org_of(db, user.project_id),
         project_id=user.project_id,
         target=user.id,
         metadata={"changed": changed},
@@ -188,7 +188,7 @@ async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Ac
         db,
         AuditAction.END_USER_BANNED if banned else AuditAction.END_USER_UNBANNED,
         actor=actor,
-        org_id=await _org_of(db, user.project_id),
+        org_id=await org_of(db, user.project_id),
         project_id=user.project_id,
         target=user.id,
         metadata={"sessions_revoked": revoked} if banned else {},
@@ -202,7 +202,7 @@ async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
         db,
         AuditAction.END_USER_DELETED,
         actor=actor,
-        org_id=await _org_of(db, user.project_id),
+        org_id=await org_of(db, user.project_id),
         project_id=user.project_id,
         target=user.id,
         metadata={"environment": user.environment},
@@ -211,7 +211,7 @@ async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
     await db.delete(user)
 
 
-async def _note_failure(
+async def note_failure(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     limits: list[throttle.Limit],
@@ -268,14 +268,14 @@ async def authenticate(
     valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
     if user is None or not valid or user.banned_at is not None:
         user_id = user.id if user else None
-        await _note_failure(
+        await note_failure(
             db,
             sessionmaker,
             limits,
             action=AuditAction.END_USER_SIGN_IN_FAILED,
             actor=Actor(user_id or "anonymous", ip),
             target=user_id,
-            org_id=await _org_of(db, scope.project_id),
+            org_id=await org_of(db, scope.project_id),
             project_id=scope.project_id,
             metadata={"environment": scope.environment},
         )
@@ -283,186 +283,6 @@ async def authenticate(
     for limit in limits[:1]:
         await throttle.clear(db, limit.scope, limit.subject)
     return user
-
-
-# --- TOTP -------------------------------------------------------------------------------------
-
-
-def _totp_context(user_id: str) -> str:
-    return f"totp:{user_id}"
-
-
-async def totp_factor(db: AsyncSession, user_id: str) -> TotpFactor | None:
-    return await db.scalar(select(TotpFactor).where(TotpFactor.owner_id == user_id))
-
-
-async def has_mfa(db: AsyncSession, user_id: str) -> bool:
-    factor = await totp_factor(db, user_id)
-    return factor is not None and factor.confirmed_at is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Enrolment:
-    secret: str
-    uri: str
-    qr_svg: str
-
-
-async def start_totp(db: AsyncSession, settings: Settings, user: EndUser, issuer: str) -> Enrolment:
-    """A pending (unconfirmed) factor; replaces an earlier pending one. Refused when one is confirmed."""
-    factor = await totp_factor(db, user.id)
-    if factor is not None and factor.confirmed_at is not None:
-        raise Conflict("two-step verification is already on")
-    if factor is not None:
-        await db.delete(factor)
-        await db.flush()
-    secret = totp.new_secret()
-    db.add(
-        TotpFactor(
-            id=new_id("totp"),
-            owner_id=user.id,
-            secret_sealed=seal(settings.sealing_key_ring(), secret, _totp_context(user.id)),
-            confirmed_at=None,
-            last_used_step=None,
-            created_at=clock.now(),
-        )
-    )
-    uri = totp.provisioning_uri(secret, user.email, issuer)
-    return Enrolment(secret, uri, totp.qr_svg(uri))
-
-
-def _mfa_limits(user_id: str, ip: str | None) -> list[throttle.Limit]:
-    limits = [throttle.Limit("enduser_mfa_user", user_id, MFA_PER_USER, WINDOW)]
-    if ip:
-        limits.append(throttle.Limit("enduser_mfa_ip", ip, MFA_PER_IP, WINDOW))
-    return limits
-
-
-async def check_second_factor(
-    db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    user: EndUser,
-    code: str,
-    *,
-    ip: str | None,
-    confirming: bool = False,
-) -> None:
-    """Accept a TOTP code (or, when not confirming, an unused recovery code); throttled and audited."""
-    limits = _mfa_limits(user.id, ip)
-    await throttle.check(db, limits)
-    factor = await totp_factor(db, user.id)
-    ok = False
-    if factor is not None and (factor.confirmed_at is not None) != confirming:
-        secret = unseal(settings.sealing_key_ring(), factor.secret_sealed, _totp_context(user.id))
-        match = totp.verify(secret, code, last_used_step=factor.last_used_step)
-        if match is not None:
-            factor.last_used_step = match.step
-            ok = True
-        elif not confirming:
-            ok = await _use_recovery_code(db, settings, user.id, code)
-    if not ok:
-        await _note_failure(
-            db,
-            sessionmaker,
-            limits,
-            action=AuditAction.END_USER_MFA_FAILED,
-            actor=Actor(user.id, ip),
-            target=user.id,
-            org_id=await _org_of(db, user.project_id),
-            project_id=user.project_id,
-            metadata={"environment": user.environment},
-        )
-        raise Unauthorized("the code is not correct")
-    await throttle.clear(db, limits[0].scope, limits[0].subject)
-
-
-async def _use_recovery_code(db: AsyncSession, settings: Settings, user_id: str, code: str) -> bool:
-    digest = keyed_hash(settings.secret("key_pepper"), totp.normalize_code(code))
-    result = await db.execute(
-        update(RecoveryCode)
-        .where(
-            RecoveryCode.owner_id == user_id, RecoveryCode.code_hash == digest, RecoveryCode.used_at.is_(None)
-        )
-        .values(used_at=clock.now())
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def confirm_totp(
-    db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    user: EndUser,
-    code: str,
-    *,
-    ip: str | None,
-) -> list[str]:
-    """Confirm the pending factor with a first code; answers the recovery codes, shown once."""
-    await check_second_factor(db, sessionmaker, settings, user, code, ip=ip, confirming=True)
-    factor = await totp_factor(db, user.id)
-    assert factor is not None
-    now = clock.now()
-    factor.confirmed_at = now
-    await db.execute(delete(RecoveryCode).where(RecoveryCode.owner_id == user.id))
-    codes = totp.new_recovery_codes()
-    pepper = settings.secret("key_pepper")
-    for raw in codes:
-        db.add(
-            RecoveryCode(
-                id=new_id("rc"),
-                owner_id=user.id,
-                code_hash=keyed_hash(pepper, totp.normalize_code(raw)),
-                used_at=None,
-                created_at=now,
-            )
-        )
-    await record(
-        db,
-        AuditAction.END_USER_MFA_ENABLED,
-        actor=Actor(user.id, ip),
-        org_id=await _org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
-    )
-    return codes
-
-
-async def disable_totp(
-    db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    user: EndUser,
-    password: str,
-    code: str,
-    *,
-    ip: str | None,
-) -> None:
-    """Turn two-step verification off: needs the password and a current code (re-authentication)."""
-    if not verify_password(user.password_hash, password):
-        raise Unauthorized("the password is not correct")
-    await check_second_factor(db, sessionmaker, settings, user, code, ip=ip)
-    await remove_factors(db, user.id)
-    await record(
-        db,
-        AuditAction.END_USER_MFA_DISABLED,
-        actor=Actor(user.id, ip),
-        org_id=await _org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
-    )
-
-
-async def mfa_owners(db: AsyncSession, owner_ids: list[str]) -> set[str]:
-    """Which of these users have a confirmed second factor (one query for a page)."""
-    if not owner_ids:
-        return set()
-    rows = await db.scalars(
-        select(TotpFactor.owner_id).where(
-            TotpFactor.owner_id.in_(owner_ids), TotpFactor.confirmed_at.is_not(None)
-        )
-    )
-    return set(rows.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,3 +298,15 @@ async def user_page(
     """A page of users and which of them have two-step verification on."""
     users, next_id = await list_users(db, scope, email=email, after=after, limit=limit)
     return UserPage(users, next_id, await mfa_owners(db, [u.id for u in users]))
+
+
+async def mfa_owners(db: AsyncSession, owner_ids: list[str]) -> set[str]:
+    """Which of these users have a confirmed second factor (one query for a page)."""
+    if not owner_ids:
+        return set()
+    rows = await db.scalars(
+        select(TotpFactor.owner_id).where(
+            TotpFactor.owner_id.in_(owner_ids), TotpFactor.confirmed_at.is_not(None)
+        )
+    )
+    return set(rows.all())
