@@ -43,7 +43,7 @@ def render(
     return Response(
         html,
         status_code=status,
-        media_type="text/html; charset=utf-8",
+        media_type="text/html",
         headers={"Cache-Control": "no-store", **(headers or {})},
     )
 

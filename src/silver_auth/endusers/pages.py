@@ -394,6 +394,6 @@ class HostedPages(Controller):
 async def stylesheet() -> Response[str]:
     return Response(
         forms.STYLESHEET,
-        media_type="text/css; charset=utf-8",
+        media_type="text/css",
         headers={"Cache-Control": "public, max-age=3600"},
     )
