@@ -191,6 +191,9 @@ def test_client_config(harness: Harness, environment: str, query: bool) -> None:
         assert url.startswith(auth + "/")
         assert project["id"] in url
     assert body["urls"]["jwks"] == f"{auth}/v1/projects/{project['id']}/jwks.json"
+    # The hosted pages carry the environment as a path segment (docs/end-users.md).
+    assert body["urls"]["sign_in"] == f"{auth}/p/{project['id']}/{environment}/sign-in"
+    assert body["urls"]["sign_up"] == f"{auth}/p/{project['id']}/{environment}/sign-up"
 
 
 def test_client_config_follows_project_changes_at_once(harness: Harness) -> None:

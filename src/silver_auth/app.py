@@ -22,6 +22,11 @@ from silver_auth.audit.routes import AuditController
 from silver_auth.core.logging import configure_logging
 from silver_auth.core.production_guard import production_violations
 from silver_auth.db.engine import create_engine, create_sessionmaker
+from silver_auth.endusers.account_pages import AccountPages
+from silver_auth.endusers.backend import backend_router
+from silver_auth.endusers.client import client_router
+from silver_auth.endusers.console import EndUserConsoleController
+from silver_auth.endusers.pages import HostedPages, stylesheet
 from silver_auth.health.routes import health, service_config
 from silver_auth.identity.providers import build_identity_provider
 from silver_auth.identity.routes import AccountController
@@ -32,9 +37,20 @@ from silver_auth.projects.routes import ProjectController, client_config
 from silver_auth.sessions.routes import SessionController
 from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings, load_settings
+from silver_auth.signing.routes import SigningKeyController, jwks
 
-CONSOLE_CONTROLLERS = [SessionController, OrgController, ProjectController, KeyController, AuditController]
-CONSOLE_CONTROLLERS += [AccountController]  # issue 3: password change and console TOTP MFA
+CONSOLE_CONTROLLERS = [
+    SessionController,
+    OrgController,
+    ProjectController,
+    KeyController,
+    AuditController,
+    SigningKeyController,
+    EndUserConsoleController,
+    AccountController,  # the account's own password and console TOTP MFA
+]
+# End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS.
+END_USER_HANDLERS = [HostedPages, AccountPages, stylesheet, client_router, backend_router, jwks]
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
@@ -83,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     handlers: list[Any] = [health, service_config, client_config, backend_project, openapi_json, console]
     # Every /admin/api route passes the platform-admin guard: session, CSRF, SEQN-A, MFA (G6, G7).
     handlers.append(Router(path="/", route_handlers=ADMIN_CONTROLLERS, guards=[platform_admin_guard]))
+    handlers += END_USER_HANDLERS
     return Litestar(
         route_handlers=handlers,
         dependencies=DEPENDENCIES,

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, alias="SILVER_MAX_BODY_BYTES", gt=0)
     log_level: str = Field("INFO", alias="SILVER_LOG_LEVEL")
 
+    # End-users of customer projects: hosted pages, their sessions and session JWTs (issue 3, item 5).
+    signing_algorithm: Literal["EdDSA", "ES256"] = Field("EdDSA", alias="SILVER_SIGNING_ALGORITHM")
+    session_jwt_seconds: int = Field(60, alias="SILVER_SESSION_JWT_SECONDS", ge=10, le=3600)
+    end_user_session_hours: int = Field(24 * 7, alias="SILVER_END_USER_SESSION_HOURS", gt=0)
+    end_user_code_seconds: int = Field(60, alias="SILVER_END_USER_CODE_SECONDS", ge=10, le=600)
+    end_user_cookie_name: str = Field("silver_user_session", alias="SILVER_END_USER_COOKIE_NAME")
+
     @field_validator("session_cookie_samesite", mode="before")
     @classmethod
     def _samesite_case(cls, value: Any) -> Any:

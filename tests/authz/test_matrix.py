@@ -75,6 +75,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/console/api/keys/{key_id}/rotate"): "developer",
     # audit
     ("GET", "/console/api/orgs/{org_id}/audit"): "admin",
+    # signing keys of end-user session JWTs
+    ("GET", "/console/api/projects/{project_id}/signing-keys"): "viewer",
+    ("POST", "/console/api/projects/{project_id}/signing-keys/rotate"): "admin",
+    # end-users (read-only view)
+    ("GET", "/console/api/projects/{project_id}/users"): "viewer",
     # the account's own password and MFA (issue 3); MFA rows last, in this order: enable, then disable
     ("POST", "/console/api/me/password"): "account",
     ("GET", "/console/api/mfa"): "account",
@@ -384,6 +389,15 @@ PREPARE: dict[tuple[str, str], Prepare] = {
         f"{CONSOLE}/keys/{w.key()}/rotate", {"grace_seconds": 0}, 201
     ),
     ("GET", "/console/api/orgs/{org_id}/audit"): lambda w, c, r: Call(f"{CONSOLE}/orgs/{w.org_id}/audit"),
+    ("GET", "/console/api/projects/{project_id}/signing-keys"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/signing-keys"
+    ),
+    ("POST", "/console/api/projects/{project_id}/signing-keys/rotate"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/signing-keys/rotate", status=201
+    ),
+    ("GET", "/console/api/projects/{project_id}/users"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/users?environment=test"
+    ),
     ("POST", "/console/api/me/password"): lambda w, c, r: Call(
         f"{CONSOLE}/me/password", {"current_password": PASSWORD, "new_password": PASSWORD}
     ),

@@ -38,9 +38,16 @@ def make_before_send(settings: Settings) -> Any:
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             headers = [h for h in message.get("headers", []) if h[0].lower() not in names]
-            message["headers"] = [*headers, *extra]
+            # A route may widen the CSP for itself only (hosted pages: their stylesheet), via opt["csp"].
+            handler = scope.get("route_handler")
+            csp = handler.opt.get("csp") if handler is not None else None
+            message["headers"] = [*headers, *(extra if csp is None else _with_csp(extra, csp))]
 
     return add_security_headers
+
+
+def _with_csp(headers: list[tuple[bytes, bytes]], csp: bytes) -> list[tuple[bytes, bytes]]:
+    return [(name, csp if name == b"content-security-policy" else value) for name, value in headers]
 
 
 def problem_response(

@@ -57,6 +57,20 @@ class AuditAction(enum.StrEnum):
     MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
     MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
     MFA_FAILED = "mfa.failed"
+    # End-users and signing keys (issue 3, item 5)
+    END_USER_CREATED = "end_user.created"
+    END_USER_UPDATED = "end_user.updated"
+    END_USER_BANNED = "end_user.banned"
+    END_USER_UNBANNED = "end_user.unbanned"
+    END_USER_DELETED = "end_user.deleted"
+    END_USER_SESSIONS_REVOKED = "end_user.sessions_revoked"
+    END_USER_SESSION_REVOKED = "end_user.session_revoked"
+    END_USER_SIGN_IN_FAILED = "end_user.sign_in_failed"
+    END_USER_MFA_FAILED = "end_user.mfa_failed"
+    END_USER_MFA_ENABLED = "end_user.mfa_enabled"
+    END_USER_MFA_DISABLED = "end_user.mfa_disabled"
+    SIGNING_KEY_CREATED = "signing_key.created"
+    SIGNING_KEY_ROTATED = "signing_key.rotated"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,13 @@
 
 from silver_auth.audit.models import AuditChainHead, AuditEvent
 from silver_auth.db.base import Base
+from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode
 from silver_auth.identity.models import Account, AccountGroup, AuthFailure, RecoveryCode, TotpFactor
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Invitation, Membership, Org
 from silver_auth.projects.models import Project
 from silver_auth.sessions.models import ConsoleSession
+from silver_auth.signing.models import SigningKey
 
 __all__ = [
     "Account",
@@ -17,10 +19,14 @@ __all__ = [
     "AuthFailure",
     "Base",
     "ConsoleSession",
+    "EndUser",
+    "EndUserSession",
     "Invitation",
     "Membership",
     "Org",
     "Project",
     "RecoveryCode",
+    "RedirectCode",
+    "SigningKey",
     "TotpFactor",
 ]

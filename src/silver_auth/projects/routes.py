@@ -108,13 +108,15 @@ class ProjectController(Controller):
 
 def client_config_answer(principal: KeyPrincipal, auth_url: str) -> ClientConfig:
     base = auth_url.rstrip("/")
+    # The environment is a path segment of the hosted pages: a test key never lands on live users.
+    pages = f"{base}/p/{principal.project_id}/{principal.environment}"
     return ClientConfig(
         project=ClientProject(id=principal.project_id, name=principal.project_name),
         environment=principal.environment,
         sign_in_methods=list(principal.sign_in_methods),
         urls=ClientUrls(
-            sign_in=f"{base}/p/{principal.project_id}/sign-in",
-            sign_up=f"{base}/p/{principal.project_id}/sign-up",
+            sign_in=f"{pages}/sign-in",
+            sign_up=f"{pages}/sign-up",
             jwks=f"{base}/v1/projects/{principal.project_id}/jwks.json",
         ),
     )

@@ -1,0 +1,71 @@
+"""End-users of customer projects, their server-side sessions, and one-time redirect codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from silver_auth.db.base import Base
+
+
+class EndUser(Base):
+    __tablename__ = "end_users"
+    __table_args__ = (
+        UniqueConstraint("project_id", "environment", "email", name="uq_end_users_project_env_email"),
+        Index("ix_end_users_project_env_created", "project_id", "environment", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    """`usr_…`"""
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    environment: Mapped[str] = mapped_column(String(10))
+    """`test` or `live`: a key of one environment never sees the other's users."""
+    email: Mapped[str] = mapped_column(String(320))
+    """Lower-cased; unique per project and environment."""
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    """argon2id; None for a user created by the backend without a password (cannot sign in)."""
+    banned_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_sign_in_at: Mapped[datetime | None]
+
+
+class EndUserSession(Base):
+    __tablename__ = "end_user_sessions"
+    __table_args__ = (Index("ix_end_user_sessions_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    """`sess_…`, the JWT's `sid`."""
+    user_id: Mapped[str] = mapped_column(ForeignKey("end_users.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(40))
+    environment: Mapped[str] = mapped_column(String(10))
+    cookie_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the hosted pages' cookie token."""
+    refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """SHA-256 of the session token handed to the customer at code exchange (refreshes the JWT)."""
+    mfa: Mapped[bool] = mapped_column(default=False)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class RedirectCode(Base):
+    """A short-lived, single-use code sent to the redirect URL and exchanged for the session."""
+
+    __tablename__ = "end_user_codes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("end_user_sessions.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(40))
+    environment: Mapped[str] = mapped_column(String(10))
+    redirect_url: Mapped[str] = mapped_column(String(2048))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    """PKCE S256 challenge, when the customer sent one."""
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -1,0 +1,312 @@
+"""End-users of a project environment: creation within the plan quota, sign-in, ban, TOTP.
+
+Every function takes the project and environment the caller is bound to (a key, a hosted page) and
+answers 404 for users outside them, exactly as for unknown ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silver_auth.audit.service import Actor, AuditAction, record
+from silver_auth.core import clock
+from silver_auth.core.crypto import keyed_hash
+from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
+from silver_auth.core.ids import looks_like, new_id
+from silver_auth.endusers.models import EndUser, EndUserSession
+from silver_auth.identity import throttle
+from silver_auth.identity.mfa import remove_factors
+from silver_auth.identity.models import TotpFactor
+from silver_auth.identity.passwords import hash_password, verify_password
+from silver_auth.identity.service import normalize_email
+from silver_auth.orgs.models import Org
+from silver_auth.plans.service import plan_for
+from silver_auth.projects.models import Project
+from silver_auth.settings import Settings
+
+ENVIRONMENTS = ("test", "live")
+PAGE_SIZE_MAX = 100
+WINDOW = timedelta(minutes=15)
+SIGN_IN_PER_USER, SIGN_IN_PER_IP = 10, 50
+MFA_PER_USER, MFA_PER_IP = 5, 30
+WRONG_CREDENTIALS = "email or password is incorrect"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The project and environment a caller acts in."""
+
+    project_id: str
+    environment: str
+
+
+async def _locked_org_plan(db: AsyncSession, project_id: str) -> tuple[Project, Org]:
+    project = await db.get(Project, project_id)
+    if project is None:
+        raise NotFound("no such project")
+    # Lock the org row so two concurrent sign-ups cannot both squeeze under the quota.
+    org = await db.scalar(select(Org).where(Org.id == project.org_id).with_for_update())
+    if org is None:
+        raise NotFound("no such project")
+    return project, org
+
+
+async def create_user(
+    db: AsyncSession, scope: Scope, email: str, password: str | None, *, actor: Actor, via: str
+) -> EndUser:
+    """A new end-user (sign-up page or backend API), counted against the org plan's end-user quota."""
+    normalized = normalize_email(email)
+    password_hash = hash_password(password) if password is not None else None  # ASVS V6.2 policy
+    project, org = await _locked_org_plan(db, scope.project_id)
+    plan = plan_for(org.plan)
+    count = await db.scalar(
+        select(func.count())
+        .select_from(EndUser)
+        .join(Project, Project.id == EndUser.project_id)
+        .where(Project.org_id == org.id)
+    )
+    if int(count or 0) >= plan.end_users:
+        raise QuotaExceeded(
+            f"the {plan.name} plan allows {plan.end_users} end-users per org; upgrade the plan for more"
+        )
+    now = clock.now()
+    user = EndUser(
+        id=new_id("usr"),
+        project_id=scope.project_id,
+        environment=scope.environment,
+        email=normalized,
+        password_hash=password_hash,
+        banned_at=None,
+        created_at=now,
+        updated_at=now,
+        last_sign_in_at=None,
+    )
+    try:
+        async with db.begin_nested():
+            db.add(user)
+            await db.flush()
+    except IntegrityError:
+        raise Conflict("an end-user with this email already exists") from None
+    await record(
+        db,
+        AuditAction.END_USER_CREATED,
+        actor=actor,
+        org_id=org.id,
+        project_id=project.id,
+        target=user.id,
+        metadata={"environment": scope.environment, "via": via},
+    )
+    return user
+
+
+async def get_user(db: AsyncSession, scope: Scope, user_id: str) -> EndUser:
+    user = await db.get(EndUser, user_id) if looks_like("usr", user_id) else None
+    if user is None or user.project_id != scope.project_id or user.environment != scope.environment:
+        raise NotFound("no such end-user")
+    return user
+
+
+async def list_users(
+    db: AsyncSession, scope: Scope, *, email: str | None, after: str | None, limit: int
+) -> tuple[list[EndUser], str | None]:
+    """A page of users, newest id last; `email` filters by substring (lower-cased)."""
+    limit = max(1, min(limit, PAGE_SIZE_MAX))
+    query = select(EndUser).where(
+        EndUser.project_id == scope.project_id, EndUser.environment == scope.environment
+    )
+    if email:
+        escaped = email.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(EndUser.email.like(f"%{escaped}%", escape="\\"))
+    if after:
+        query = query.where(EndUser.id > after)
+    rows = list((await db.scalars(query.order_by(EndUser.id).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].id if more and rows else None
+
+
+async def org_of(db: AsyncSession, project_id: str) -> str | None:
+    return await db.scalar(select(Project.org_id).where(Project.id == project_id))
+
+
+async def update_user(
+    db: AsyncSession, user: EndUser, *, email: str | None, password: str | None, actor: Actor
+) -> EndUser:
+    changed: list[str] = []
+    if email is not None and normalize_email(email) != user.email:
+        user.email = normalize_email(email)
+        changed.append("email")
+    if password is not None:
+        user.password_hash = hash_password(password)
+        changed.append("password")
+    if not changed:
+        return user
+    user.updated_at = clock.now()
+    try:
+        async with db.begin_nested():
+            await db.flush()
+    except IntegrityError:
+        raise Conflict("an end-user with this email already exists") from None
+    if "password" in changed:  # a new password ends every session (ASVS V7.4.3)
+        await revoke_user_sessions(db, user.id)
+    await record(
+        db,
+        AuditAction.END_USER_UPDATED,
+        actor=actor,
+        org_id=await org_of(db, user.project_id),
+        project_id=user.project_id,
+        target=user.id,
+        metadata={"changed": changed},
+    )
+    return user
+
+
+async def revoke_user_sessions(db: AsyncSession, user_id: str) -> int:
+    result = await db.execute(
+        update(EndUserSession)
+        .where(EndUserSession.user_id == user_id, EndUserSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Actor) -> EndUser:
+    """Ban (and end every session: G29) or unban; idempotent, audited when it changes something."""
+    if banned == (user.banned_at is not None):
+        return user
+    now = clock.now()
+    user.banned_at = now if banned else None
+    user.updated_at = now
+    revoked = await revoke_user_sessions(db, user.id) if banned else 0
+    await record(
+        db,
+        AuditAction.END_USER_BANNED if banned else AuditAction.END_USER_UNBANNED,
+        actor=actor,
+        org_id=await org_of(db, user.project_id),
+        project_id=user.project_id,
+        target=user.id,
+        metadata={"sessions_revoked": revoked} if banned else {},
+    )
+    return user
+
+
+async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
+    await remove_factors(db, user.id)
+    await record(
+        db,
+        AuditAction.END_USER_DELETED,
+        actor=actor,
+        org_id=await org_of(db, user.project_id),
+        project_id=user.project_id,
+        target=user.id,
+        metadata={"environment": user.environment},
+    )
+    await db.execute(delete(EndUserSession).where(EndUserSession.user_id == user.id))
+    await db.delete(user)
+
+
+async def note_failure(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    limits: list[throttle.Limit],
+    **audit: Any,
+) -> None:
+    """End the request's transaction first (its work is void: an error follows), then record the failure
+    in its own. On SQLite every transaction takes the write lock at BEGIN, so the second would wait on
+    the first until the busy timeout. Loaded rows are expired afterwards: read what you need before."""
+    await db.rollback()
+    await throttle.note_failure(sessionmaker, limits, **audit)
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+def _sign_in_limits(scope: Scope, email: str, ip: str | None, pepper: bytes) -> list[throttle.Limit]:
+    # The email is hashed: the subject column is short, and unknown emails must count the same way.
+    subject = f"{scope.project_id}:{scope.environment}:{keyed_hash(pepper, email)[:32]}"
+    limits = [throttle.Limit("enduser_signin_user", subject, SIGN_IN_PER_USER, WINDOW)]
+    if ip:
+        limits.append(throttle.Limit("enduser_signin_ip", ip, SIGN_IN_PER_IP, WINDOW))
+    return limits
+
+
+async def authenticate(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    scope: Scope,
+    email: str,
+    password: str,
+    *,
+    ip: str | None,
+) -> EndUser:
+    """The user behind email + password; one answer, in about the same time, for every failure
+    (ASVS V6.3.8): unknown email, wrong password, no password, banned. Failures are throttled and audited."""
+    try:
+        normalized = normalize_email(email)
+    except InvalidInput:
+        normalized = ""
+    limits = _sign_in_limits(scope, normalized, ip, settings.secret("key_pepper"))
+    await throttle.check(db, limits)
+    user = (
+        await db.scalar(
+            select(EndUser).where(
+                EndUser.project_id == scope.project_id,
+                EndUser.environment == scope.environment,
+                EndUser.email == normalized,
+            )
+        )
+        if normalized
+        else None
+    )
+    valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
+    if user is None or not valid or user.banned_at is not None:
+        user_id = user.id if user else None
+        await note_failure(
+            db,
+            sessionmaker,
+            limits,
+            action=AuditAction.END_USER_SIGN_IN_FAILED,
+            actor=Actor(user_id or "anonymous", ip),
+            target=user_id,
+            org_id=await org_of(db, scope.project_id),
+            project_id=scope.project_id,
+            metadata={"environment": scope.environment},
+        )
+        raise Unauthorized(WRONG_CREDENTIALS)
+    for limit in limits[:1]:
+        await throttle.clear(db, limit.scope, limit.subject)
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    users: list[EndUser]
+    next: str | None
+    with_mfa: set[str]
+
+
+async def user_page(
+    db: AsyncSession, scope: Scope, *, email: str | None, after: str | None, limit: int
+) -> UserPage:
+    """A page of users and which of them have two-step verification on."""
+    users, next_id = await list_users(db, scope, email=email, after=after, limit=limit)
+    return UserPage(users, next_id, await mfa_owners(db, [u.id for u in users]))
+
+
+async def mfa_owners(db: AsyncSession, owner_ids: list[str]) -> set[str]:
+    """Which of these users have a confirmed second factor (one query for a page)."""
+    if not owner_ids:
+        return set()
+    rows = await db.scalars(
+        select(TotpFactor.owner_id).where(
+            TotpFactor.owner_id.in_(owner_ids), TotpFactor.confirmed_at.is_not(None)
+        )
+    )
+    return set(rows.all())

@@ -1,0 +1,77 @@
+"""The public JWKS of a project, and signing keys in the console (list: viewer; rotate: admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.api.deps import ConsoleContext
+from silver_auth.api.guards import ADMIN, VIEWER
+from silver_auth.api.state import Runtime
+from silver_auth.core.errors import NotFound
+from silver_auth.core.ids import looks_like
+from silver_auth.projects.service import get_project
+from silver_auth.signing import service
+from silver_auth.signing.models import SigningKey
+from silver_auth.signing.schemas import SigningKeyPage, SigningKeyPublic
+
+# Short: a rotation's new key must reach verifiers soon; they should also refetch on an unknown kid.
+JWKS_CACHE_CONTROL = "public, max-age=60"
+
+
+def key_public(key: SigningKey) -> SigningKeyPublic:
+    return SigningKeyPublic(
+        kid=key.id,
+        algorithm=key.algorithm,
+        status=service.key_status(key),
+        created_at=key.created_at,
+        rotated_at=key.rotated_at,
+        retire_at=key.retire_at,
+    )
+
+
+@get(
+    "/v1/projects/{project_id:str}/jwks.json",
+    tags=["public"],
+    summary="Public keys of the project's session JWTs",
+)
+async def jwks(
+    project_id: FromPath[str], db: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]
+) -> Response[dict[str, Any]]:
+    if not looks_like("prj", project_id):
+        raise NotFound("no such project")
+    project = await get_project(db, project_id)
+    await service.current_key(db, runtime.settings, project, actor=service.SYSTEM_ACTOR)
+    body = service.jwks(await service.published_keys(db, project.id))
+    return Response(
+        body, media_type="application/jwk-set+json", headers={"Cache-Control": JWKS_CACHE_CONTROL}
+    )
+
+
+class SigningKeyController(Controller):
+    path = "/console/api/projects/{project_id:str}/signing-keys"
+    tags = ["console: signing keys"]
+
+    @get("/", opt=VIEWER, summary="Signing keys of a project (kid, algorithm, status; never key material)")
+    async def list_keys(self, project_id: FromPath[str], db: NamedDependency[AsyncSession]) -> SigningKeyPage:
+        return SigningKeyPage(items=[key_public(k) for k in await service.all_keys(db, project_id)])
+
+    @post(
+        "/rotate",
+        opt=ADMIN,
+        status_code=201,
+        summary="Rotate: a new current key; the old one stays published until its tokens expire",
+    )
+    async def rotate(
+        self,
+        project_id: FromPath[str],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> SigningKeyPublic:
+        project = await get_project(db, project_id)
+        return key_public(await service.rotate(db, runtime.settings, project, actor=console.actor))

@@ -1,0 +1,202 @@
+"""Session JWTs: per-project keys with a kid, the JWKS, rotation, and every tampering refused
+(`alg: none`, unknown kid, HS256 keyed with the public key, edited payload, another project, expired)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from litestar.testing import TestClient
+
+from silver_auth.app import create_app
+from silver_auth.core import clock
+from silver_auth.settings import Settings
+from silver_auth.signing.service import LEEWAY
+from tests.conftest import base_settings
+from tests.dbstate import snapshot
+from tests.endusers.support import CustomerProject, backend, customer_project, exchange, sign_up
+from tests.factories import Harness
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    header, payload, signature = token.split(".")
+    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
+    return (
+        json.loads(base64.urlsafe_b64decode(pad(header))),
+        json.loads(base64.urlsafe_b64decode(pad(payload))),
+        signature,
+    )
+
+
+def _session(harness: Harness, project: CustomerProject, email: str) -> dict[str, Any]:
+    _browser, code = sign_up(harness, project, email)
+    response = exchange(harness, project, code)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _verify(harness: Harness, project: CustomerProject, token: str) -> dict[str, Any]:
+    response = backend(harness, project, "POST", "/sessions/verify", json={"token": token})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _jwks(harness: Harness, project_id: str) -> dict[str, Any]:
+    harness.client.cookies.clear()
+    response = harness.client.get(f"/v1/projects/{project_id}/jwks.json")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _customer_decode(harness: Harness, project: CustomerProject, token: str) -> dict[str, Any]:
+    """What a customer backend does: PyJWKSet from the published JWKS, algorithm pinned to the key's."""
+    key = jwt.PyJWKSet.from_dict(_jwks(harness, project.project_id))[jwt.get_unverified_header(token)["kid"]]
+    claims: dict[str, Any] = jwt.decode(
+        token, key.key, algorithms=[key.algorithm_name], audience=project.project_id
+    )
+    return claims
+
+
+def _tampered(token: str, other_token: str) -> dict[str, str]:
+    header, payload, signature = _parts(token)
+    signing_input = lambda h, p: f"{_b64(json.dumps(h).encode())}.{_b64(json.dumps(p).encode())}"  # noqa: E731
+    none = signing_input({**header, "alg": "none"}, payload) + "."
+    hs_header = {**header, "alg": "HS256"}
+    stranger = ed25519.Ed25519PrivateKey.generate()
+    unknown_kid = jwt.encode(payload, stranger, algorithm="EdDSA", headers={"kid": "sig_" + "0" * 26})
+    edited = signing_input(header, {**payload, "sub": "usr_" + "1" * 26}) + "." + signature
+    return {
+        "none": none,
+        "hs256_input": signing_input(hs_header, payload),
+        "unknown_kid": unknown_kid,
+        "edited": edited,
+        "other_project": other_token,
+    }
+
+
+def test_tampered_tokens_are_refused_by_the_backend_and_by_pyjwt(harness: Harness) -> None:
+    project = customer_project(harness)
+    other = customer_project(harness, owner=project.owner)
+    token = _session(harness, project, "real@example.com")["jwt"]
+    other_token = _session(harness, other, "elsewhere@example.com")["jwt"]
+    forged = _tampered(token, other_token)
+    # HS256 keyed with the published public key, both as the raw key bytes and as the JWK's JSON.
+    jwk = _jwks(harness, project.project_id)["keys"][0]
+    raw_public = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+    hs_input = forged.pop("hs256_input")
+    for name, secret in (("hs256_raw", raw_public), ("hs256_jwk", json.dumps(jwk).encode())):
+        forged[name] = hs_input + "." + _b64(hmac.new(secret, hs_input.encode(), hashlib.sha256).digest())
+    expected = {
+        "none": "bad-signature",
+        "hs256_raw": "bad-signature",
+        "hs256_jwk": "bad-signature",
+        "unknown_kid": "unknown-kid",
+        "edited": "bad-signature",
+        "other_project": "wrong-project",
+    }
+    before = snapshot(harness)
+    for name, bad in forged.items():
+        verdict = _verify(harness, project, bad)
+        assert verdict == {"valid": False, "reason": expected[name], "session": None, "user": None}, name
+        with pytest.raises((jwt.PyJWTError, KeyError)):  # KeyError: the kid is not in this project's set
+            _customer_decode(harness, project, bad)
+    assert _verify(harness, project, "not.a.jwt")["reason"] == "malformed"
+    assert _verify(harness, project, token)["valid"] is True
+    after = snapshot(harness)
+    del after["api_keys"], before["api_keys"]  # the key cache records the secret key's last use
+    assert after == before  # verifying writes nothing
+
+
+def test_expired_tokens_are_refused(harness: Harness) -> None:
+    project = customer_project(harness)
+    token = _session(harness, project, "old@example.com")["jwt"]
+    clock.advance(harness.settings.session_jwt_seconds + LEEWAY.total_seconds() + 1)
+    assert _verify(harness, project, token) == {
+        "valid": False,
+        "reason": "expired",
+        "session": None,
+        "user": None,
+    }
+
+
+def test_jwt_claims(harness: Harness) -> None:
+    project = customer_project(harness)
+    body = _session(harness, project, "claims@example.com")
+    header, claims, _sig = _parts(body["jwt"])
+    assert header["alg"] == "EdDSA" and header["kid"].startswith("sig_")
+    assert set(claims) == {"iss", "sub", "sid", "aud", "azp", "env", "iat", "nbf", "exp", "jti"}
+    assert claims["iss"] == f"{harness.settings.auth_url}/p/{project.project_id}"
+    assert claims["aud"] == claims["azp"] == project.project_id
+    assert claims["exp"] - claims["iat"] == harness.settings.session_jwt_seconds
+
+
+def test_jwks_lists_public_keys_only_and_unknown_projects_are_404(harness: Harness) -> None:
+    project = customer_project(harness)
+    harness.client.cookies.clear()
+    response = harness.client.get(f"/v1/projects/{project.project_id}/jwks.json")
+    assert response.headers["cache-control"] == "public, max-age=60"
+    keys = response.json()["keys"]
+    assert len(keys) == 1
+    assert set(keys[0]) == {"kty", "crv", "x", "kid", "alg", "use"}
+    for path in ("/v1/projects/prj_00000000000000000000000000/jwks.json", "/v1/projects/nope/jwks.json"):
+        missing = harness.client.get(path)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_rotation_keeps_the_old_key_until_its_tokens_expire(harness: Harness) -> None:
+    project = customer_project(harness)
+    body = _session(harness, project, "rotate@example.com")
+    old_kid = jwt.get_unverified_header(body["jwt"])["kid"]
+    keys_url = f"/console/api/projects/{project.project_id}/signing-keys"
+    rotated = project.owner.ok("POST", f"{keys_url}/rotate", 201)
+    assert rotated["status"] == "current" and rotated["kid"] != old_kid
+    assert set(rotated) == {"kid", "algorithm", "status", "created_at", "rotated_at", "retire_at"}
+    listed = {k["kid"]: k["status"] for k in project.owner.ok("GET", keys_url)["items"]}
+    assert listed == {rotated["kid"]: "current", old_kid: "previous"}
+    assert {k["kid"] for k in _jwks(harness, project.project_id)["keys"]} == {old_kid, rotated["kid"]}
+    assert _verify(harness, project, body["jwt"])["valid"] is True  # tokens of the old key still verify
+    assert _customer_decode(harness, project, body["jwt"])["sid"] == body["session_id"]
+
+    harness.client.cookies.clear()
+    fresh = harness.client.post(
+        "/v1/client/sessions/refresh",
+        json={"session_token": body["session_token"]},
+        headers={"x-publishable-key": project.publishable},
+    ).json()
+    assert jwt.get_unverified_header(fresh["jwt"])["kid"] == rotated["kid"]
+
+    clock.advance(harness.settings.session_jwt_seconds + LEEWAY.total_seconds() + 1)
+    assert [k["kid"] for k in _jwks(harness, project.project_id)["keys"]] == [rotated["kid"]]
+    listed = {k["kid"]: k["status"] for k in project.owner.ok("GET", keys_url)["items"]}
+    assert listed[old_kid] == "retired"
+    assert "signing_key.rotated" in " ".join(snapshot(harness)["audit_events"])
+
+
+def test_es256_keys_when_configured(settings: Settings, tmp_path: Path) -> None:
+    es = base_settings(
+        tmp_path / "es", DATABASE_URL=settings.sqlalchemy_url, SILVER_SIGNING_ALGORITHM="ES256"
+    )
+    with TestClient(create_app(es), raise_server_exceptions=False) as client:
+        harness = Harness(client, es)
+        project = customer_project(harness)
+        token = _session(harness, project, "es@example.com")["jwt"]
+        assert jwt.get_unverified_header(token)["alg"] == "ES256"
+        assert _customer_decode(harness, project, token)["env"] == "test"
+        assert _verify(harness, project, token)["valid"] is True
+        jwk = _jwks(harness, project.project_id)["keys"][0]
+        assert jwk["kty"] == "EC" and "d" not in jwk
