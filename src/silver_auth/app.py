@@ -21,15 +21,22 @@ from silver_auth.core.logging import configure_logging
 from silver_auth.core.production_guard import production_violations
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.health.routes import health, service_config
+from silver_auth.identity.providers.authentik import build_authentik_provider
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.keys.verifier import KeyVerifier
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config
+from silver_auth.provisioning.routes import ProjectIdentityController
+from silver_auth.provisioning.service import ProjectIdentity
 from silver_auth.sessions.routes import SessionController
 from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings, load_settings
+from silver_auth.sso.client import OidcClient
+from silver_auth.sso.routes import OidcController
+from silver_auth.sso.service import ConsoleSso
 
 CONSOLE_CONTROLLERS = [SessionController, OrgController, ProjectController, KeyController, AuditController]
+CONSOLE_CONTROLLERS += [OidcController, ProjectIdentityController]  # Authentik backend (404 with builtin)
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
@@ -48,13 +55,18 @@ class ProductionGuardError(SystemExit):
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         keys=KeyVerifier(sessionmaker, settings.secret("key_pepper"), settings.key_cache_ttl_seconds),
         sessions=SessionCodec(settings),
     )
+    if settings.identity == "authentik":
+        runtime.authentik = build_authentik_provider(settings)
+        runtime.project_identity = ProjectIdentity(runtime.authentik, settings)
+        runtime.sso = ConsoleSso(settings, OidcClient(settings), runtime.authentik)
+    return runtime
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -67,10 +79,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if runtime.authentik is not None:
+            await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
             yield
         finally:
             await runtime.engine.dispose()
+            if runtime.authentik is not None:
+                runtime.authentik.close()
 
     # Every console route passes the console guard: session, CSRF, then the route's own access rule.
     console = Router(path="/", route_handlers=CONSOLE_CONTROLLERS, guards=[console_guard])

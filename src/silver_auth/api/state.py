@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from silver_auth.identity.providers.authentik import AuthentikProvider
 from silver_auth.keys.verifier import KeyVerifier
+from silver_auth.provisioning.service import ProjectIdentity
 from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings
+from silver_auth.sso.service import ConsoleSso
 
 
 @dataclass(slots=True)
@@ -18,3 +21,7 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     keys: KeyVerifier
     sessions: SessionCodec
+    # SILVER_IDENTITY=authentik only (None with the builtin backend)
+    authentik: AuthentikProvider | None = None
+    project_identity: ProjectIdentity | None = None
+    sso: ConsoleSso | None = None

@@ -40,6 +40,10 @@ class AuditAction(enum.StrEnum):
     KEY_CREATED = "key.created"
     KEY_ROTATED = "key.rotated"
     KEY_REVOKED = "key.revoked"
+    # Authentik backend: provisioning and console sign-in (G8, G10, G27)
+    PROJECT_IDENTITY_PROVISIONED = "project.identity_provisioned"
+    PROJECT_IDENTITY_SECRET_ROTATED = "project.identity_secret_rotated"  # noqa: S105 - an action name
+    ACCOUNT_GROUPS_SYNCED = "account.groups_synced"
 
 
 @dataclass(frozen=True, slots=True)

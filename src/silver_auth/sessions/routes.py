@@ -18,6 +18,7 @@ from silver_auth.identity.service import account_groups, authenticate
 from silver_auth.sessions import service
 from silver_auth.sessions.models import ConsoleSession
 from silver_auth.sessions.schemas import AccountPublic, Me, RevokedCount, SessionPage, SessionPublic, SignIn
+from silver_auth.sso.service import refuse_password_sign_in
 
 
 def _me(account: Account, session: ConsoleSession, groups: list[str], csrf_token: str) -> Me:
@@ -57,6 +58,7 @@ class SessionController(Controller):
         runtime: NamedDependency[Runtime],
     ) -> Response[Me]:
         check_origin(request)
+        refuse_password_sign_in(runtime.settings)  # SILVER_IDENTITY=authentik: passwords live in Authentik
         account = await authenticate(db, data.email, data.password)
         issued = await service.start_session(
             db,
