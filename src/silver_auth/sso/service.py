@@ -34,7 +34,12 @@ STATE_COOKIE_PATH = "/console/api/oidc"
 SSO_PASSWORD_HASH = "!sso"  # noqa: S105 - not an argon2 hash: no password ever verifies against it
 SOURCE = "authentik"
 MAX_GROUPS = 200
-log = structlog.get_logger(__name__)
+
+
+def log() -> structlog.typing.FilteringBoundLogger:
+    # Looked up per use: a logger cached at import would keep the stderr of the first configuration.
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(__name__)
+    return logger
 
 
 class StateInvalid(ProblemError):
@@ -186,7 +191,7 @@ class ConsoleSso:
             pk = await self.directory.user_pk_for_subject(subject)
             return pk is not None and await self.directory.has_confirmed_mfa(db, pk)
         except ProblemError as exc:  # fail closed: no admin MFA when Authentik can't confirm it
-            log.warning("admin_mfa_unconfirmed", detail=exc.detail)
+            log().warning("admin_mfa_unconfirmed", detail=exc.detail)
             return False
 
 

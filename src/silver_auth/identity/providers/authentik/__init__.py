@@ -29,7 +29,12 @@ __all__ = [
     "build_authentik_provider",
 ]
 CLIENT_VERSION = package_version("authentik-client")
-log = structlog.get_logger(__name__)
+
+
+def log() -> structlog.typing.FilteringBoundLogger:
+    # Looked up per use: a logger cached at import would keep the stderr of the first configuration.
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(__name__)
+    return logger
 
 
 def major_minor(version: str) -> str:
@@ -56,10 +61,10 @@ class AuthentikProvider(AuthentikDirectory):
         try:
             current = await self.server_version()
         except (AuthentikUnavailable, AuthentikFailed, AuthentikNotFound) as exc:
-            log.warning("authentik_version_unknown", detail=exc.detail)
+            log().warning("authentik_version_unknown", detail=exc.detail)
             return None
         if major_minor(current) != major_minor(CLIENT_VERSION):
-            log.warning(
+            log().warning(
                 "authentik_version_mismatch",
                 server=current,
                 client=CLIENT_VERSION,
