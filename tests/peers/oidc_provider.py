@@ -55,9 +55,7 @@ class OpenIdProvider:
 def run_oidc_provider(redirect_uri: str) -> Iterator[OpenIdProvider]:
     node = shutil.which("node")
     if node is None or not (PEER_DIR / "node_modules" / "oidc-provider").exists():
-        pytest.fail(
-            "the oidc-provider peer is not installed: run npm ci --prefix tests/peers/oidc-provider"
-        )
+        pytest.fail("the oidc-provider peer is not installed: run npm ci --prefix tests/peers/oidc-provider")
     secret = secrets.token_urlsafe(32)
     process = subprocess.Popen(
         [node, str(PEER_DIR / "server.js")],
