@@ -319,3 +319,12 @@ def test_groups_come_from_userinfo_when_the_id_token_has_none(sso: Harness, op: 
     ada = person(op, ["from-userinfo"])
     response = sign_in(sso, op, ada, tamper={"unset": ["groups"]})
     assert me(sso, response)["account"]["groups"] == ["from-userinfo"]
+
+
+def test_an_unreachable_identity_provider_is_a_503_and_writes_nothing(ak_harness: Harness) -> None:
+    before = snapshot(ak_harness)
+    ak_harness.client.cookies.clear()
+    response = ak_harness.client.get("/console/api/oidc/start", follow_redirects=False)
+    problem(response, 503, "identity-provider-unavailable")
+    assert STATE_COOKIE not in response.cookies
+    assert snapshot(ak_harness) == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from litestar.testing import TestClient
@@ -11,6 +12,7 @@ from litestar.testing import TestClient
 from silver_auth.app import create_app
 from silver_auth.audit.service import Actor
 from silver_auth.core import clock
+from silver_auth.core.errors import InvalidInput
 from silver_auth.db.session import transaction
 from silver_auth.projects.models import Project
 from silver_auth.provisioning import service as provisioning
@@ -240,3 +242,44 @@ def test_a_failed_rotation_leaves_the_sealed_secret_in_step(
     row = _row(ak_harness, project_id)
     assert row is not None and provisioning.client_secret(ak_harness.settings, row) == old
     assert _only_provider(contract)["client_secret"] == old
+
+
+def test_end_user_authorize_url_for_the_hosted_pages(ak_harness: Harness, contract: RunningContract) -> None:
+    owner, org_id = _world(ak_harness)
+    project_id = ak_harness.project(owner, org_id)["id"]
+    owner.ok("PATCH", f"{CONSOLE}/projects/{project_id}", json={"redirect_urls": ["https://shop.example/cb"]})
+    row = _row(ak_harness, project_id)
+
+    async def project() -> Project:
+        async with ak_harness.runtime.sessionmaker() as db:
+            found = await db.get(Project, project_id)
+            assert found is not None
+            return found
+
+    prj = ak_harness.run(project)
+    assert row is not None
+    url = provisioning.end_user_authorize_url(
+        ak_harness.settings,
+        row,
+        prj,
+        redirect_uri="https://shop.example/cb",
+        state="s",
+        nonce="n",
+        code_challenge="c",
+    )
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{contract.url}/application/o/authorize/"
+    query = parse_qs(parts.query)
+    assert query["client_id"] == [_only_provider(contract)["client_id"]]
+    assert query["code_challenge_method"] == ["S256"] and query["redirect_uri"] == ["https://shop.example/cb"]
+    assert _only_provider(contract)["client_secret"] not in url
+    with pytest.raises(InvalidInput):
+        provisioning.end_user_authorize_url(
+            ak_harness.settings,
+            row,
+            prj,
+            redirect_uri="https://shop.example/cb/../evil",
+            state="s",
+            nonce="n",
+            code_challenge="c",
+        )

@@ -8,13 +8,14 @@ either side.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import seal, unseal
-from silver_auth.core.errors import NotFound
+from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.db.session import on_rollback
 from silver_auth.identity.providers.authentik import AuthentikProvider
 from silver_auth.projects.models import Project
@@ -143,3 +144,38 @@ async def rotate_secret(
 def client_secret(settings: Settings, row: AuthentikApplication) -> str:
     """The clear secret, for server-side use only (the hosted pages' code exchange); never send it out."""
     return unseal(settings.sealing_key_ring(), row.client_secret_sealed, secret_context(row.project_id))
+
+
+END_USER_SCOPES = "openid email profile"
+
+
+def end_user_authorize_url(
+    settings: Settings,
+    row: AuthentikApplication,
+    project: Project,
+    *,
+    redirect_uri: str,
+    state: str,
+    nonce: str,
+    code_challenge: str,
+) -> str:
+    """The project's Authentik authorize URL for an end-user (code + PKCE S256), for the hosted pages.
+
+    `code_challenge` is BASE64URL(SHA-256(verifier)) (RFC 7636); the caller keeps the verifier, state
+    and nonce server-side. The redirect URI must be one the provider has, matched exactly.
+    """
+    if redirect_uri not in redirect_uris(settings, project):
+        raise InvalidInput("redirect_uri is not one of the project's redirect URLs")
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": row.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": END_USER_SCOPES,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    return f"{(settings.authentik_url or '').rstrip('/')}/application/o/authorize/?{query}"
