@@ -328,3 +328,17 @@ def test_an_unreachable_identity_provider_is_a_503_and_writes_nothing(ak_harness
     problem(response, 503, "identity-provider-unavailable")
     assert STATE_COOKIE not in response.cookies
     assert snapshot(ak_harness) == before
+
+
+def test_with_the_builtin_backend_the_sso_routes_are_not_there(harness: Harness) -> None:
+    for path in ("/console/api/oidc/start", "/console/api/oidc/callback?code=c&state=s"):
+        harness.client.cookies.clear()
+        body = problem(harness.client.get(path, follow_redirects=False), 404, "not-found")
+        assert "builtin" in body["detail"]
+
+
+def test_g10_public_config_never_carries_authentik_secrets(sso: Harness, op: OpenIdProvider) -> None:
+    sso.client.cookies.clear()
+    text = sso.client.get("/v1/config").text + sso.client.get("/openapi.json").text
+    assert op.client_secret not in text
+    assert sso.settings.authentik_token.get_secret_value() not in text  # type: ignore[union-attr]

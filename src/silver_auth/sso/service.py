@@ -154,8 +154,9 @@ class ConsoleSso:
         if not state or bound is None or not secrets.compare_digest(bound.encode(), state.encode()):
             raise StateInvalid("the sign-in state does not match this browser; start again")
         login = await self._consume(sessionmaker, state)
-        if error:
-            raise SignInFailed(f"Authentik did not sign you in ({error[:60]})")
+        if error:  # an RFC 6749 error code is [a-z_]; anything else is not echoed back
+            code_name = error if error.isascii() and error.replace("_", "").isalpha() else "error"
+            raise SignInFailed(f"Authentik did not sign you in ({code_name[:40]})")
         if not code:
             raise SignInFailed("the identity provider sent no code")
         claims = await self.client.exchange(code, code_verifier=login.code_verifier, nonce=login.nonce)

@@ -17,6 +17,7 @@ from silver_auth.identity.providers.authentik.api import (
 from silver_auth.identity.providers.authentik.directory import AuthentikDirectory
 from silver_auth.identity.providers.authentik.permissions import TokenReport, token_report
 from silver_auth.identity.providers.authentik.provisioning import ProvisionedApplication, Provisioner
+from silver_auth.identity.providers.base import IdentityProvider
 from silver_auth.settings import Settings
 
 __all__ = [
@@ -77,6 +78,11 @@ class AuthentikProvider(AuthentikDirectory):
 
     def close(self) -> None:
         self.api.close()
+
+
+def as_identity_provider(provider: AuthentikProvider) -> IdentityProvider:
+    """The adapter seen through the shared interface (mypy checks that it conforms)."""
+    return provider
 
 
 def build_authentik_provider(settings: Settings) -> AuthentikProvider:
