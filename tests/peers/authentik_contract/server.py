@@ -1,214 +1,21 @@
-"""A thin Authentik contract server: the stand-in for Authentik in CI (a real one needs Python 3.14, Go and
-Node 24, or its container images). Every answer is validated with authentik-client's own models before
-it is sent, every request body with the client's request models, and the quirks Silver depends on are
-mimicked (authentik-notes.md): the client secret in clear on GET, 204 on add_user/remove_user,
-`is_active`, setup_urls, the version endpoint, role-based permissions checked per call.
-"""
+"""The contract server's routes: each handler checks the caller's permission, validates the request
+with the client's request model, and answers JSON the client's model accepts."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import socket
-import string
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 import authentik_client as ak
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-NOW = datetime(2026, 11, 1, tzinfo=UTC).isoformat()
-SECRET_ALPHABET = string.ascii_letters + string.digits
-DEVICE_KINDS = {
-    "totp": ("authentik_stages_authenticator_totp", "totpdevice", "TOTPDevice"),
-    "static": ("authentik_stages_authenticator_static", "staticdevice", "StaticDevice"),
-    "webauthn": ("authentik_stages_authenticator_webauthn", "webauthndevice", "WebAuthnDevice"),
-}
-MANAGED_SCOPES = ("openid", "email", "profile")
-
-
-def _random(length: int) -> str:
-    return "".join(secrets.choice(SECRET_ALPHABET) for _ in range(length))
-
-
-def _page(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
-    page = int(request.query_params.get("page", "1"))
-    size = int(request.query_params.get("page_size", "20"))
-    start = (page - 1) * size
-    chunk = items[start : start + size]
-    has_next = start + size < len(items)
-    return {
-        "pagination": {
-            "next": page + 1 if has_next else 0,
-            "previous": page - 1 if page > 1 else 0,
-            "count": len(items),
-            "current": page,
-            "total_pages": max(1, -(-len(items) // size)),
-            "start_index": start + 1 if chunk else 0,
-            "end_index": start + len(chunk),
-        },
-        "results": chunk,
-        "autocomplete": {},
-    }
-
-
-class Refusal(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-@dataclass
-class ContractState:
-    """What the fake Authentik holds; tests read and change it directly."""
-
-    version: str = "2026.8.3"
-    users: dict[int, dict[str, Any]] = field(default_factory=dict)
-    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
-    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=dict)
-    providers: dict[int, dict[str, Any]] = field(default_factory=dict)
-    applications: dict[str, dict[str, Any]] = field(default_factory=dict)
-    flows: list[dict[str, Any]] = field(default_factory=list)
-    keypairs: list[dict[str, Any]] = field(default_factory=list)
-    scope_mappings: list[dict[str, Any]] = field(default_factory=list)
-    devices: list[dict[str, Any]] = field(default_factory=list)
-    fail_next: dict[tuple[str, str], int] = field(default_factory=dict)
-    """(method, path) -> HTTP status to answer once instead of doing the work (0: drop the connection)."""
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    next_pk: int = 100
-
-    def pk(self) -> int:
-        self.next_pk += 1
-        return self.next_pk
-
-    # --- seeding -------------------------------------------------------------------------------------
-    def seed(self) -> None:
-        for slug, designation in (
-            ("default-provider-authorization-implicit-consent", "authorization"),
-            ("default-provider-invalidation-flow", "invalidation"),
-        ):
-            pk = str(uuid.uuid4())
-            self.flows.append(
-                {
-                    "pk": pk,
-                    "policybindingmodel_ptr_id": pk,
-                    "name": slug,
-                    "slug": slug,
-                    "title": slug,
-                    "designation": designation,
-                    "background_url": "/static/flow.png",
-                    "background_themed_urls": None,
-                    "stages": [],
-                    "policies": [],
-                    "cache_count": 0,
-                    "export_url": f"/api/v3/flows/instances/{slug}/export/",
-                }
-            )
-        self.keypairs.append(
-            {
-                "pk": str(uuid.uuid4()),
-                "name": "authentik Self-signed Certificate",
-                "fingerprint_sha256": None,
-                "fingerprint_sha1": None,
-                "cert_expiry": None,
-                "cert_subject": None,
-                "private_key_available": True,
-                "key_type": "rsa",
-                "certificate_download_url": "/cert",
-                "private_key_download_url": "/key",
-                "managed": None,
-            }
-        )
-        for scope in MANAGED_SCOPES:
-            self.scope_mappings.append(
-                {
-                    "pk": str(uuid.uuid4()),
-                    "managed": f"goauthentik.io/providers/oauth2/scope-{scope}",
-                    "name": f"authentik default OAuth Mapping: OpenID '{scope}'",
-                    "expression": "return {}",
-                    "component": "ak-property-mapping-provider-scope-form",
-                    "verbose_name": "Scope Mapping",
-                    "verbose_name_plural": "Scope Mappings",
-                    "meta_model_name": "authentik_providers_oauth2.scopemapping",
-                    "scope_name": scope,
-                    "description": None,
-                }
-            )
-        self.add_group("authentik Admins", superuser=True)
-        self.add_group("SEQN-A")
-
-    def add_group(self, name: str, *, superuser: bool = False) -> str:
-        pk = str(uuid.uuid4())
-        self.groups[pk] = {
-            "pk": pk,
-            "num_pk": self.pk(),
-            "name": name,
-            "is_superuser": superuser,
-            "users": [],
-        }
-        return pk
-
-    def add_user(
-        self,
-        username: str,
-        *,
-        email: str | None = None,
-        groups: tuple[str, ...] = (),
-        superuser: bool = False,
-    ) -> dict[str, Any]:
-        pk = self.pk()
-        user = {
-            "pk": pk,
-            "uuid": str(uuid.uuid4()),
-            "username": username,
-            "name": username.title(),
-            "email": email or f"{username}@example.com",
-            "is_active": True,
-            "superuser": superuser,
-            "roles": [],
-            "type": "internal",
-        }
-        self.users[pk] = user
-        for name in groups:
-            self.group_named(name)["users"].append(pk)
-        return user
-
-    def group_named(self, name: str) -> dict[str, Any]:
-        return next(g for g in self.groups.values() if g["name"] == name)
-
-    def add_role(self, name: str, perms: set[str], object_perms: list[tuple[str, str, str]] = ()) -> str:  # type: ignore[assignment]
-        pk = str(uuid.uuid4())
-        self.roles[pk] = {"name": name, "perms": set(perms), "object_perms": list(object_perms)}
-        return pk
-
-    def add_token(self, user_pk: int) -> str:
-        token = _random(60)
-        self.tokens[token] = user_pk
-        return token
-
-    def add_device(self, user_pk: int, kind: str = "totp", *, confirmed: bool = True) -> dict[str, Any]:
-        device = {"pk": self.pk(), "kind": kind, "user": user_pk, "confirmed": confirmed}
-        self.devices.append(device)
-        return device
-
-    # --- permissions ---------------------------------------------------------------------------------
-    def is_superuser(self, user: dict[str, Any]) -> bool:
-        return bool(user["superuser"]) or any(
-            g["is_superuser"] and user["pk"] in g["users"] for g in self.groups.values()
-        )
-
-    def permissions(self, user: dict[str, Any]) -> set[str]:
-        return {perm for role in user["roles"] for perm in self.roles[role]["perms"]}
+from tests.peers.authentik_contract import serializers as ser
+from tests.peers.authentik_contract.state import DEVICE_KINDS, ContractState, Refusal, random_secret
 
 
 class ContractServer:
@@ -310,98 +117,6 @@ class ContractServer:
         }
 
     # --- serializers ---------------------------------------------------------------------------------
-    def _user(self, user: dict[str, Any], *, with_groups: bool = True) -> dict[str, Any]:
-        groups = [g for g in self.state.groups.values() if user["pk"] in g["users"]]
-        return {
-            "pk": user["pk"],
-            "username": user["username"],
-            "name": user["name"],
-            "is_active": user["is_active"],
-            "last_login": None,
-            "date_joined": NOW,
-            "is_superuser": self.state.is_superuser(user),
-            "groups": [g["pk"] for g in groups],
-            "groups_obj": [
-                {"pk": g["pk"], "num_pk": g["num_pk"], "name": g["name"], "is_superuser": g["is_superuser"]}
-                for g in groups
-            ]
-            if with_groups
-            else None,
-            "roles": list(user["roles"]),
-            "roles_obj": [{"pk": r, "name": self.state.roles[r]["name"]} for r in user["roles"]],
-            "email": user["email"],
-            "avatar": "data:image/svg+xml;base64,",
-            "attributes": {},
-            "uid": user["uuid"].replace("-", ""),
-            "path": "users",
-            "type": user["type"],
-            "uuid": user["uuid"],
-            "password_change_date": NOW,
-            "last_updated": NOW,
-        }
-
-    def _group(self, group: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "pk": group["pk"],
-            "num_pk": group["num_pk"],
-            "name": group["name"],
-            "is_superuser": group["is_superuser"],
-            "parents": [],
-            "parents_obj": [],
-            "users": list(group["users"]),
-            "users_obj": None,
-            "attributes": {},
-            "roles": [],
-            "roles_obj": [],
-            "inherited_roles_obj": None,
-            "children": [],
-            "children_obj": None,
-        }
-
-    def _provider(self, provider: dict[str, Any]) -> dict[str, Any]:
-        app = next((a for a in self.state.applications.values() if a["provider"] == provider["pk"]), None)
-        return {
-            **provider,
-            "component": "ak-provider-oauth2-form",
-            "assigned_application_slug": app["slug"] if app else None,
-            "assigned_application_name": app["name"] if app else None,
-            "assigned_backchannel_application_slug": None,
-            "assigned_backchannel_application_name": None,
-            "verbose_name": "OAuth2/OpenID Provider",
-            "verbose_name_plural": "OAuth2/OpenID Providers",
-            "meta_model_name": "authentik_providers_oauth2.oauth2provider",
-        }
-
-    def _application(self, app: dict[str, Any]) -> dict[str, Any]:
-        return {
-            **app,
-            "pbm_uuid": app["pk"],
-            "provider_obj": None,
-            "backchannel_providers": [],
-            "backchannel_providers_obj": [],
-            "launch_url": None,
-            "meta_icon_url": None,
-            "meta_icon_themed_urls": None,
-        }
-
-    def _device(self, device: dict[str, Any]) -> dict[str, Any]:
-        app, model, cls = DEVICE_KINDS[device["kind"]]
-        return {
-            "verbose_name": cls,
-            "verbose_name_plural": cls + "s",
-            "meta_model_name": f"{app}.{model}",
-            "pk": str(device["pk"]),
-            "name": f"{device['kind']} device",
-            "type": f"{app}.{cls}",
-            "confirmed": device["confirmed"],
-            "created": NOW,
-            "last_updated": NOW,
-            "last_used": None,
-            "extra_description": None,
-            "external_id": None,
-        }
-
-    # --- handlers ------------------------------------------------------------------------------------
     def version(self, request: Request, body: Any, user: dict[str, Any]) -> Response:
         current = self.state.version
         data = {
@@ -448,7 +163,8 @@ class ContractServer:
             users = [u for u in users if term in u["username"].lower() or term in (u["email"] or "").lower()]
         with_groups = query.get("include_groups", "true") == "true"
         return self._send(
-            ak.PaginatedUserList, _page(request, [self._user(u, with_groups=with_groups) for u in users])
+            ak.PaginatedUserList,
+            ser.page(request, [ser.user_json(self.state, u, with_groups=with_groups) for u in users]),
         )
 
     def _user_or_404(self, pk: str) -> dict[str, Any]:
@@ -458,7 +174,7 @@ class ContractServer:
 
     def get_user(self, request: Request, body: Any, user: dict[str, Any], pk: str) -> Response:
         self._require(user, "authentik_core.view_user")
-        return self._send(ak.User, self._user(self._user_or_404(pk)))
+        return self._send(ak.User, ser.user_json(self.state, self._user_or_404(pk)))
 
     def patch_user(self, request: Request, body: Any, user: dict[str, Any], pk: str) -> Response:
         self._require(user, "authentik_core.change_user")
@@ -466,18 +182,18 @@ class ContractServer:
         target = self._user_or_404(pk)
         if patch.is_active is not None:
             target["is_active"] = patch.is_active
-        return self._send(ak.User, self._user(target))
+        return self._send(ak.User, ser.user_json(self.state, target))
 
     def list_groups(self, request: Request, body: Any, user: dict[str, Any]) -> Response:
         self._require(user, "authentik_core.view_group")
         groups = sorted(self.state.groups.values(), key=lambda g: g["name"])
-        return self._send(ak.PaginatedGroupList, _page(request, [self._group(g) for g in groups]))
+        return self._send(ak.PaginatedGroupList, ser.page(request, [ser.group_json(g) for g in groups]))
 
     def get_group(self, request: Request, body: Any, user: dict[str, Any], pk: str) -> Response:
         self._require(user, "authentik_core.view_group")
         if pk not in self.state.groups:
             raise Refusal(404, "No Group matches the given query.")
-        return self._send(ak.Group, self._group(self.state.groups[pk]))
+        return self._send(ak.Group, ser.group_json(self.state.groups[pk]))
 
     def _membership(self, user: dict[str, Any], pk: str, body: Any, perm: str) -> dict[str, Any]:
         group = self.state.groups.get(pk)
@@ -527,13 +243,13 @@ class ContractServer:
             "meta_hide": False,
         }
         self.state.applications[wanted.slug] = app
-        return self._send(ak.Application, self._application(app), 201)
+        return self._send(ak.Application, ser.application_json(app), 201)
 
     def get_application(self, request: Request, body: Any, user: dict[str, Any], slug: str) -> Response:
         self._require(user, "authentik_core.view_application")
         if slug not in self.state.applications:
             raise Refusal(404, "No Application matches the given query.")
-        return self._send(ak.Application, self._application(self.state.applications[slug]))
+        return self._send(ak.Application, ser.application_json(self.state.applications[slug]))
 
     def delete_application(self, request: Request, body: Any, user: dict[str, Any], slug: str) -> Response:
         self._require(user, "authentik_core.delete_application")
@@ -557,8 +273,8 @@ class ContractServer:
             "property_mappings": [str(m) for m in wanted.property_mappings or []],
             "client_type": (wanted.client_type.value if wanted.client_type else "confidential"),
             "grant_types": ["authorization_code", "refresh_token"],
-            "client_id": wanted.client_id or _random(40),
-            "client_secret": wanted.client_secret or _random(128),
+            "client_id": wanted.client_id or random_secret(40),
+            "client_secret": wanted.client_secret or random_secret(128),
             "access_code_validity": "minutes=1",
             "access_token_validity": "hours=1",
             "refresh_token_validity": "days=30",
@@ -577,7 +293,7 @@ class ContractServer:
             "jwt_federation_providers": [],
         }
         self.state.providers[pk] = provider
-        return self._send(ak.OAuth2Provider, self._provider(provider), 201)
+        return self._send(ak.OAuth2Provider, ser.provider_json(self.state, provider), 201)
 
     def _provider_or_404(self, pk: str) -> dict[str, Any]:
         if not pk.isdigit() or int(pk) not in self.state.providers:
@@ -586,7 +302,9 @@ class ContractServer:
 
     def get_provider(self, request: Request, body: Any, user: dict[str, Any], pk: str) -> Response:
         self._require(user, "authentik_providers_oauth2.view_oauth2provider")
-        return self._send(ak.OAuth2Provider, self._provider(self._provider_or_404(pk)))  # secret in clear
+        return self._send(
+            ak.OAuth2Provider, ser.provider_json(self.state, self._provider_or_404(pk))
+        )  # secret in clear
 
     def patch_provider(self, request: Request, body: Any, user: dict[str, Any], pk: str) -> Response:
         self._require(user, "authentik_providers_oauth2.change_oauth2provider")
@@ -598,7 +316,7 @@ class ContractServer:
             provider["redirect_uris"] = [
                 {"matching_mode": r.matching_mode.value, "url": r.url} for r in patch.redirect_uris
             ]
-        return self._send(ak.OAuth2Provider, self._provider(provider))
+        return self._send(ak.OAuth2Provider, ser.provider_json(self.state, provider))
 
     def delete_provider(self, request: Request, body: Any, user: dict[str, Any], pk: str) -> Response:
         self._require(user, "authentik_providers_oauth2.delete_oauth2provider")
@@ -611,7 +329,7 @@ class ContractServer:
 
     def setup_urls(self, request: Request, body: Any, user: dict[str, Any], pk: str) -> Response:
         self._require(user, "authentik_providers_oauth2.view_oauth2provider")
-        provider = self._provider(self._provider_or_404(pk))
+        provider = ser.provider_json(self.state, self._provider_or_404(pk))
         base = str(request.base_url).rstrip("/")
         slug = provider["assigned_application_slug"] or "-"
         data = {
@@ -630,20 +348,20 @@ class ContractServer:
         self._require(user, "authentik_flows.view_flow")
         slug = request.query_params.get("slug")
         flows = [f for f in self.state.flows if slug is None or f["slug"] == slug]
-        return self._send(ak.PaginatedFlowList, _page(request, flows))
+        return self._send(ak.PaginatedFlowList, ser.page(request, flows))
 
     def list_keypairs(self, request: Request, body: Any, user: dict[str, Any]) -> Response:
         self._require(user, "authentik_crypto.view_certificatekeypair")
         pairs = self.state.keypairs
         if request.query_params.get("has_key") == "true":
             pairs = [p for p in pairs if p["private_key_available"]]
-        return self._send(ak.PaginatedCertificateKeyPairList, _page(request, pairs))
+        return self._send(ak.PaginatedCertificateKeyPairList, ser.page(request, pairs))
 
     def list_scope_mappings(self, request: Request, body: Any, user: dict[str, Any]) -> Response:
         self._require(user, "authentik_providers_oauth2.view_scopemapping")
         managed = request.query_params.getlist("managed")
         found = [m for m in self.state.scope_mappings if not managed or m["managed"] in managed]
-        return self._send(ak.PaginatedScopeMappingList, _page(request, found))
+        return self._send(ak.PaginatedScopeMappingList, ser.page(request, found))
 
     def list_devices(self, request: Request, body: Any, user: dict[str, Any]) -> Response:
         for kind in ("totp", "static", "webauthn"):
@@ -651,7 +369,7 @@ class ContractServer:
             self._require(user, f"{app}.view_{model}")
         owner = request.query_params.get("user")
         devices = [d for d in self.state.devices if owner is None or str(d["user"]) == owner]
-        return self._send(ak.Device, [self._device(d) for d in devices])
+        return self._send(ak.Device, [ser.device_json(d) for d in devices])
 
     def delete_device(
         self, request: Request, body: Any, user: dict[str, Any], kind: str, pk: str
@@ -684,7 +402,7 @@ class ContractServer:
                     "model_verbose": model,
                 }
             )
-        return self._send(ak.PaginatedPermissionList, _page(request, items))
+        return self._send(ak.PaginatedPermissionList, ser.page(request, items))
 
     def role_object_permissions(self, request: Request, body: Any, user: dict[str, Any]) -> Response:
         role = self.state.roles.get(request.query_params.get("uuid", ""))
@@ -704,37 +422,4 @@ class ContractServer:
                     "object_description": None,
                 }
             )
-        return self._send(ak.PaginatedExtraRoleObjectPermissionList, _page(request, items))
-
-
-@dataclass
-class RunningContract:
-    server: ContractServer
-    url: str
-
-    @property
-    def state(self) -> ContractState:
-        return self.server.state
-
-
-def run_contract_server() -> Iterator[RunningContract]:
-    """Serve on a free loopback port in a thread (uvicorn); stop when the generator closes."""
-    contract = ContractServer()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(contract.app, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        threading.Event().wait(0.01)
-    try:
-        yield RunningContract(contract, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
+        return self._send(ak.PaginatedExtraRoleObjectPermissionList, ser.page(request, items))
