@@ -21,19 +21,15 @@ from silver_auth.core.logging import configure_logging
 from silver_auth.core.production_guard import production_violations
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.health.routes import health, service_config
-from silver_auth.identity.providers.authentik import build_authentik_provider
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.keys.verifier import KeyVerifier
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config
 from silver_auth.provisioning.routes import ProjectIdentityController
-from silver_auth.provisioning.service import ProjectIdentity
 from silver_auth.sessions.routes import SessionController
 from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings, load_settings
-from silver_auth.sso.client import OidcClient
 from silver_auth.sso.routes import OidcController
-from silver_auth.sso.service import ConsoleSso
 
 CONSOLE_CONTROLLERS = [SessionController, OrgController, ProjectController, KeyController, AuditController]
 CONSOLE_CONTROLLERS += [OidcController, ProjectIdentityController]  # Authentik backend (404 with builtin)
@@ -63,6 +59,12 @@ def build_runtime(settings: Settings) -> Runtime:
         sessions=SessionCodec(settings),
     )
     if settings.identity == "authentik":
+        # Imported here: authentik-client takes seconds to import, and the builtin backend never needs it.
+        from silver_auth.identity.providers.authentik import build_authentik_provider  # noqa: PLC0415
+        from silver_auth.provisioning.service import ProjectIdentity  # noqa: PLC0415
+        from silver_auth.sso.client import OidcClient  # noqa: PLC0415
+        from silver_auth.sso.service import ConsoleSso  # noqa: PLC0415
+
         runtime.authentik = build_authentik_provider(settings)
         runtime.project_identity = ProjectIdentity(runtime.authentik, settings)
         runtime.sso = ConsoleSso(settings, OidcClient(settings), runtime.authentik)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from silver_auth.identity.providers.authentik import AuthentikProvider
 from silver_auth.keys.verifier import KeyVerifier
-from silver_auth.provisioning.service import ProjectIdentity
 from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings
-from silver_auth.sso.service import ConsoleSso
+
+if TYPE_CHECKING:  # authentik-client takes seconds to import: only the Authentik backend loads it
+    from silver_auth.identity.providers.authentik import AuthentikProvider
+    from silver_auth.provisioning.service import ProjectIdentity
+    from silver_auth.sso.service import ConsoleSso
+else:  # Litestar resolves these hints at run time (dependency signatures)
+    AuthentikProvider = ProjectIdentity = ConsoleSso = object
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ either side.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,10 +18,12 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import seal, unseal
 from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.db.session import on_rollback
-from silver_auth.identity.providers.authentik import AuthentikProvider
 from silver_auth.projects.models import Project
 from silver_auth.provisioning.models import AuthentikApplication
 from silver_auth.settings import Settings
+
+if TYPE_CHECKING:  # authentik-client is only imported with the Authentik backend
+    from silver_auth.identity.providers.authentik import AuthentikProvider
 
 
 class IdentityNotEnabled(NotFound):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import delete, select
@@ -21,12 +21,14 @@ from silver_auth.core.ids import new_id
 from silver_auth.core.text import has_control_characters
 from silver_auth.db.session import transaction
 from silver_auth.identity.models import Account, AccountGroup
-from silver_auth.identity.providers.authentik import AuthentikProvider
 from silver_auth.identity.service import PLATFORM_ADMIN_GROUP, normalize_email
 from silver_auth.sessions.service import IssuedSession, SessionCodec, start_session
 from silver_auth.settings import Settings
 from silver_auth.sso.client import OidcClient, SignInFailed
 from silver_auth.sso.models import OidcLogin
+
+if TYPE_CHECKING:
+    from silver_auth.identity.providers.authentik import AuthentikProvider
 
 LOGIN_TTL = timedelta(minutes=10)
 STATE_COOKIE = "silver_oidc"
