@@ -264,5 +264,34 @@ def authentik_check_token() -> None:
     out.print("the token holds exactly what provisioning needs (G8)", markup=False)
 
 
+@authentik_app.command("provision-missing")
+def authentik_provision_missing() -> None:
+    """Give every project without one its Authentik OAuth2 provider and application."""
+
+    async def work(settings: Settings) -> list[str]:
+        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
+        from silver_auth.db.engine import create_engine, create_sessionmaker  # noqa: PLC0415
+        from silver_auth.identity.providers.authentik import build_authentik_provider  # noqa: PLC0415
+        from silver_auth.provisioning.service import ProjectIdentity, provision_missing  # noqa: PLC0415
+
+        if settings.identity != "authentik" or not settings.authentik_url or settings.authentik_token is None:
+            raise ProblemError(
+                "set SILVER_IDENTITY=authentik, SILVER_AUTHENTIK_URL and SILVER_AUTHENTIK_TOKEN"
+            )
+        provider = build_authentik_provider(settings)
+        engine = create_engine(settings)
+        try:
+            identity = ProjectIdentity(provider, settings)
+            return await provision_missing(create_sessionmaker(engine), identity, actor=CLI_ACTOR)
+        finally:
+            await engine.dispose()
+            provider.close()
+
+    done = _run(work)
+    for project_id in done:
+        out.print(f"provisioned {project_id}", markup=False)
+    out.print(f"{len(done)} project(s) provisioned in Authentik", markup=False)
+
+
 def main() -> None:
     app()

@@ -8,9 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from litestar.testing import TestClient
+from typer.testing import CliRunner
 
 from silver_auth.app import create_app
 from silver_auth.audit.service import Actor
+from silver_auth.cli import app as cli_app
 from silver_auth.core import clock
 from silver_auth.core.errors import InvalidInput
 from silver_auth.db.session import transaction
@@ -283,3 +285,33 @@ def test_end_user_authorize_url_for_the_hosted_pages(ak_harness: Harness, contra
             nonce="n",
             code_challenge="c",
         )
+
+
+def test_provision_missing_after_switching_to_authentik(
+    harness: Harness, contract: RunningContract, provisioning_token: str, tmp_path: Path
+) -> None:
+    """Projects made with the builtin backend get their Authentik application from the CLI, once."""
+    owner = harness.user()
+    org_id = harness.org(owner)["id"]
+    old = harness.project(owner, org_id, "Old")["id"]
+    settings = harness.settings
+    env = {
+        "DATABASE_URL": settings.sqlalchemy_url,
+        "SILVER_DATA_DIR": str(tmp_path / "cli"),
+        "SESSION_SECRET": settings.session_secret.get_secret_value(),  # type: ignore[union-attr]
+        "SILVER_KEY_PEPPER": settings.key_pepper.get_secret_value(),  # type: ignore[union-attr]
+        "SILVER_SEALING_KEYS": settings.sealing_keys.get_secret_value(),  # type: ignore[union-attr]
+        "SILVER_IDENTITY": "authentik",
+        "SILVER_AUTHENTIK_URL": contract.url,
+        "SILVER_AUTHENTIK_TOKEN": provisioning_token,
+    }
+    first = CliRunner().invoke(cli_app, ["authentik", "provision-missing"], env=env)
+    assert first.exit_code == 0, first.stdout + first.stderr
+    assert f"provisioned {old}" in first.stdout
+    secret = _only_provider(contract)["client_secret"]
+    assert secret not in first.stdout + first.stderr
+    row = _row(harness, old)
+    assert row is not None and provisioning.client_secret(settings, row) == secret
+    again = CliRunner().invoke(cli_app, ["authentik", "provision-missing"], env=env)
+    assert again.exit_code == 0 and "0 project(s) provisioned" in again.stdout
+    assert len(contract.state.providers) == 1

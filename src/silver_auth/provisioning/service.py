@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import seal, unseal
 from silver_auth.core.errors import InvalidInput, NotFound
-from silver_auth.db.session import on_rollback
+from silver_auth.db.session import on_rollback, transaction
 from silver_auth.projects.models import Project
 from silver_auth.provisioning.models import AuthentikApplication
 from silver_auth.settings import Settings
@@ -103,6 +104,32 @@ class ProjectIdentity:
         row = await db.get(AuthentikApplication, project.id)
         if row is not None:
             await self.provider.provisioning.delete_application(row.application_slug, row.provider_pk)
+
+
+async def provision_missing(
+    sessionmaker: async_sessionmaker[AsyncSession], identity: ProjectIdentity, *, actor: Actor
+) -> list[str]:
+    """Provision every project that has no Authentik application yet (projects made before the switch
+    to Authentik), one transaction each; returns the project ids provisioned."""
+    async with sessionmaker() as db:
+        missing = list(
+            (
+                await db.scalars(
+                    select(Project.id)
+                    .outerjoin(AuthentikApplication, AuthentikApplication.project_id == Project.id)
+                    .where(AuthentikApplication.project_id.is_(None))
+                    .order_by(Project.created_at)
+                )
+            ).all()
+        )
+    done = []
+    for project_id in missing:
+        async with transaction(sessionmaker) as db:
+            project = await db.get(Project, project_id)
+            if project is not None and await db.get(AuthentikApplication, project_id) is None:
+                await identity.created(db, project, actor=actor)
+                done.append(project_id)
+    return done
 
 
 async def get_application(
