@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,7 +30,8 @@ async def transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIt
         except BaseException:
             await db.rollback()
             for undo in reversed(db.info.pop(AFTER_ROLLBACK, [])):
-                await undo()
+                with suppress(Exception):  # the original failure is the one to report
+                    await undo()
             raise
         db.info.pop(AFTER_ROLLBACK, None)
         for hook in db.info.pop(AFTER_COMMIT, []):
