@@ -86,16 +86,18 @@ def test_g10_g17_client_secret_is_sealed_and_never_shown(
     answers.append(owner.ok("GET", f"{CONSOLE}/projects/{project_id}/identity"))
     answers.append(owner.ok("GET", f"{CONSOLE}/orgs/{org_id}/audit"))
     answers.append(owner.ok("GET", f"{CONSOLE}/orgs/{org_id}/projects"))
+    token = ak_harness.settings.authentik_token.get_secret_value()  # type: ignore[union-attr]
     for answer in answers:
-        assert secret not in str(answer)
+        assert secret not in str(answer) and token not in str(answer)
     assert secret not in all_rows_text(ak_harness)  # sealed: not one row holds it in clear
+    assert token not in all_rows_text(ak_harness)
     if ak_harness.settings.is_sqlite:  # the file itself, WAL included, never holds it either
         database_file = Path(ak_harness.settings.sqlalchemy_url.partition(":///")[2])
         for path in (database_file, database_file.with_name(database_file.name + "-wal")):
             if path.exists():
                 assert secret.encode() not in path.read_bytes()
     captured = capfd.readouterr()
-    assert secret not in captured.out + captured.err
+    assert secret not in captured.out + captured.err and token not in captured.out + captured.err
     row = _row(ak_harness, project_id)
     assert row is not None
     assert provisioning.client_secret(ak_harness.settings, row) == secret  # and it opens again, server-side
