@@ -28,16 +28,18 @@ from silver_auth.endusers.client import client_router
 from silver_auth.endusers.console import EndUserConsoleController
 from silver_auth.endusers.pages import HostedPages, stylesheet
 from silver_auth.health.routes import health, service_config
-from silver_auth.identity.providers import build_identity_provider
+from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
 from silver_auth.identity.routes import AccountController
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.keys.verifier import KeyVerifier
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config
+from silver_auth.provisioning.routes import ProjectIdentityController
 from silver_auth.sessions.routes import SessionController
 from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings, load_settings
 from silver_auth.signing.routes import SigningKeyController, jwks
+from silver_auth.sso.routes import OidcController
 
 CONSOLE_CONTROLLERS = [
     SessionController,
@@ -48,6 +50,8 @@ CONSOLE_CONTROLLERS = [
     SigningKeyController,
     EndUserConsoleController,
     AccountController,  # the account's own password and console TOTP MFA
+    OidcController,  # Authentik backend (404 with builtin)
+    ProjectIdentityController,
 ]
 # End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS.
 END_USER_HANDLERS = [HostedPages, AccountPages, stylesheet, client_router, backend_router, jwks]
@@ -69,14 +73,27 @@ class ProductionGuardError(SystemExit):
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         keys=KeyVerifier(sessionmaker, settings.secret("key_pepper"), settings.key_cache_ttl_seconds),
         sessions=SessionCodec(settings),
-        identity=build_identity_provider(settings),
+        identity=BuiltinIdentityProvider(),
     )
+    if settings.identity == "authentik":
+        # Imported here: authentik-client takes seconds to import, and the builtin backend never needs it.
+        from silver_auth.identity.providers.authentik import build_authentik_provider  # noqa: PLC0415
+        from silver_auth.provisioning.service import ProjectIdentity  # noqa: PLC0415
+        from silver_auth.sso.client import OidcClient  # noqa: PLC0415
+        from silver_auth.sso.service import ConsoleSso  # noqa: PLC0415
+
+        # One client serves the admin proxy operations (G26), provisioning and the admin MFA check.
+        runtime.authentik = build_authentik_provider(settings)
+        runtime.identity = runtime.authentik
+        runtime.project_identity = ProjectIdentity(runtime.authentik, settings)
+        runtime.sso = ConsoleSso(settings, OidcClient(settings), runtime.authentik)
+    return runtime
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -89,10 +106,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if runtime.authentik is not None:
+            await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
             yield
         finally:
             await runtime.engine.dispose()
+            if runtime.authentik is not None:
+                runtime.authentik.close()
 
     # Every console route passes the console guard: session, CSRF, then the route's own access rule.
     console = Router(path="/", route_handlers=CONSOLE_CONTROLLERS, guards=[console_guard])

@@ -81,6 +81,27 @@ class Settings(BaseSettings):
     end_user_session_hours: int = Field(24 * 7, alias="SILVER_END_USER_SESSION_HOURS", gt=0)
     end_user_code_seconds: int = Field(60, alias="SILVER_END_USER_CODE_SECONDS", ge=10, le=600)
     end_user_cookie_name: str = Field("silver_user_session", alias="SILVER_END_USER_COOKIE_NAME")
+    # --- Authentik (SILVER_IDENTITY=authentik): provisioning API and console sign-in (G8, G10) ---
+    authentik_url: str | None = Field(
+        None, alias="SILVER_AUTHENTIK_URL", description="Authentik's base URL; the API is below /api/v3."
+    )
+    authentik_token: SecretStr | None = Field(
+        None, alias="SILVER_AUTHENTIK_TOKEN", description="G8: the least-privilege provisioning API token."
+    )
+    authentik_verify_tls: bool = Field(True, alias="SILVER_AUTHENTIK_VERIFY_TLS")
+    authentik_timeout_seconds: float = Field(10.0, alias="SILVER_AUTHENTIK_TIMEOUT_SECONDS", gt=0, le=120)
+    authentik_authorization_flow: str = Field(
+        "default-provider-authorization-implicit-consent", alias="SILVER_AUTHENTIK_AUTHORIZATION_FLOW"
+    )
+    authentik_invalidation_flow: str = Field(
+        "default-provider-invalidation-flow", alias="SILVER_AUTHENTIK_INVALIDATION_FLOW"
+    )
+    console_oidc_issuer: str | None = Field(None, alias="SILVER_CONSOLE_OIDC_ISSUER")
+    console_oidc_client_id: str | None = Field(None, alias="SILVER_CONSOLE_OIDC_CLIENT_ID")
+    console_oidc_client_secret: SecretStr | None = Field(
+        None, alias="SILVER_CONSOLE_OIDC_CLIENT_SECRET", description="G10: server-side only, never sent out."
+    )
+    # --- end Authentik ---
 
     @field_validator("session_cookie_samesite", mode="before")
     @classmethod

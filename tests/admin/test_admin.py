@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from silver_auth.identity.models import RecoveryCode, TotpFactor
-from silver_auth.identity.providers import build_identity_provider
 from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
 from silver_auth.sessions.models import ConsoleSession
 from tests.admin.support import (
@@ -20,7 +17,6 @@ from tests.admin.support import (
     problem,
     rows,
 )
-from tests.conftest import base_settings
 from tests.dbstate import snapshot
 from tests.factories import PASSWORD, Harness
 from tests.identity.support import mfa_sign_in
@@ -322,14 +318,9 @@ def test_admins_cannot_deactivate_or_reset_themselves(harness: Harness) -> None:
     problem(admin.get(f"{ADMIN}/orgs"), 401, "unauthorized")
 
 
-def test_identity_provider_factory(tmp_path: Path) -> None:
-    assert isinstance(build_identity_provider(base_settings(tmp_path)), BuiltinIdentityProvider)
-    settings = base_settings(tmp_path, SILVER_IDENTITY="authentik")
-    try:
-        import silver_auth.identity.providers.authentik  # noqa: F401, PLC0415
-    except ModuleNotFoundError:
-        with pytest.raises(RuntimeError, match="SILVER_IDENTITY=authentik"):
-            build_identity_provider(settings)
+def test_builtin_backend_serves_the_identity_operations(harness: Harness) -> None:
+    assert isinstance(harness.runtime.identity, BuiltinIdentityProvider)
+    assert harness.runtime.authentik is None
 
 
 def test_sessions_table_tracks_admin_mfa_flag(harness: Harness) -> None:

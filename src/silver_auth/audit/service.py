@@ -71,6 +71,10 @@ class AuditAction(enum.StrEnum):
     END_USER_MFA_DISABLED = "end_user.mfa_disabled"
     SIGNING_KEY_CREATED = "signing_key.created"
     SIGNING_KEY_ROTATED = "signing_key.rotated"
+    # Authentik backend: provisioning and console sign-in (G8, G10, G27)
+    PROJECT_IDENTITY_PROVISIONED = "project.identity_provisioned"
+    PROJECT_IDENTITY_SECRET_ROTATED = "project.identity_secret_rotated"  # noqa: S105 - an action name
+    ACCOUNT_GROUPS_SYNCED = "account.groups_synced"
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,32 @@ def production_violations(settings: Settings) -> list[str]:
     if settings.is_sqlite:
         problems.append("G20/G22: production needs Postgres (SILVER_POSTGRES_* or DATABASE_URL), not SQLite")
     problems.extend(_database_password_problems(settings))
+    problems.extend(_authentik_problems(settings))
+    return problems
+
+
+def _authentik_problems(settings: Settings) -> list[str]:
+    """With Authentik as the identity engine: its API and the console's OIDC client, over https (G8, G10)."""
+    if settings.identity != "authentik":
+        return []
+    problems = []
+    for name, url in (
+        ("SILVER_AUTHENTIK_URL", settings.authentik_url),
+        ("SILVER_CONSOLE_OIDC_ISSUER", settings.console_oidc_issuer),
+    ):
+        if not url:
+            problems.append(f"G8: {name} is required with SILVER_IDENTITY=authentik")
+        elif not url.startswith("https://"):
+            problems.append(f"G8: {name} must be an https:// URL in production (is {url!r})")
+    if settings.authentik_token is None or not settings.authentik_token.get_secret_value().strip():
+        problems.append("G8: SILVER_AUTHENTIK_TOKEN (the least-privilege provisioning token) is not set")
+    if not settings.console_oidc_client_id:
+        problems.append("G10: SILVER_CONSOLE_OIDC_CLIENT_ID is not set")
+    secret = settings.console_oidc_client_secret
+    if secret is None or not secret.get_secret_value().strip():
+        problems.append("G10: SILVER_CONSOLE_OIDC_CLIENT_SECRET is not set (it stays server-side)")
+    if not settings.authentik_verify_tls:
+        problems.append("G8: SILVER_AUTHENTIK_VERIFY_TLS must stay true in production")
     return problems
 
 

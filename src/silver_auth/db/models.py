@@ -7,8 +7,10 @@ from silver_auth.identity.models import Account, AccountGroup, AuthFailure, Reco
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Invitation, Membership, Org
 from silver_auth.projects.models import Project
+from silver_auth.provisioning.models import AuthentikApplication
 from silver_auth.sessions.models import ConsoleSession
 from silver_auth.signing.models import SigningKey
+from silver_auth.sso.models import OidcLogin
 
 __all__ = [
     "Account",
@@ -17,12 +19,14 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "AuthFailure",
+    "AuthentikApplication",
     "Base",
     "ConsoleSession",
     "EndUser",
     "EndUserSession",
     "Invitation",
     "Membership",
+    "OidcLogin",
     "Org",
     "Project",
     "RecoveryCode",

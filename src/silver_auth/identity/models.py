@@ -17,9 +17,13 @@ class Account(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     """Lower-cased; the sign-in name."""
     password_hash: Mapped[str] = mapped_column(String(200))
-    """argon2id encoded hash."""
+    """argon2id encoded hash; `!sso` for accounts that sign in through Authentik (never verifies)."""
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(20), default="builtin", server_default="builtin")
+    """`builtin` (password here) or `authentik` (OIDC sign-in, groups synced from the ID token)."""
+    external_subject: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    """The OIDC `sub` of an Authentik account (the user's UUID in Authentik)."""
 
 
 class AccountGroup(Base):

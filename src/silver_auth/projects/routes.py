@@ -60,8 +60,13 @@ class ProjectController(Controller):
         data: JSONBody[ProjectCreate],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
     ) -> ProjectPublic:
-        return project_public(await service.create_project(db, org_id, data.name, actor=console.actor))
+        return project_public(
+            await service.create_project(
+                db, org_id, data.name, actor=console.actor, identity=runtime.project_identity
+            )
+        )
 
     @get("/projects/{project_id:str}", opt=VIEWER, summary="A project")
     async def get_project(
@@ -90,6 +95,7 @@ class ProjectController(Controller):
             redirect_urls=data.redirect_urls,
             sign_in_methods=list(data.sign_in_methods) if data.sign_in_methods is not None else None,
             actor=console.actor,
+            identity=runtime.project_identity,
         )
         on_commit(db, partial(runtime.keys.forget_project, project_id))
         return project_public(project)
@@ -102,7 +108,12 @@ class ProjectController(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> None:
-        await service.delete_project(db, await service.get_project(db, project_id), actor=console.actor)
+        await service.delete_project(
+            db,
+            await service.get_project(db, project_id),
+            actor=console.actor,
+            identity=runtime.project_identity,
+        )
         on_commit(db, partial(runtime.keys.forget_project, project_id))
 
 

@@ -17,6 +17,7 @@ from silver_auth.orgs.models import Org
 from silver_auth.orgs.service import clean_name
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
+from silver_auth.provisioning.service import ProjectIdentity
 
 SIGN_IN_METHODS = ("password",)
 ENVIRONMENTS = ("test", "live")
@@ -95,7 +96,9 @@ def clean_sign_in_methods(methods: list[str]) -> list[str]:
     return [m for m in SIGN_IN_METHODS if m in methods]
 
 
-async def create_project(db: AsyncSession, org_id: str, name: str, *, actor: Actor) -> Project:
+async def create_project(
+    db: AsyncSession, org_id: str, name: str, *, actor: Actor, identity: ProjectIdentity | None = None
+) -> Project:
     # Lock the org row so two concurrent creates cannot both squeeze under the quota.
     org = await db.scalar(select(Org).where(Org.id == org_id).with_for_update())
     if org is None:
@@ -125,6 +128,9 @@ async def create_project(db: AsyncSession, org_id: str, name: str, *, actor: Act
         target=project.id,
         metadata={"name": project.name},
     )
+    if identity is not None:  # Authentik backend: the project's OAuth2 provider and application (G8)
+        await db.flush()
+        await identity.created(db, project, actor=actor)
     return project
 
 
@@ -149,6 +155,7 @@ async def update_project(
     redirect_urls: list[str] | None,
     sign_in_methods: list[str] | None,
     actor: Actor,
+    identity: ProjectIdentity | None = None,
 ) -> Project:
     changes: dict[str, object] = {}
     if name is not None:
@@ -174,10 +181,16 @@ async def update_project(
         target=project.id,
         metadata={"changed": changes},
     )
+    if identity is not None and "redirect_urls" in changes:  # Authentik matches them strictly too
+        await identity.redirects_changed(db, project)
     return project
 
 
-async def delete_project(db: AsyncSession, project: Project, *, actor: Actor) -> None:
+async def delete_project(
+    db: AsyncSession, project: Project, *, actor: Actor, identity: ProjectIdentity | None = None
+) -> None:
+    if identity is not None:
+        await identity.deleting(db, project)
     await record(
         db,
         AuditAction.PROJECT_DELETED,

@@ -29,6 +29,7 @@ from silver_auth.sessions.schemas import (
     SessionPublic,
     SignIn,
 )
+from silver_auth.sso.service import refuse_password_sign_in
 
 
 def _me(account: Account, session: ConsoleSession, groups: list[str], csrf_token: str) -> Me:
@@ -74,6 +75,7 @@ class SessionController(Controller):
     ) -> Response[Me | MfaRequired]:
         check_origin(request)
         settings = runtime.settings
+        refuse_password_sign_in(settings)  # SILVER_IDENTITY=authentik: passwords live in Authentik
         result = await console_sign_in.sign_in(
             db,
             console_mfa.Deps(runtime.sessionmaker, settings),
