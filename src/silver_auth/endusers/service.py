@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,8 +20,7 @@ from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExcee
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.identity import throttle
-from silver_auth.identity.mfa import remove_factors
-from silver_auth.identity.models import TotpFactor
+from silver_auth.identity.mfa import confirmed_owners, remove_factors
 from silver_auth.identity.passwords import hash_password, verify_password
 from silver_auth.identity.service import normalize_email
 from silver_auth.orgs.models import Org
@@ -211,19 +209,6 @@ async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
     await db.delete(user)
 
 
-async def note_failure(
-    db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    limits: list[throttle.Limit],
-    **audit: Any,
-) -> None:
-    """End the request's transaction first (its work is void: an error follows), then record the failure
-    in its own. On SQLite every transaction takes the write lock at BEGIN, so the second would wait on
-    the first until the busy timeout. Loaded rows are expired afterwards: read what you need before."""
-    await db.rollback()
-    await throttle.note_failure(sessionmaker, limits, **audit)
-
-
 # --- sign-in ----------------------------------------------------------------------------------
 
 
@@ -268,7 +253,7 @@ async def authenticate(
     valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
     if user is None or not valid or user.banned_at is not None:
         user_id = user.id if user else None
-        await note_failure(
+        await throttle.note_failure(
             db,
             sessionmaker,
             limits,
@@ -297,16 +282,4 @@ async def user_page(
 ) -> UserPage:
     """A page of users and which of them have two-step verification on."""
     users, next_id = await list_users(db, scope, email=email, after=after, limit=limit)
-    return UserPage(users, next_id, await mfa_owners(db, [u.id for u in users]))
-
-
-async def mfa_owners(db: AsyncSession, owner_ids: list[str]) -> set[str]:
-    """Which of these users have a confirmed second factor (one query for a page)."""
-    if not owner_ids:
-        return set()
-    rows = await db.scalars(
-        select(TotpFactor.owner_id).where(
-            TotpFactor.owner_id.in_(owner_ids), TotpFactor.confirmed_at.is_not(None)
-        )
-    )
-    return set(rows.all())
+    return UserPage(users, next_id, await confirmed_owners(db, [u.id for u in users]))

@@ -1,8 +1,7 @@
 """Refusals of console second factors and re-authentication: throttled per account and per IP, audited.
 
-A refused attempt writes exactly one thing: its failure record and audit event (throttle.note_failure,
-in its own transaction). The request's own transaction is rolled back first, so nothing else it did
-survives, and on SQLite (one writer at a time) the failure can be committed at all.
+A refused attempt writes exactly one thing: its failure record and audit event (throttle.note_failure
+rolls the request's transaction back, then commits them in its own).
 """
 
 from __future__ import annotations
@@ -58,9 +57,8 @@ async def refuse(
     metadata: dict[str, Any],
 ) -> NoReturn:
     """Roll the request back, record the failure (and its audit event), raise `error`."""
-    await db.rollback()
     await throttle.note_failure(
-        sessionmaker, limits, action=action, actor=actor, target=target, metadata=metadata
+        db, sessionmaker, limits, action=action, actor=actor, target=target, metadata=metadata
     )
     raise error
 
