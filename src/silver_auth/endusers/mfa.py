@@ -30,10 +30,14 @@ async def start_totp(db: AsyncSession, settings: Settings, user: EndUser, issuer
 
 
 def _mfa_limits(user_id: str, ip: str | None) -> list[throttle.Limit]:
-    limits = [throttle.Limit("enduser_mfa_user", user_id, MFA_PER_USER, WINDOW)]
-    if ip:
-        limits.append(throttle.Limit("enduser_mfa_ip", ip, MFA_PER_IP, WINDOW))
-    return limits
+    return throttle.per_subject_and_ip(
+        "enduser_mfa",
+        ("user", user_id),
+        ip,
+        max_per_subject=MFA_PER_USER,
+        max_per_ip=MFA_PER_IP,
+        window=WINDOW,
+    )
 
 
 async def check_second_factor(
@@ -66,7 +70,7 @@ async def check_second_factor(
             metadata={"environment": user.environment},
         )
         raise Unauthorized("the code is not correct")
-    await throttle.clear(db, limits[0].scope, limits[0].subject)
+    await throttle.forget_subject(db, limits)
 
 
 async def confirm_totp(

@@ -215,10 +215,14 @@ async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
 def _sign_in_limits(scope: Scope, email: str, ip: str | None, pepper: bytes) -> list[throttle.Limit]:
     # The email is hashed: the subject column is short, and unknown emails must count the same way.
     subject = f"{scope.project_id}:{scope.environment}:{keyed_hash(pepper, email)[:32]}"
-    limits = [throttle.Limit("enduser_signin_user", subject, SIGN_IN_PER_USER, WINDOW)]
-    if ip:
-        limits.append(throttle.Limit("enduser_signin_ip", ip, SIGN_IN_PER_IP, WINDOW))
-    return limits
+    return throttle.per_subject_and_ip(
+        "enduser_signin",
+        ("user", subject),
+        ip,
+        max_per_subject=SIGN_IN_PER_USER,
+        max_per_ip=SIGN_IN_PER_IP,
+        window=WINDOW,
+    )
 
 
 async def authenticate(
@@ -265,8 +269,7 @@ async def authenticate(
             metadata={"environment": scope.environment},
         )
         raise Unauthorized(WRONG_CREDENTIALS)
-    for limit in limits[:1]:
-        await throttle.clear(db, limit.scope, limit.subject)
+    await throttle.forget_subject(db, limits)
     return user
 
 

@@ -18,7 +18,6 @@ from silver_auth.core.errors import Conflict, InvalidInput, ProblemError
 from silver_auth.identity import failures, mfa, throttle
 from silver_auth.identity.mfa import Enrolment
 from silver_auth.identity.models import Account, TotpFactor
-from silver_auth.identity.passwords import verify_password
 from silver_auth.sessions import service as sessions
 from silver_auth.sessions.models import ConsoleSession
 from silver_auth.settings import Settings
@@ -178,17 +177,17 @@ async def disable(
     limits = failures.limits_for(deps.settings, "reauth", account_id, actor.ip)
     await throttle.check(db, limits)
     account = await db.get(Account, account_id)
-    if account is None or not verify_password(account.password_hash, password):
-        await failures.refuse(
-            db,
-            deps.sessionmaker,
-            limits,
-            failures.ReauthenticationFailed("the password is incorrect"),
-            action=AuditAction.ACCOUNT_REAUTH_FAILED,
-            actor=actor,
-            target=account_id,
-            metadata={"purpose": "mfa_disable"},
-        )
+    await failures.check_password(
+        db,
+        deps.sessionmaker,
+        limits,
+        account_id,
+        account.password_hash if account else None,
+        password,
+        detail="the password is incorrect",
+        purpose="mfa_disable",
+        actor=actor,
+    )
     await check_second_factor(
         db,
         deps,

@@ -37,6 +37,24 @@ class Limit:
     window: timedelta
 
 
+def per_subject_and_ip(
+    scope: str,
+    subject: tuple[str, str],
+    ip: str | None,
+    *,
+    max_per_subject: int,
+    max_per_ip: int,
+    window: timedelta,
+) -> list[Limit]:
+    """Failures counted per subject (`{scope}_{kind}` for `subject=(kind, value)`) and, when the client
+    address is known, per IP (`{scope}_ip`). The subject's limit comes first (see forget_subject)."""
+    kind, value = subject
+    limits = [Limit(f"{scope}_{kind}", value, max_per_subject, window)]
+    if ip:
+        limits.append(Limit(f"{scope}_ip", ip, max_per_ip, window))
+    return limits
+
+
 async def check(db: AsyncSession, limits: Sequence[Limit]) -> None:
     """Refuse (429 with Retry-After) while any limit is exhausted; call before checking the secret."""
     now = clock.now()
@@ -91,6 +109,12 @@ async def note_failure(
 async def clear(db: AsyncSession, scope: str, subject: str) -> None:
     """Forget a subject's failures (after a success, so a user who got there is not penalised later)."""
     await db.execute(delete(AuthFailure).where(AuthFailure.scope == scope, AuthFailure.subject == subject))
+
+
+async def forget_subject(db: AsyncSession, limits: Sequence[Limit]) -> None:
+    """After a success, forget the subject's failures (per_subject_and_ip's first limit); the IP's count
+    stays: it may span subjects."""
+    await clear(db, limits[0].scope, limits[0].subject)
 
 
 async def purge_older_than(db: AsyncSession, age: timedelta) -> int:
