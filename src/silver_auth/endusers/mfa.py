@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from silver_auth.audit.service import Actor, AuditAction, record
+from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import Unauthorized
 from silver_auth.endusers.models import EndUser
-from silver_auth.endusers.service import MFA_PER_IP, MFA_PER_USER, WINDOW, org_of
+from silver_auth.endusers.service import MFA_PER_IP, MFA_PER_USER, enduser_limits, org_of, record_user_event
 from silver_auth.identity import mfa, throttle
 from silver_auth.identity.mfa import Enrolment
 from silver_auth.identity.passwords import verify_password
@@ -29,17 +29,6 @@ async def start_totp(db: AsyncSession, settings: Settings, user: EndUser, issuer
     )
 
 
-def _mfa_limits(user_id: str, ip: str | None) -> list[throttle.Limit]:
-    return throttle.per_subject_and_ip(
-        "enduser_mfa",
-        ("user", user_id),
-        ip,
-        max_per_subject=MFA_PER_USER,
-        max_per_ip=MFA_PER_IP,
-        window=WINDOW,
-    )
-
-
 async def check_second_factor(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -51,7 +40,7 @@ async def check_second_factor(
     confirming: bool = False,
 ) -> None:
     """Accept a TOTP code (or, when not confirming, an unused recovery code); throttled and audited."""
-    limits = _mfa_limits(user.id, ip)
+    limits = enduser_limits("mfa", user.id, ip, MFA_PER_USER, MFA_PER_IP)
     await throttle.check(db, limits)
     factor = await mfa.factor_of(db, user.id)
     if factor is not None and (factor.confirmed_at is not None) == confirming:
@@ -87,14 +76,7 @@ async def confirm_totp(
     factor = await mfa.factor_of(db, user.id)
     assert factor is not None
     codes = await mfa.confirm(db, settings, factor)
-    await record(
-        db,
-        AuditAction.END_USER_MFA_ENABLED,
-        actor=Actor(user.id, ip),
-        org_id=await org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
-    )
+    await record_user_event(db, AuditAction.END_USER_MFA_ENABLED, user, actor=Actor(user.id, ip))
     return codes
 
 
@@ -113,11 +95,4 @@ async def disable_totp(
         raise Unauthorized("the password is not correct")
     await check_second_factor(db, sessionmaker, settings, user, code, ip=ip)
     await mfa.remove_factors(db, user.id)
-    await record(
-        db,
-        AuditAction.END_USER_MFA_DISABLED,
-        actor=Actor(user.id, ip),
-        org_id=await org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
-    )
+    await record_user_event(db, AuditAction.END_USER_MFA_DISABLED, user, actor=Actor(user.id, ip))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -133,6 +134,35 @@ async def org_of(db: AsyncSession, project_id: str) -> str | None:
     return await db.scalar(select(Project.org_id).where(Project.id == project_id))
 
 
+async def record_user_event(
+    db: AsyncSession,
+    action: AuditAction,
+    user: EndUser,
+    *,
+    actor: Actor,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Audit an event about an end-user, in the org and project it belongs to."""
+    await record(
+        db,
+        action,
+        actor=actor,
+        org_id=await org_of(db, user.project_id),
+        project_id=user.project_id,
+        target=user.id,
+        metadata=metadata,
+    )
+
+
+def enduser_limits(
+    kind: str, subject: str, ip: str | None, per_user: int, per_ip: int
+) -> list[throttle.Limit]:
+    """End-user failures of one kind, per user (or hashed email) and per client IP, in one window."""
+    return throttle.per_subject_and_ip(
+        f"enduser_{kind}", ("user", subject), ip, max_per_subject=per_user, max_per_ip=per_ip, window=WINDOW
+    )
+
+
 async def update_user(
     db: AsyncSession, user: EndUser, *, email: str | None, password: str | None, actor: Actor
 ) -> EndUser:
@@ -153,14 +183,8 @@ async def update_user(
         raise Conflict("an end-user with this email already exists") from None
     if "password" in changed:  # a new password ends every session (ASVS V7.4.3)
         await revoke_user_sessions(db, user.id)
-    await record(
-        db,
-        AuditAction.END_USER_UPDATED,
-        actor=actor,
-        org_id=await org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
-        metadata={"changed": changed},
+    await record_user_event(
+        db, AuditAction.END_USER_UPDATED, user, actor=actor, metadata={"changed": changed}
     )
     return user
 
@@ -182,13 +206,11 @@ async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Ac
     user.banned_at = now if banned else None
     user.updated_at = now
     revoked = await revoke_user_sessions(db, user.id) if banned else 0
-    await record(
+    await record_user_event(
         db,
         AuditAction.END_USER_BANNED if banned else AuditAction.END_USER_UNBANNED,
+        user,
         actor=actor,
-        org_id=await org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
         metadata={"sessions_revoked": revoked} if banned else {},
     )
     return user
@@ -196,14 +218,8 @@ async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Ac
 
 async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
     await remove_factors(db, user.id)
-    await record(
-        db,
-        AuditAction.END_USER_DELETED,
-        actor=actor,
-        org_id=await org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
-        metadata={"environment": user.environment},
+    await record_user_event(
+        db, AuditAction.END_USER_DELETED, user, actor=actor, metadata={"environment": user.environment}
     )
     await db.execute(delete(EndUserSession).where(EndUserSession.user_id == user.id))
     await db.delete(user)
@@ -215,14 +231,7 @@ async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
 def _sign_in_limits(scope: Scope, email: str, ip: str | None, pepper: bytes) -> list[throttle.Limit]:
     # The email is hashed: the subject column is short, and unknown emails must count the same way.
     subject = f"{scope.project_id}:{scope.environment}:{keyed_hash(pepper, email)[:32]}"
-    return throttle.per_subject_and_ip(
-        "enduser_signin",
-        ("user", subject),
-        ip,
-        max_per_subject=SIGN_IN_PER_USER,
-        max_per_ip=SIGN_IN_PER_IP,
-        window=WINDOW,
-    )
+    return enduser_limits("signin", subject, ip, SIGN_IN_PER_USER, SIGN_IN_PER_IP)
 
 
 async def authenticate(
