@@ -6,7 +6,6 @@ from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.api.deps import request_ip
@@ -37,11 +36,11 @@ async def _signed_in(page: Page, request: Req, db: AsyncSession) -> EndUser:
     return current[1]
 
 
-async def _posted(
-    request: Req, db: AsyncSession, runtime: Runtime, project_id: str, environment: str
-) -> tuple[Page, dict[str, Any], EndUser]:
-    """A submitted form of the signed-in user (the redirect fields of sign-in pages do not apply)."""
-    page, values = await posted_page(request, db, runtime, project_id, environment, "account", carry=False)
+async def _posted(request: Req, db: AsyncSession, runtime: Runtime) -> tuple[Page, dict[str, Any], EndUser]:
+    """A submitted form of the signed-in user (the redirect fields of sign-in pages do not apply).
+    Read what a refusal page shows (the email) before a failure: it ends the transaction, and the
+    user's row with it; `page.refusing(..., email=user.email)` does, its arguments come first."""
+    page, values = await posted_page(request, db, runtime, "account", carry=False)
     return page, values, await _signed_in(page, request, db)
 
 
@@ -55,12 +54,10 @@ class AccountPages(Controller):
     async def show(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, project_id, environment, "account", {})
+        page = await entered_page(request, db, runtime, "account", {})
         user = await _signed_in(page, request, db)
         return page.show("two_step.html", TITLE, email=user.email, enabled=await mfa.has_mfa(db, user.id))
 
@@ -68,14 +65,11 @@ class AccountPages(Controller):
     async def start(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, _, user = await _posted(request, db, runtime, project_id, environment)
-        email = user.email  # a failed code ends the transaction: its rows are not readable after
-        with page.refusing("two_step.html", TITLE, email=email, enabled=True):
+        page, _, user = await _posted(request, db, runtime)
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
             enrolment = await mfa.start_totp(db, runtime.settings, user, issuer=page.project_name)
         # The secret is shown here once, to this signed-in user, for manual entry next to the QR code.
         return page.show("two_step_confirm.html", TITLE, secret=enrolment.secret, qr_svg=enrolment.qr_svg)
@@ -84,15 +78,12 @@ class AccountPages(Controller):
     async def confirm(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, values, user = await _posted(request, db, runtime, project_id, environment)
-        email = user.email  # a failed code ends the transaction: its rows are not readable after
+        page, values, user = await _posted(request, db, runtime)
         # On a refusal the pending factor stays; the user starts over to see the QR code again.
-        with page.refusing("two_step.html", TITLE, email=email, enabled=False):
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=False):
             codes = await mfa.confirm_totp(
                 db,
                 runtime.sessionmaker,
@@ -107,14 +98,11 @@ class AccountPages(Controller):
     async def disable(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, values, user = await _posted(request, db, runtime, project_id, environment)
-        email = user.email  # a failed code ends the transaction: its rows are not readable after
-        with page.refusing("two_step.html", TITLE, email=email, enabled=True):
+        page, values, user = await _posted(request, db, runtime)
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
             await mfa.disable_totp(
                 db,
                 runtime.sessionmaker,

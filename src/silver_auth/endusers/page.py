@@ -195,35 +195,24 @@ async def _open(
 
 
 async def entered_page(
-    request: Req,
-    db: AsyncSession,
-    runtime: Runtime,
-    project_id: str,
-    environment: str,
-    entry: str,
-    values: dict[str, Any],
+    request: Req, db: AsyncSession, runtime: Runtime, entry: str, values: dict[str, Any]
 ) -> Page:
-    """_open, then hand the page over (Handover) when the identity backend renders it itself."""
-    page = await _open(request, db, runtime, project_id, environment, values)
+    """Open the page of the request's path (`/p/{project_id}/{environment}/…`), then hand it over
+    (Handover) when the identity backend renders it itself."""
+    path = request.path_params
+    page = await _open(request, db, runtime, path["project_id"], path["environment"], values)
     if (response := await identity_entry(runtime, page, entry)) is not None:
         raise Handover(response)
     return page
 
 
 async def posted_page(
-    request: Req,
-    db: AsyncSession,
-    runtime: Runtime,
-    project_id: str,
-    environment: str,
-    entry: str,
-    *,
-    carry: bool = True,
+    request: Req, db: AsyncSession, runtime: Runtime, entry: str, *, carry: bool = True
 ) -> tuple[Page, dict[str, Any]]:
     """A submitted form: read it, open its page (with the redirect fields it carries, when `carry`),
     check its CSRF token."""
     values = await _form(request)
-    page = await entered_page(request, db, runtime, project_id, environment, entry, values if carry else {})
+    page = await entered_page(request, db, runtime, entry, values if carry else {})
     _check_csrf(page, request, values)
     return page, values
 

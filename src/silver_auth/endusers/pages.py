@@ -11,7 +11,6 @@ from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,25 +59,20 @@ class HostedPages(Controller):
     async def sign_up_page(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        query = dict(request.query_params)
-        page = await entered_page(request, db, runtime, project_id, environment, "sign-up", query)
+        page = await entered_page(request, db, runtime, "sign-up", dict(request.query_params))
         return page.show("sign_up.html", "Create your account", email="")
 
     @post("/sign-up", opt=PAGE_OPT)
     async def sign_up(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime, project_id, environment, "sign-up")
+        page, values = await posted_page(request, db, runtime, "sign-up")
         email, password = field(values, "email", 320), field(values, "password", 1024)
         with page.refusing("sign_up.html", "Create your account", email=email):
             actor = Actor("anonymous", request_ip(request))
@@ -89,25 +83,20 @@ class HostedPages(Controller):
     async def sign_in_page(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        query = dict(request.query_params)
-        page = await entered_page(request, db, runtime, project_id, environment, "sign-in", query)
+        page = await entered_page(request, db, runtime, "sign-in", dict(request.query_params))
         return page.show("sign_in.html", "Sign in", email="")
 
     @post("/sign-in", opt=PAGE_OPT)
     async def sign_in(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime, project_id, environment, "sign-in")
+        page, values = await posted_page(request, db, runtime, "sign-in")
         email = field(values, "email", 320)
         with page.refusing("sign_in.html", "Sign in", email=email):
             user = await service.authenticate(
@@ -128,12 +117,10 @@ class HostedPages(Controller):
     async def sign_in_code(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime, project_id, environment, "sign-in")
+        page, values = await posted_page(request, db, runtime, "sign-in")
         pending = field(values, "pending")
         user_id = forms.pending_user(runtime.settings, page.where, pending, page.form_cookie)
         user = await db.get(EndUser, user_id) if user_id else None
@@ -156,25 +143,20 @@ class HostedPages(Controller):
     async def sign_out_page(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        query = dict(request.query_params)
-        page = await entered_page(request, db, runtime, project_id, environment, "sign-out", query)
+        page = await entered_page(request, db, runtime, "sign-out", dict(request.query_params))
         return page.show("sign_out.html", "Sign out")
 
     @post("/sign-out", opt=PAGE_OPT)
     async def sign_out(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, _ = await posted_page(request, db, runtime, project_id, environment, "sign-out")
+        page, _ = await posted_page(request, db, runtime, "sign-out")
         settings = runtime.settings
         current = await sessions.session_from_cookie(
             db, settings, page.scope, request.cookies.get(settings.end_user_cookie_name)
