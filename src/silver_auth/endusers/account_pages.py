@@ -6,27 +6,14 @@ from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
-from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.api.deps import request_ip
 from silver_auth.api.state import Runtime
-from silver_auth.core.errors import ProblemError
 from silver_auth.endusers import mfa, sessions
 from silver_auth.endusers.forms import PAGE_OPT
 from silver_auth.endusers.models import EndUser
-from silver_auth.endusers.pages import (
-    Page,
-    PageError,
-    Req,
-    _check_csrf,
-    _field,
-    _form,
-    _open,
-    _page_error,
-    identity_entry,
-)
+from silver_auth.endusers.page import PAGE_HANDLERS, Page, PageError, Req, entered_page, field, posted_page
 
 TITLE = "Two-step verification"
 
@@ -49,24 +36,28 @@ async def _signed_in(page: Page, request: Req, db: AsyncSession) -> EndUser:
     return current[1]
 
 
+async def _posted(request: Req, db: AsyncSession, runtime: Runtime) -> tuple[Page, dict[str, Any], EndUser]:
+    """A submitted form of the signed-in user (the redirect fields of sign-in pages do not apply).
+    Read what a refusal page shows (the email) before a failure: it ends the transaction, and the
+    user's row with it; `page.refusing(..., email=user.email)` does, its arguments come first."""
+    page, values = await posted_page(request, db, runtime, "account", carry=False)
+    return page, values, await _signed_in(page, request, db)
+
+
 class AccountPages(Controller):
     path = "/p/{project_id:str}/{environment:str}/account/two-step"
     tags = ["hosted pages"]
     include_in_schema = False
-    exception_handlers = {PageError: _page_error, ProblemError: _page_error, HTTPException: _page_error}
+    exception_handlers = PAGE_HANDLERS
 
     @get("/", opt=PAGE_OPT)
     async def show(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page = await _open(request, db, runtime, project_id, environment, {})
-        if (entry := await identity_entry(runtime, page, "account")) is not None:
-            return entry
+        page = await entered_page(request, db, runtime, "account", {})
         user = await _signed_in(page, request, db)
         return page.show("two_step.html", TITLE, email=user.email, enabled=await mfa.has_mfa(db, user.id))
 
@@ -74,22 +65,12 @@ class AccountPages(Controller):
     async def start(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        values = await _form(request)
-        page = await _open(request, db, runtime, project_id, environment, {})
-        if (entry := await identity_entry(runtime, page, "account")) is not None:
-            return entry
-        _check_csrf(page, request, values)
-        user = await _signed_in(page, request, db)
-        email = user.email  # a failed code ends the transaction: its rows are not readable after
-        try:
+        page, _, user = await _posted(request, db, runtime)
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
             enrolment = await mfa.start_totp(db, runtime.settings, user, issuer=page.project_name)
-        except ProblemError as problem:
-            raise page.refuse("two_step.html", TITLE, problem, email=email, enabled=True) from None
         # The secret is shown here once, to this signed-in user, for manual entry next to the QR code.
         return page.show("two_step_confirm.html", TITLE, secret=enrolment.secret, qr_svg=enrolment.qr_svg)
 
@@ -97,60 +78,40 @@ class AccountPages(Controller):
     async def confirm(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        values = await _form(request)
-        page = await _open(request, db, runtime, project_id, environment, {})
-        if (entry := await identity_entry(runtime, page, "account")) is not None:
-            return entry
-        _check_csrf(page, request, values)
-        user = await _signed_in(page, request, db)
-        email = user.email  # a failed code ends the transaction: its rows are not readable after
-        try:
+        page, values, user = await _posted(request, db, runtime)
+        # On a refusal the pending factor stays; the user starts over to see the QR code again.
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=False):
             codes = await mfa.confirm_totp(
                 db,
                 runtime.sessionmaker,
                 runtime.settings,
                 user,
-                _field(values, "code", 64),
+                field(values, "code", 64),
                 ip=request_ip(request),
             )
-        except ProblemError as problem:
-            # The pending factor stays; the user starts over to see the QR code again.
-            raise page.refuse("two_step.html", TITLE, problem, email=email, enabled=False) from None
         return page.show("recovery_codes.html", TITLE, codes=codes)
 
     @post("/disable", opt=PAGE_OPT)
     async def disable(
         self,
         request: Req,
-        project_id: FromPath[str],
-        environment: FromPath[str],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        values = await _form(request)
-        page = await _open(request, db, runtime, project_id, environment, {})
-        if (entry := await identity_entry(runtime, page, "account")) is not None:
-            return entry
-        _check_csrf(page, request, values)
-        user = await _signed_in(page, request, db)
-        email = user.email  # a failed code ends the transaction: its rows are not readable after
-        try:
+        page, values, user = await _posted(request, db, runtime)
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
             await mfa.disable_totp(
                 db,
                 runtime.sessionmaker,
                 runtime.settings,
                 user,
-                _field(values, "password", 1024),
-                _field(values, "code", 64),
+                field(values, "password", 1024),
+                field(values, "code", 64),
                 ip=request_ip(request),
             )
-        except ProblemError as problem:
-            raise page.refuse("two_step.html", TITLE, problem, email=email, enabled=True) from None
         return page.show(
             "two_step.html", TITLE, email=user.email, enabled=False, info="Two-step verification is off."
         )

@@ -21,8 +21,7 @@ from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExcee
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.identity import throttle
-from silver_auth.identity.mfa import remove_factors
-from silver_auth.identity.models import TotpFactor
+from silver_auth.identity.mfa import confirmed_owners, remove_factors
 from silver_auth.identity.passwords import hash_password, verify_password
 from silver_auth.identity.service import normalize_email
 from silver_auth.orgs.models import Org
@@ -135,6 +134,35 @@ async def org_of(db: AsyncSession, project_id: str) -> str | None:
     return await db.scalar(select(Project.org_id).where(Project.id == project_id))
 
 
+async def record_user_event(
+    db: AsyncSession,
+    action: AuditAction,
+    user: EndUser,
+    *,
+    actor: Actor,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Audit an event about an end-user, in the org and project it belongs to."""
+    await record(
+        db,
+        action,
+        actor=actor,
+        org_id=await org_of(db, user.project_id),
+        project_id=user.project_id,
+        target=user.id,
+        metadata=metadata,
+    )
+
+
+def enduser_limits(
+    kind: str, subject: str, ip: str | None, per_user: int, per_ip: int
+) -> list[throttle.Limit]:
+    """End-user failures of one kind, per user (or hashed email) and per client IP, in one window."""
+    return throttle.per_subject_and_ip(
+        f"enduser_{kind}", ("user", subject), ip, max_per_subject=per_user, max_per_ip=per_ip, window=WINDOW
+    )
+
+
 async def update_user(
     db: AsyncSession, user: EndUser, *, email: str | None, password: str | None, actor: Actor
 ) -> EndUser:
@@ -155,14 +183,8 @@ async def update_user(
         raise Conflict("an end-user with this email already exists") from None
     if "password" in changed:  # a new password ends every session (ASVS V7.4.3)
         await revoke_user_sessions(db, user.id)
-    await record(
-        db,
-        AuditAction.END_USER_UPDATED,
-        actor=actor,
-        org_id=await org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
-        metadata={"changed": changed},
+    await record_user_event(
+        db, AuditAction.END_USER_UPDATED, user, actor=actor, metadata={"changed": changed}
     )
     return user
 
@@ -184,13 +206,11 @@ async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Ac
     user.banned_at = now if banned else None
     user.updated_at = now
     revoked = await revoke_user_sessions(db, user.id) if banned else 0
-    await record(
+    await record_user_event(
         db,
         AuditAction.END_USER_BANNED if banned else AuditAction.END_USER_UNBANNED,
+        user,
         actor=actor,
-        org_id=await org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
         metadata={"sessions_revoked": revoked} if banned else {},
     )
     return user
@@ -198,30 +218,11 @@ async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Ac
 
 async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
     await remove_factors(db, user.id)
-    await record(
-        db,
-        AuditAction.END_USER_DELETED,
-        actor=actor,
-        org_id=await org_of(db, user.project_id),
-        project_id=user.project_id,
-        target=user.id,
-        metadata={"environment": user.environment},
+    await record_user_event(
+        db, AuditAction.END_USER_DELETED, user, actor=actor, metadata={"environment": user.environment}
     )
     await db.execute(delete(EndUserSession).where(EndUserSession.user_id == user.id))
     await db.delete(user)
-
-
-async def note_failure(
-    db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    limits: list[throttle.Limit],
-    **audit: Any,
-) -> None:
-    """End the request's transaction first (its work is void: an error follows), then record the failure
-    in its own. On SQLite every transaction takes the write lock at BEGIN, so the second would wait on
-    the first until the busy timeout. Loaded rows are expired afterwards: read what you need before."""
-    await db.rollback()
-    await throttle.note_failure(sessionmaker, limits, **audit)
 
 
 # --- sign-in ----------------------------------------------------------------------------------
@@ -230,10 +231,7 @@ async def note_failure(
 def _sign_in_limits(scope: Scope, email: str, ip: str | None, pepper: bytes) -> list[throttle.Limit]:
     # The email is hashed: the subject column is short, and unknown emails must count the same way.
     subject = f"{scope.project_id}:{scope.environment}:{keyed_hash(pepper, email)[:32]}"
-    limits = [throttle.Limit("enduser_signin_user", subject, SIGN_IN_PER_USER, WINDOW)]
-    if ip:
-        limits.append(throttle.Limit("enduser_signin_ip", ip, SIGN_IN_PER_IP, WINDOW))
-    return limits
+    return enduser_limits("signin", subject, ip, SIGN_IN_PER_USER, SIGN_IN_PER_IP)
 
 
 async def authenticate(
@@ -268,7 +266,7 @@ async def authenticate(
     valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
     if user is None or not valid or user.banned_at is not None:
         user_id = user.id if user else None
-        await note_failure(
+        await throttle.note_failure(
             db,
             sessionmaker,
             limits,
@@ -280,8 +278,7 @@ async def authenticate(
             metadata={"environment": scope.environment},
         )
         raise Unauthorized(WRONG_CREDENTIALS)
-    for limit in limits[:1]:
-        await throttle.clear(db, limit.scope, limit.subject)
+    await throttle.forget_subject(db, limits)
     return user
 
 
@@ -297,16 +294,4 @@ async def user_page(
 ) -> UserPage:
     """A page of users and which of them have two-step verification on."""
     users, next_id = await list_users(db, scope, email=email, after=after, limit=limit)
-    return UserPage(users, next_id, await mfa_owners(db, [u.id for u in users]))
-
-
-async def mfa_owners(db: AsyncSession, owner_ids: list[str]) -> set[str]:
-    """Which of these users have a confirmed second factor (one query for a page)."""
-    if not owner_ids:
-        return set()
-    rows = await db.scalars(
-        select(TotpFactor.owner_id).where(
-            TotpFactor.owner_id.in_(owner_ids), TotpFactor.confirmed_at.is_not(None)
-        )
-    )
-    return set(rows.all())
+    return UserPage(users, next_id, await confirmed_owners(db, [u.id for u in users]))

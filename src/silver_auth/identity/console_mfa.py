@@ -1,8 +1,8 @@
 """TOTP MFA of console accounts: enrolment, recovery codes, disabling, and checking a second factor.
 
-The secret is sealed at rest, bound to its owner (G17); recovery codes are stored as keyed hashes and
-are single-use; a TOTP code is accepted once (its time step is stored). Every failed code is throttled
-per account and per IP and audited (identity/failures.py).
+Storage and code checks are the shared second-factor service (identity/mfa.py: sealed secret, G17;
+single-use recovery codes; replay-proof TOTP). Here: console wording, sessions marked as having passed
+MFA, audit events, and the throttle per account and per IP (identity/failures.py).
 """
 
 from __future__ import annotations
@@ -10,17 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction, record
-from silver_auth.core import clock
-from silver_auth.core.crypto import keyed_hash, seal, unseal
 from silver_auth.core.errors import Conflict, InvalidInput, ProblemError
-from silver_auth.core.ids import new_id
-from silver_auth.identity import failures, mfa, throttle, totp
-from silver_auth.identity.models import Account, RecoveryCode, TotpFactor
-from silver_auth.identity.passwords import verify_password
+from silver_auth.identity import failures, mfa, throttle
+from silver_auth.identity.mfa import Enrolment
+from silver_auth.identity.models import Account, TotpFactor
 from silver_auth.sessions import service as sessions
 from silver_auth.sessions.models import ConsoleSession
 from silver_auth.settings import Settings
@@ -38,15 +35,6 @@ class MfaStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class Enrolment:
-    """Shown once, when enrolment starts: the secret, its otpauth:// URI and the URI as an SVG QR code."""
-
-    secret: str
-    otpauth_uri: str
-    qr_svg: str
-
-
-@dataclass(frozen=True, slots=True)
 class Deps:
     """What the MFA operations need besides the request's transaction."""
 
@@ -54,116 +42,27 @@ class Deps:
     settings: Settings
 
 
-def _context(owner_id: str) -> str:
-    # AAD: a sealed secret copied onto another owner's row does not open (G17).
-    return f"totp:{owner_id}"
-
-
-def _code_hash(settings: Settings, code: str) -> str:
-    return keyed_hash(settings.secret("key_pepper"), "recovery:" + totp.normalize_code(code))
-
-
-async def _factor(db: AsyncSession, owner_id: str) -> TotpFactor | None:
-    factor: TotpFactor | None = await db.scalar(select(TotpFactor).where(TotpFactor.owner_id == owner_id))
-    return factor
-
-
-async def has_confirmed_totp(db: AsyncSession, owner_id: str) -> bool:
-    factor = await _factor(db, owner_id)
-    return factor is not None and factor.confirmed_at is not None
-
-
-async def _remaining_codes(db: AsyncSession, owner_id: str) -> int:
-    count = await db.scalar(
-        select(func.count())
-        .select_from(RecoveryCode)
-        .where(RecoveryCode.owner_id == owner_id, RecoveryCode.used_at.is_(None))
-    )
-    return int(count or 0)
-
-
 async def status(db: AsyncSession, account_id: str) -> MfaStatus:
-    factor = await _factor(db, account_id)
+    factor = await mfa.factor_of(db, account_id)
     confirmed = factor.confirmed_at if factor else None
     return MfaStatus(
         enabled=confirmed is not None,
         confirmed_at=confirmed,
         pending=factor is not None and confirmed is None,
-        recovery_codes_remaining=await _remaining_codes(db, account_id) if confirmed else 0,
+        recovery_codes_remaining=await mfa.remaining_recovery_codes(db, account_id) if confirmed else 0,
     )
 
 
 async def start_enrolment(db: AsyncSession, settings: Settings, account_id: str, email: str) -> Enrolment:
     """A new secret, pending until a first code confirms it; replaces an earlier pending enrolment."""
-    factor = await _factor(db, account_id)
-    if factor is not None and factor.confirmed_at is not None:
-        raise Conflict("MFA is already enabled; disable it first to enrol a new authenticator")
-    if factor is not None:
-        await db.delete(factor)
-        await db.flush()
-    secret = totp.new_secret()
-    db.add(
-        TotpFactor(
-            id=new_id("totp"),
-            owner_id=account_id,
-            secret_sealed=seal(settings.sealing_key_ring(), secret, _context(account_id)),
-            confirmed_at=None,
-            last_used_step=None,
-            created_at=clock.now(),
-        )
+    return await mfa.start_enrolment(
+        db,
+        settings,
+        account_id,
+        label=email,
+        issuer=ISSUER,
+        already_on="MFA is already enabled; disable it first to enrol a new authenticator",
     )
-    uri = totp.provisioning_uri(secret, email, ISSUER)
-    return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
-
-
-async def _use_totp(db: AsyncSession, settings: Settings, factor: TotpFactor, code: str) -> bool:
-    """Accept a code once: the stored step only moves forward, in one conditional update (no replay,
-    even by two workers at the same time)."""
-    secret = unseal(settings.sealing_key_ring(), factor.secret_sealed, _context(factor.owner_id))
-    match = totp.verify(secret, code, last_used_step=factor.last_used_step, at=clock.now().timestamp())
-    if match is None:
-        return False
-    moved = await db.execute(
-        update(TotpFactor)
-        .where(
-            TotpFactor.id == factor.id,
-            or_(TotpFactor.last_used_step.is_(None), TotpFactor.last_used_step < match.step),
-        )
-        .values(last_used_step=match.step)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(moved.rowcount)  # type: ignore[attr-defined]
-
-
-async def _use_recovery_code(db: AsyncSession, settings: Settings, owner_id: str, code: str) -> bool:
-    used = await db.execute(
-        update(RecoveryCode)
-        .where(
-            RecoveryCode.owner_id == owner_id,
-            RecoveryCode.code_hash == _code_hash(settings, code),
-            RecoveryCode.used_at.is_(None),
-        )
-        .values(used_at=clock.now())
-    )
-    return bool(used.rowcount)  # type: ignore[attr-defined]
-
-
-async def _new_recovery_codes(db: AsyncSession, settings: Settings, owner_id: str) -> list[str]:
-    """Replace every recovery code of the owner with 10 new ones, returned in clear this once."""
-    await db.execute(delete(RecoveryCode).where(RecoveryCode.owner_id == owner_id))
-    codes = totp.new_recovery_codes()
-    now = clock.now()
-    for code in codes:
-        db.add(
-            RecoveryCode(
-                id=new_id("rc"),
-                owner_id=owner_id,
-                code_hash=_code_hash(settings, code),
-                used_at=None,
-                created_at=now,
-            )
-        )
-    return codes
 
 
 async def check_second_factor(
@@ -185,15 +84,9 @@ async def check_second_factor(
         raise InvalidInput("send `code`" + (" or `recovery_code`" if allow_recovery else ""))
     limits = failures.limits_for(deps.settings, "mfa", owner_id, actor.ip)
     await throttle.check(db, limits)
-    factor = factor or await _factor(db, owner_id)
+    factor = factor or await mfa.factor_of(db, owner_id)
     method = "totp" if code is not None else "recovery_code"
-    if factor is None:
-        accepted = False
-    elif code is not None:
-        accepted = await _use_totp(db, deps.settings, factor, code)
-    else:
-        accepted = await _use_recovery_code(db, deps.settings, owner_id, recovery_code or "")
-    if not accepted:
+    if not await mfa.use_code(db, deps.settings, factor, totp_code=code, recovery_code=recovery_code):
         await failures.refuse(
             db,
             deps.sessionmaker,
@@ -211,9 +104,27 @@ async def check_second_factor(
             AuditAction.MFA_RECOVERY_CODE_USED,
             actor=actor,
             target=owner_id,
-            metadata={"stage": stage, "remaining": await _remaining_codes(db, owner_id)},
+            metadata={"stage": stage, "remaining": await mfa.remaining_recovery_codes(db, owner_id)},
         )
     return method
+
+
+async def _check_totp(
+    db: AsyncSession, deps: Deps, factor: TotpFactor, code: str, *, stage: str, actor: Actor
+) -> None:
+    """A current TOTP code while managing MFA (no recovery code; a refusal keeps the caller signed in)."""
+    await check_second_factor(
+        db,
+        deps,
+        factor.owner_id,
+        code=code,
+        recovery_code=None,
+        allow_recovery=False,
+        stage=stage,
+        actor=actor,
+        refusal=failures.CodeRefused,
+        factor=factor,
+    )
 
 
 async def confirm_enrolment(
@@ -221,30 +132,18 @@ async def confirm_enrolment(
 ) -> list[str]:
     """The first correct code enables MFA; answers the recovery codes (once) and marks the current
     session as having passed a second factor."""
-    factor = await _factor(db, account_id)
+    factor = await mfa.factor_of(db, account_id)
     if factor is None or factor.confirmed_at is not None:
         raise Conflict("no enrolment is pending: start one first")
-    await check_second_factor(
-        db,
-        deps,
-        account_id,
-        code=code,
-        recovery_code=None,
-        allow_recovery=False,
-        stage="enrolment",
-        actor=actor,
-        refusal=failures.CodeRefused,
-        factor=factor,
-    )
-    factor.confirmed_at = clock.now()
-    codes = await _new_recovery_codes(db, deps.settings, account_id)
+    await _check_totp(db, deps, factor, code, stage="enrolment", actor=actor)
+    codes = await mfa.confirm(db, deps.settings, factor)
     await db.execute(update(ConsoleSession).where(ConsoleSession.id == session_id).values(mfa=True))
     await record(db, AuditAction.MFA_ENROLLED, actor=actor, target=account_id, metadata={"method": "totp"})
     return codes
 
 
 async def _enabled_factor(db: AsyncSession, account_id: str) -> TotpFactor:
-    factor = await _factor(db, account_id)
+    factor = await mfa.factor_of(db, account_id)
     if factor is None or factor.confirmed_at is None:
         raise Conflict("MFA is not enabled")
     return factor
@@ -255,19 +154,8 @@ async def regenerate_recovery_codes(
 ) -> list[str]:
     """New recovery codes (the old ones stop working) for a current TOTP code."""
     factor = await _enabled_factor(db, account_id)
-    await check_second_factor(
-        db,
-        deps,
-        account_id,
-        code=code,
-        recovery_code=None,
-        allow_recovery=False,
-        stage="regenerate_recovery_codes",
-        actor=actor,
-        refusal=failures.CodeRefused,
-        factor=factor,
-    )
-    codes = await _new_recovery_codes(db, deps.settings, account_id)
+    await _check_totp(db, deps, factor, code, stage="regenerate_recovery_codes", actor=actor)
+    codes = await mfa.new_recovery_codes(db, deps.settings, account_id)
     await record(db, AuditAction.MFA_RECOVERY_CODES_REGENERATED, actor=actor, target=account_id)
     return codes
 
@@ -289,17 +177,17 @@ async def disable(
     limits = failures.limits_for(deps.settings, "reauth", account_id, actor.ip)
     await throttle.check(db, limits)
     account = await db.get(Account, account_id)
-    if account is None or not verify_password(account.password_hash, password):
-        await failures.refuse(
-            db,
-            deps.sessionmaker,
-            limits,
-            failures.ReauthenticationFailed("the password is incorrect"),
-            action=AuditAction.ACCOUNT_REAUTH_FAILED,
-            actor=actor,
-            target=account_id,
-            metadata={"purpose": "mfa_disable"},
-        )
+    await failures.check_password(
+        db,
+        deps.sessionmaker,
+        limits,
+        account_id,
+        account.password_hash if account else None,
+        password,
+        detail="the password is incorrect",
+        purpose="mfa_disable",
+        actor=actor,
+    )
     await check_second_factor(
         db,
         deps,

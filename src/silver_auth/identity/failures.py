@@ -1,8 +1,7 @@
 """Refusals of console second factors and re-authentication: throttled per account and per IP, audited.
 
-A refused attempt writes exactly one thing: its failure record and audit event (throttle.note_failure,
-in its own transaction). The request's own transaction is rolled back first, so nothing else it did
-survives, and on SQLite (one writer at a time) the failure can be committed at all.
+A refused attempt writes exactly one thing: its failure record and audit event (throttle.note_failure
+rolls the request's transaction back, then commits them in its own).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import ProblemError
 from silver_auth.identity import throttle
+from silver_auth.identity.passwords import verify_password
 from silver_auth.identity.throttle import Limit
 from silver_auth.settings import Settings
 
@@ -39,11 +39,14 @@ class ReauthenticationFailed(ProblemError):
 
 def limits_for(settings: Settings, kind: Kind, account_id: str, ip: str | None) -> list[Limit]:
     """Failures of one kind counted per account and, when the address is known, per client IP."""
-    window = timedelta(minutes=settings.console_mfa_failure_window_minutes)
-    limits = [Limit(f"console_{kind}_account", account_id, settings.console_mfa_max_failures, window)]
-    if ip:
-        limits.append(Limit(f"console_{kind}_ip", ip, settings.console_mfa_ip_max_failures, window))
-    return limits
+    return throttle.per_subject_and_ip(
+        f"console_{kind}",
+        ("account", account_id),
+        ip,
+        max_per_subject=settings.console_mfa_max_failures,
+        max_per_ip=settings.console_mfa_ip_max_failures,
+        window=timedelta(minutes=settings.console_mfa_failure_window_minutes),
+    )
 
 
 async def refuse(
@@ -58,15 +61,39 @@ async def refuse(
     metadata: dict[str, Any],
 ) -> NoReturn:
     """Roll the request back, record the failure (and its audit event), raise `error`."""
-    await db.rollback()
     await throttle.note_failure(
-        sessionmaker, limits, action=action, actor=actor, target=target, metadata=metadata
+        db, sessionmaker, limits, action=action, actor=actor, target=target, metadata=metadata
     )
     raise error
 
 
+async def check_password(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    limits: list[Limit],
+    account_id: str,
+    password_hash: str | None,
+    password: str,
+    *,
+    detail: str,
+    purpose: str,
+    actor: Actor,
+) -> None:
+    """Re-authentication with the account's password (its stored hash): a wrong one is counted and
+    audited, and refused (403 ReauthenticationFailed with `detail`)."""
+    if not verify_password(password_hash, password):
+        await refuse(
+            db,
+            sessionmaker,
+            limits,
+            ReauthenticationFailed(detail),
+            action=AuditAction.ACCOUNT_REAUTH_FAILED,
+            actor=actor,
+            target=account_id,
+            metadata={"purpose": purpose},
+        )
+
+
 async def succeeded(db: AsyncSession, limits: list[Limit]) -> None:
     """Forget the account's failures after a success (the IP's count stays: it may span accounts)."""
-    for limit in limits:
-        if limit.scope.endswith("_account"):
-            await throttle.clear(db, limit.scope, limit.subject)
+    await throttle.forget_subject(db, limits)

@@ -142,17 +142,17 @@ async def change_password(
     await throttle.check(db, limits)
     check_policy(new_password)
     account = await _account(db, account_id)
-    if not verify_password(account.password_hash, current_password):
-        await failures.refuse(
-            db,
-            sessionmaker,
-            limits,
-            failures.ReauthenticationFailed("the current password is incorrect"),
-            action=AuditAction.ACCOUNT_REAUTH_FAILED,
-            actor=actor,
-            target=account_id,
-            metadata={"purpose": "password_change"},
-        )
+    await failures.check_password(
+        db,
+        sessionmaker,
+        limits,
+        account_id,
+        account.password_hash,
+        current_password,
+        detail="the current password is incorrect",
+        purpose="password_change",
+        actor=actor,
+    )
     account.password_hash = hash_password(new_password)
     revoked = await revoke_all_sessions(db, account.id, keep_session_id=current_session_id)
     await failures.succeeded(db, limits)

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.audit.service import Actor
 from silver_auth.core.errors import InvalidInput, Unauthorized
 from silver_auth.identity import failures
-from silver_auth.identity.console_mfa import Deps, check_second_factor, has_confirmed_totp
+from silver_auth.identity.console_mfa import Deps, check_second_factor
+from silver_auth.identity.mfa import has_confirmed_totp
 from silver_auth.identity.models import Account
 from silver_auth.identity.service import authenticate
 from silver_auth.sessions import service as sessions

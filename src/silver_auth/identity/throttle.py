@@ -1,7 +1,8 @@
 """Failure throttling for second factors and sign-in, shared by every worker through the database.
 
 A failure is recorded in its own transaction: the request's transaction rolls back when it answers
-with an error, and the failure (and its audit event) must survive that.
+with an error, and the failure (and its audit event) must survive that. note_failure rolls the
+request's transaction back itself, first (see there why).
 """
 
 from __future__ import annotations
@@ -36,6 +37,24 @@ class Limit:
     window: timedelta
 
 
+def per_subject_and_ip(
+    scope: str,
+    subject: tuple[str, str],
+    ip: str | None,
+    *,
+    max_per_subject: int,
+    max_per_ip: int,
+    window: timedelta,
+) -> list[Limit]:
+    """Failures counted per subject (`{scope}_{kind}` for `subject=(kind, value)`) and, when the client
+    address is known, per IP (`{scope}_ip`). The subject's limit comes first (see forget_subject)."""
+    kind, value = subject
+    limits = [Limit(f"{scope}_{kind}", value, max_per_subject, window)]
+    if ip:
+        limits.append(Limit(f"{scope}_ip", ip, max_per_ip, window))
+    return limits
+
+
 async def check(db: AsyncSession, limits: Sequence[Limit]) -> None:
     """Refuse (429 with Retry-After) while any limit is exhausted; call before checking the secret."""
     now = clock.now()
@@ -58,6 +77,7 @@ async def check(db: AsyncSession, limits: Sequence[Limit]) -> None:
 
 
 async def note_failure(
+    db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     limits: Sequence[Limit],
     *,
@@ -68,19 +88,33 @@ async def note_failure(
     project_id: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """Count one failure against every limit and audit it, committed even if the request then fails."""
+    """Roll back the request's transaction `db`, then count one failure against every limit and audit
+    it in a transaction of its own, committed although the request then answers with an error.
+
+    The rollback comes first because the request's work is void anyway (an error follows) and because
+    on SQLite every transaction takes the write lock at BEGIN (IMMEDIATE): a second transaction opened
+    while the request's is still open would wait on it until the busy timeout. Rows loaded through
+    `db` are expired afterwards: read what you need (ids, org of a project) before calling this.
+    """
+    await db.rollback()
     now = clock.now()
-    async with transaction(sessionmaker) as db:
+    async with transaction(sessionmaker) as own:
         for limit in limits:
-            db.add(AuthFailure(id=new_id("af"), scope=limit.scope, subject=limit.subject, at=now))
+            own.add(AuthFailure(id=new_id("af"), scope=limit.scope, subject=limit.subject, at=now))
         await record(
-            db, action, actor=actor, target=target, org_id=org_id, project_id=project_id, metadata=metadata
+            own, action, actor=actor, target=target, org_id=org_id, project_id=project_id, metadata=metadata
         )
 
 
 async def clear(db: AsyncSession, scope: str, subject: str) -> None:
     """Forget a subject's failures (after a success, so a user who got there is not penalised later)."""
     await db.execute(delete(AuthFailure).where(AuthFailure.scope == scope, AuthFailure.subject == subject))
+
+
+async def forget_subject(db: AsyncSession, limits: Sequence[Limit]) -> None:
+    """After a success, forget the subject's failures (per_subject_and_ip's first limit); the IP's count
+    stays: it may span subjects."""
+    await clear(db, limits[0].scope, limits[0].subject)
 
 
 async def purge_older_than(db: AsyncSession, age: timedelta) -> int:
