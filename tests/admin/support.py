@@ -14,7 +14,7 @@ from silver_auth.db.session import transaction
 from silver_auth.identity import totp
 from silver_auth.identity.models import RecoveryCode, TotpFactor
 from tests.factories import ConsoleUser, Harness
-from tests.identity.support import Mfa, enable_mfa
+from tests.identity.support import Mfa, enable_mfa, mfa_sign_in
 from tests.orgs.support import problem
 
 __all__ = [
@@ -40,10 +40,12 @@ MFA_SECRETS: dict[str, Mfa] = {}
 
 
 def make_mfa_session(harness: Harness, user: ConsoleUser) -> ConsoleUser:
-    """Enrol TOTP through the console API: confirming the first code marks the current session as
-    having passed MFA, the state the admin guard looks for (G6)."""
+    """Enrol TOTP through the console API, then sign in again with a code: the new session passed MFA,
+    the state the admin guard looks for (G6). Enrolling does not upgrade the session it happens in."""
     MFA_SECRETS[user.account_id] = enable_mfa(user)
-    return user
+    upgraded = mfa_sign_in(harness, user.email, MFA_SECRETS[user.account_id].secret)
+    user.ok("POST", "/console/api/sign-out", 204)  # the password-only session is done with
+    return upgraded
 
 
 def platform_admin(harness: Harness, *, mfa: bool = True) -> ConsoleUser:

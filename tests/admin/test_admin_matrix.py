@@ -27,6 +27,7 @@ from silver_auth.settings import Settings
 from tests.admin.support import ADMIN, make_mfa_session, platform_admin, problem
 from tests.dbstate import chain_head_seq, snapshot
 from tests.factories import ConsoleUser, Harness
+from tests.identity.support import enable_mfa, mfa_sign_in
 
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
@@ -225,9 +226,12 @@ def test_acceptance_account_without_mfa_cannot_reach_admin_api(harness: Harness)
     for method, template in EXPECTED:
         path = PARAM.sub(lambda m: admin.account_id, template)
         problem(admin.request(method, path, json={"plan": "pro"}), 403, "mfa-required")
-    # The same account, once its session passed MFA, gets in.
-    make_mfa_session(harness, admin)
-    assert admin.ok("GET", f"{ADMIN}/orgs")["items"] == []
+    # Enrolling TOTP does not upgrade this session (a device bound mid-session proves nothing about
+    # its sign-in); the same account, signed in again with a code, gets in.
+    enrolled = enable_mfa(admin)
+    problem(admin.get(f"{ADMIN}/orgs"), 403, "mfa-required")
+    upgraded = mfa_sign_in(harness, admin.email, enrolled.secret)
+    assert upgraded.ok("GET", f"{ADMIN}/orgs")["items"] == []
 
 
 def test_acceptance_seqn_a_with_mfa_can_use_identity_proxy(harness: Harness) -> None:

@@ -342,3 +342,31 @@ def test_g10_public_config_never_carries_authentik_secrets(sso: Harness, op: Ope
     text = sso.client.get("/v1/config").text + sso.client.get("/openapi.json").text
     assert op.client_secret not in text
     assert sso.settings.authentik_token.get_secret_value() not in text  # type: ignore[union-attr]
+
+
+def test_g6_local_totp_cannot_stand_in_for_authentik_mfa(
+    sso: Harness, op: OpenIdProvider, contract: RunningContract
+) -> None:
+    """With Authentik as the identity engine, passwords and MFA devices are Authentik's: the console's own
+    TOTP and password routes are refused, so an SEQN-A session signed in without MFA at Authentik cannot
+    bind a device here and become an admin session (security review H1)."""
+    admin = _seqn_a(contract, op, device=False)
+    response = sign_in(sso, op, admin, amr="pwd")
+    body = me(sso, response)
+    assert body["mfa"] is False
+    name = sso.settings.session_cookie_name
+    headers = {"cookie": f"{name}={response.cookies[name]}", "x-csrf-token": body["csrf_token"]}
+    sso.client.cookies.clear()
+    before = snapshot(sso)
+    for path, payload in (
+        ("/console/api/mfa/totp", {"password": "whatever-it-may-be"}),
+        ("/console/api/mfa/totp/confirm", {"code": "123456"}),
+        ("/console/api/me/password", {"current_password": "a" * 12, "new_password": "b" * 12}),
+    ):
+        refused = sso.client.post(path, headers=headers, json=payload)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/sso-required")
+    assert sso.client.get("/console/api/mfa", headers=headers).json()["type"].endswith("/sso-required")
+    assert snapshot(sso) == before
+    still = sso.client.get("/admin/api/orgs/", headers=headers)
+    assert still.status_code == 403 and still.json()["type"].endswith("/mfa-required")

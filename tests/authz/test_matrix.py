@@ -301,7 +301,7 @@ _SECRETS: dict[str, str] = {}
 
 def _started_totp(caller: ConsoleUser) -> str:
     """Start (or restart) the caller's TOTP enrolment; remembers the secret for later codes."""
-    secret = str(caller.ok("POST", f"{CONSOLE}/mfa/totp")["secret"])
+    secret = str(caller.ok("POST", f"{CONSOLE}/mfa/totp", json={"password": PASSWORD})["secret"])
     _SECRETS[caller.account_id] = secret
     return secret
 
@@ -418,7 +418,7 @@ PREPARE: dict[tuple[str, str], Prepare] = {
         f"{CONSOLE}/me/password", {"current_password": PASSWORD, "new_password": PASSWORD}
     ),
     ("GET", "/console/api/mfa"): lambda w, c, r: Call(f"{CONSOLE}/mfa"),
-    ("POST", "/console/api/mfa/totp"): lambda w, c, r: Call(f"{CONSOLE}/mfa/totp"),
+    ("POST", "/console/api/mfa/totp"): lambda w, c, r: Call(f"{CONSOLE}/mfa/totp", {"password": PASSWORD}),
     ("POST", "/console/api/mfa/totp/confirm"): lambda w, c, r: Call(
         f"{CONSOLE}/mfa/totp/confirm", {"code": _pending_totp_code(c)}
     ),

@@ -32,8 +32,8 @@ def next_code(secret: str) -> str:
     return pyotp.TOTP(secret).at(clock.now())
 
 
-def enable_mfa(user: ConsoleUser) -> Mfa:
-    secret = user.ok("POST", f"{API}/mfa/totp")["secret"]
+def enable_mfa(user: ConsoleUser, password: str = PASSWORD) -> Mfa:
+    secret = user.ok("POST", f"{API}/mfa/totp", json={"password": password})["secret"]
     codes = user.ok("POST", f"{API}/mfa/totp/confirm", json={"code": next_code(secret)})["recovery_codes"]
     return Mfa(secret, codes)
 

@@ -51,7 +51,7 @@ def test_enrolment_answers_secret_uri_and_qr_once_then_a_first_code_enables_mfa(
         "pending": False,
         "recovery_codes_remaining": 0,
     }
-    started = user.ok("POST", f"{API}/mfa/totp")
+    started = user.ok("POST", f"{API}/mfa/totp", json={"password": PASSWORD})
     secret = started["secret"]
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
     assert started["otpauth_uri"].startswith("otpauth://totp/SEQN%20Auth:enrol%40example.com?")
@@ -66,20 +66,21 @@ def test_enrolment_answers_secret_uri_and_qr_once_then_a_first_code_enables_mfa(
     after = status(user)
     assert after["enabled"] is True and after["pending"] is False and after["confirmed_at"]
     assert after["recovery_codes_remaining"] == 10
-    # The session that confirmed has passed a second factor.
-    assert user.ok("GET", ME)["mfa"] is True
+    # G6: binding a device mid-session does not make this session an MFA one; a new sign-in with a code does.
+    assert user.ok("GET", ME)["mfa"] is False
     (listed,) = user.ok("GET", f"{API}/sessions")["items"]
-    assert listed["mfa"] is True
+    assert listed["mfa"] is False
+    assert mfa_sign_in(harness, user.email, secret).ok("GET", ME)["mfa"] is True
     (event,) = events(harness, user.account_id, "mfa.enrolled")
     assert event.metadata_ == {"method": "totp"}
     # Already enabled: a new enrolment is refused until MFA is disabled.
-    problem(user.post(f"{API}/mfa/totp"), 409, "conflict")
+    problem(user.post(f"{API}/mfa/totp", json={"password": PASSWORD}), 409, "conflict")
 
 
 def test_restarting_enrolment_replaces_the_pending_secret(harness: Harness) -> None:
     user = harness.user()
-    first = user.ok("POST", f"{API}/mfa/totp")["secret"]
-    second = user.ok("POST", f"{API}/mfa/totp")["secret"]
+    first = user.ok("POST", f"{API}/mfa/totp", json={"password": PASSWORD})["secret"]
+    second = user.ok("POST", f"{API}/mfa/totp", json={"password": PASSWORD})["secret"]
     assert first != second
     assert len(snapshot(harness)["totp_factors"]) == 1
     problem(user.post(f"{API}/mfa/totp/confirm", json={"code": next_code(first)}), 403, "code-refused")
@@ -88,7 +89,7 @@ def test_restarting_enrolment_replaces_the_pending_secret(harness: Harness) -> N
 
 def test_wrong_enrolment_code_writes_only_the_failure(harness: Harness) -> None:
     user = harness.user()
-    secret = user.ok("POST", f"{API}/mfa/totp")["secret"]
+    secret = user.ok("POST", f"{API}/mfa/totp", json={"password": PASSWORD})["secret"]
     right = next_code(secret)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     before = snapshot(harness)
@@ -391,7 +392,7 @@ def test_g28_secrets_never_appear_in_answers_logs_or_audit_rows(
     harness.create_account(email, password=password)
     user = harness.sign_in(email, password)
     org_id = harness.org(user)["id"]
-    mfa = enable_mfa(user)
+    mfa = enable_mfa(user, password)
     canaries = {"password": password, "new_password": new_password, "secret": mfa.secret}
     canaries.update({f"recovery_{i}": code for i, code in enumerate(mfa.recovery_codes)})
 
@@ -445,3 +446,26 @@ def test_g28_secrets_never_appear_in_answers_logs_or_audit_rows(
         "mfa.disabled",
     ):
         assert action in actions, action
+
+
+def test_starting_enrolment_needs_the_password(harness: Harness) -> None:
+    """A stolen cookie alone must not bind the thief's authenticator to the account (security review H1)."""
+    user = harness.user()
+    before = snapshot(harness)
+    refused = user.post(f"{API}/mfa/totp", json={"password": PASSWORD + "x"})
+    problem(refused, 403, "reauthentication-failed")
+    only_failure_written(harness, before)
+    assert status(user)["pending"] is False
+    problem(user.post(f"{API}/mfa/totp", json={}), 422, "invalid-request")
+
+
+def test_g6_disabling_mfa_downgrades_the_session_that_did_it(harness: Harness) -> None:
+    """The kept session no longer stands on a second factor the account has (security review L3)."""
+    admin = harness.user(platform_admin=True)
+    mfa = enable_mfa(admin)
+    upgraded = mfa_sign_in(harness, admin.email, mfa.secret)
+    assert upgraded.get("/admin/api/orgs").status_code == 200
+    body = {"password": PASSWORD, "code": next_code(mfa.secret)}
+    upgraded.ok("POST", f"{API}/mfa/disable", json=body)
+    assert upgraded.ok("GET", ME)["mfa"] is False
+    problem(upgraded.get("/admin/api/orgs"), 403, "mfa-required")

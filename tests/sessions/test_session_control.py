@@ -67,7 +67,7 @@ def test_g29_session_list_shows_device_ip_times_and_mfa(harness: Harness) -> Non
     other = items[phone.ok("GET", ME)["session_id"]]
     assert other["device"] == "Firefox on Linux" and other["user_agent"] == FIREFOX_LINUX
     assert other["mfa"] is True and other["current"] is False
-    assert mine["current"] is True and mine["mfa"] is True  # it confirmed the enrolment
+    assert mine["current"] is True and mine["mfa"] is False  # confirming an enrolment is no MFA sign-in
     for item in (mine, other):
         assert item["ip"] and item["created_at"] and item["last_seen_at"] and item["expires_at"]
     plain = harness.user()

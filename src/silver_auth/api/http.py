@@ -118,6 +118,10 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
         error_type=type(exc).__name__,
         error=_first_line(exc),
     )
+    if _text_the_database_refuses(exc):
+        return problem_response(
+            422, problem_body(422, "the request holds characters that cannot be stored (such as NUL)")
+        )
     if _dependency_down(exc):
         return problem_response(
             503,
@@ -125,6 +129,13 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
             {"Retry-After": "5"},
         )
     return problem_response(500, problem_body(500, "something went wrong on our side; it has been logged"))
+
+
+def _text_the_database_refuses(exc: BaseException) -> bool:
+    """Postgres refuses NUL in text (SQLSTATE 22021, 22P05): bad input, not a bug. Routes validate their
+    own fields; this is the net under the ones that don't."""
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in ("22021", "22P05")
 
 
 def _dependency_down(exc: BaseException) -> bool:

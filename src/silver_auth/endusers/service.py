@@ -19,6 +19,7 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import keyed_hash
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
 from silver_auth.core.ids import looks_like, new_id
+from silver_auth.core.text import has_control_characters
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.identity import throttle
 from silver_auth.identity.mfa import confirmed_owners, remove_factors
@@ -119,6 +120,10 @@ async def list_users(
     query = select(EndUser).where(
         EndUser.project_id == scope.project_id, EndUser.environment == scope.environment
     )
+    if email and has_control_characters(email):
+        raise InvalidInput("email filter: control characters are not allowed")
+    if after and not looks_like("usr", after):
+        raise InvalidInput("after: not an end-user id (use the `next` cursor of the previous page)")
     if email:
         escaped = email.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(EndUser.email.like(f"%{escaped}%", escape="\\"))

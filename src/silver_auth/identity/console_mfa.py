@@ -53,11 +53,36 @@ async def status(db: AsyncSession, account_id: str) -> MfaStatus:
     )
 
 
-async def start_enrolment(db: AsyncSession, settings: Settings, account_id: str, email: str) -> Enrolment:
-    """A new secret, pending until a first code confirms it; replaces an earlier pending enrolment."""
+async def _reauthenticate(
+    db: AsyncSession, deps: Deps, account_id: str, password: str, *, purpose: str, actor: Actor
+) -> None:
+    """The account's password again, throttled and audited like every other re-authentication."""
+    limits = failures.limits_for(deps.settings, "reauth", account_id, actor.ip)
+    await throttle.check(db, limits)
+    account = await db.get(Account, account_id)
+    await failures.check_password(
+        db,
+        deps.sessionmaker,
+        limits,
+        account_id,
+        account.password_hash if account else None,
+        password,
+        detail="the password is incorrect",
+        purpose=purpose,
+        actor=actor,
+    )
+    await failures.succeeded(db, limits)
+
+
+async def start_enrolment(
+    db: AsyncSession, deps: Deps, account_id: str, email: str, password: str, *, actor: Actor
+) -> Enrolment:
+    """A new secret, pending until a first code confirms it; replaces an earlier pending enrolment.
+    Needs the password (ASVS V6.4): a stolen cookie alone must not bind the thief's authenticator."""
+    await _reauthenticate(db, deps, account_id, password, purpose="mfa_enrol", actor=actor)
     return await mfa.start_enrolment(
         db,
-        settings,
+        deps.settings,
         account_id,
         label=email,
         issuer=ISSUER,
@@ -130,14 +155,14 @@ async def _check_totp(
 async def confirm_enrolment(
     db: AsyncSession, deps: Deps, account_id: str, session_id: str, code: str, *, actor: Actor
 ) -> list[str]:
-    """The first correct code enables MFA; answers the recovery codes (once) and marks the current
-    session as having passed a second factor."""
+    """The first correct code enables MFA and answers the recovery codes (once). The current session
+    stays as it signed in: a device bound mid-session proves nothing about that sign-in, so an MFA
+    session (G6) needs a new sign-in with a code."""
     factor = await mfa.factor_of(db, account_id)
     if factor is None or factor.confirmed_at is not None:
         raise Conflict("no enrolment is pending: start one first")
     await _check_totp(db, deps, factor, code, stage="enrolment", actor=actor)
     codes = await mfa.confirm(db, deps.settings, factor)
-    await db.execute(update(ConsoleSession).where(ConsoleSession.id == session_id).values(mfa=True))
     await record(db, AuditAction.MFA_ENROLLED, actor=actor, target=account_id, metadata={"method": "totp"})
     return codes
 
@@ -174,20 +199,7 @@ async def disable(
     """Turn MFA off after the password AND a code (or recovery code); removes the factor and codes and
     ends every other session (G29). Returns how many sessions were revoked."""
     factor = await _enabled_factor(db, account_id)
-    limits = failures.limits_for(deps.settings, "reauth", account_id, actor.ip)
-    await throttle.check(db, limits)
-    account = await db.get(Account, account_id)
-    await failures.check_password(
-        db,
-        deps.sessionmaker,
-        limits,
-        account_id,
-        account.password_hash if account else None,
-        password,
-        detail="the password is incorrect",
-        purpose="mfa_disable",
-        actor=actor,
-    )
+    await _reauthenticate(db, deps, account_id, password, purpose="mfa_disable", actor=actor)
     await check_second_factor(
         db,
         deps,
@@ -200,9 +212,10 @@ async def disable(
         refusal=failures.CodeRefused,
         factor=factor,
     )
-    await failures.succeeded(db, limits)
     await mfa.remove_factors(db, account_id)
     revoked = await sessions.revoke_all_sessions(db, account_id, keep_session_id=session_id)
+    # The kept session no longer stands on a factor the account has (G6: no admin access from it).
+    await db.execute(update(ConsoleSession).where(ConsoleSession.id == session_id).values(mfa=False))
     await record(
         db, AuditAction.MFA_DISABLED, actor=actor, target=account_id, metadata={"sessions_revoked": revoked}
     )

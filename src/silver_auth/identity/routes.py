@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Controller, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import ConsoleContext
+from silver_auth.api.deps import ConsoleContext, runtime_of
 from silver_auth.api.guards import ACCOUNT
 from silver_auth.api.state import Runtime
 from silver_auth.identity import console_mfa, service
@@ -16,19 +20,32 @@ from silver_auth.identity.schemas import (
     MfaDisable,
     MfaStatusPublic,
     PasswordChange,
+    PasswordInput,
     RecoveryCodes,
     SessionsRevoked,
     TotpEnrolment,
 )
+from silver_auth.sso.service import UseSingleSignOn
 
 
 def _deps(runtime: Runtime) -> console_mfa.Deps:
     return console_mfa.Deps(runtime.sessionmaker, runtime.settings)
 
 
+def builtin_identity_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """With Authentik as the identity engine, passwords and second factors live there: a device bound
+    here would not be Authentik's confirmed device that admin MFA rests on (G6)."""
+    if runtime_of(connection).settings.identity != "builtin":
+        raise UseSingleSignOn(
+            "passwords and MFA devices are managed in Authentik for this console",
+            sso="/console/api/oidc/start",
+        )
+
+
 class AccountController(Controller):
     path = "/console/api"
     tags = ["console: account security"]
+    guards = [builtin_identity_only]
 
     @post(
         "/me/password",
@@ -68,16 +85,20 @@ class AccountController(Controller):
         )
 
     @post(
-        "/mfa/totp", opt=ACCOUNT, status_code=200, summary="Start TOTP enrolment (secret and QR code, once)"
+        "/mfa/totp",
+        opt=ACCOUNT,
+        status_code=200,
+        summary="Start TOTP enrolment with your password (answers the secret and QR code, once)",
     )
     async def start_totp(
         self,
+        data: JSONBody[PasswordInput],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> TotpEnrolment:
         enrolment = await console_mfa.start_enrolment(
-            db, runtime.settings, console.account.id, console.account.email
+            db, _deps(runtime), console.account.id, console.account.email, data.password, actor=console.actor
         )
         return TotpEnrolment(
             secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
@@ -88,6 +109,7 @@ class AccountController(Controller):
         opt=ACCOUNT,
         status_code=200,
         summary="Confirm TOTP with a first code: enables MFA, answers the recovery codes once",
+        description="The current session is not upgraded: sign in again with a code for an MFA session (G6).",
     )
     async def confirm_totp(
         self,

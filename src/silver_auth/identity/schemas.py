@@ -14,6 +14,11 @@ Code = Annotated[str, msgspec.Meta(max_length=32, examples=["123456"])]
 RecoveryCodeText = Annotated[str, msgspec.Meta(max_length=64, examples=["abcde-fghjk"])]
 
 
+class PasswordInput(Input):
+    password: Password
+    """Your current password (re-authentication)."""
+
+
 class PasswordChange(Input):
     current_password: Password
     new_password: Password

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import seal, unseal
-from silver_auth.core.ids import new_id
+from silver_auth.core.ids import looks_like, new_id
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
 from silver_auth.signing.models import SigningKey
@@ -217,7 +217,7 @@ async def verify_jwt(db: AsyncSession, settings: Settings, project_id: str, toke
     kid = header.get("kid")
     if unverified.get("aud") != project_id:
         raise TokenRejected("wrong-project")
-    if not isinstance(kid, str):
+    if not isinstance(kid, str) or not looks_like("sig", kid):
         raise TokenRejected("unknown-kid")
     key = await db.scalar(select(SigningKey).where(_published(project_id), SigningKey.id == kid))
     if key is None:
