@@ -16,8 +16,9 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from silver_auth.app import create_app
+from silver_auth.core import clock
 from silver_auth.identity.models import Account, AccountGroup
-from silver_auth.sso.service import STATE_COOKIE
+from silver_auth.sso.service import ADMIN_RECHECK_SECONDS, STATE_COOKIE
 from tests.authentik.conftest import authentik_settings
 from tests.authentik.support import all_rows_text, audit_rows
 from tests.dbstate import snapshot
@@ -370,3 +371,45 @@ def test_g6_local_totp_cannot_stand_in_for_authentik_mfa(
     assert snapshot(sso) == before
     still = sso.client.get("/admin/api/orgs/", headers=headers)
     assert still.status_code == 403 and still.json()["type"].endswith("/mfa-required")
+
+
+@pytest.mark.parametrize("change", ["left-group", "device-removed", "deactivated"])
+def test_g7_g29_offboarding_in_authentik_ends_admin_access_within_the_recheck_bound(
+    sso: Harness, op: OpenIdProvider, contract: RunningContract, change: str
+) -> None:
+    """Group rows are synced at sign-in only; the admin guard asks Authentik again (at most
+    ADMIN_RECHECK_SECONDS later), so offboarding there ends admin access (security review M1)."""
+    admin = _seqn_a(contract, op, device=True)
+    response = sign_in(sso, op, admin, amr="pwd,mfa")
+    name = sso.settings.session_cookie_name
+    cookie = {"cookie": f"{name}={response.cookies[name]}"}
+    sso.client.cookies.clear()
+    assert sso.client.get("/admin/api/orgs/", headers=cookie).status_code == 200
+    state = contract.state
+    user = next(u for u in state.users.values() if u["uuid"] == admin.sub)
+    if change == "left-group":
+        state.group_named("SEQN-A")["users"].remove(user["pk"])
+    elif change == "device-removed":
+        state.devices[:] = [d for d in state.devices if d["user"] != user["pk"]]
+    else:
+        user["is_active"] = False
+    # Within the bound the cached standing may still answer; past it, Authentik's word counts.
+    clock.advance(ADMIN_RECHECK_SECONDS + 1)
+    later = sso.client.get("/admin/api/orgs/", headers=cookie)
+    expected = {"left-group": "forbidden", "device-removed": "mfa-required", "deactivated": "forbidden"}
+    assert later.status_code == 403, later.text
+    assert later.json()["type"].endswith("/" + expected[change])
+
+
+def test_admin_access_fails_closed_when_authentik_cannot_answer(
+    sso: Harness, op: OpenIdProvider, contract: RunningContract
+) -> None:
+    admin = _seqn_a(contract, op, device=True)
+    response = sign_in(sso, op, admin, amr="pwd,mfa")
+    name = sso.settings.session_cookie_name
+    cookie = {"cookie": f"{name}={response.cookies[name]}"}
+    sso.client.cookies.clear()
+    clock.advance(ADMIN_RECHECK_SECONDS + 1)
+    contract.state.fail_next[("GET", "/core/users/")] = 503
+    refused = sso.client.get("/admin/api/orgs/", headers=cookie)
+    assert refused.status_code == 503 and refused.json()["type"].endswith("/identity-provider-unavailable")

@@ -10,12 +10,16 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.api.deps import runtime_of
 from silver_auth.api.guards import console_context
+from silver_auth.api.state import Runtime
 from silver_auth.core.errors import Forbidden, NotFound, ProblemError
 from silver_auth.db.session import transaction
+from silver_auth.identity.models import Account
 from silver_auth.identity.service import PLATFORM_ADMIN_GROUP, account_groups
+from silver_auth.sso.client import IdentityProviderUnavailable
 
 PLATFORM_ADMIN_ACCESS = "platform-admin"
 PLATFORM_ADMIN = {"access": PLATFORM_ADMIN_ACCESS}
@@ -46,6 +50,23 @@ async def platform_admin_guard(
                 "enrol a TOTP authenticator (POST /console/api/mfa/totp, then "
                 "/console/api/mfa/totp/confirm), then sign out and sign in again with a code from it"
             )
+        if runtime.sso is not None:  # Authentik: its word now, not the groups synced at sign-in (G7, G29)
+            await _confirm_with_authentik(runtime, db, context.account)
         if not all(str(value).isprintable() for value in connection.path_params.values()):
             raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)
     connection.state.console = context
+
+
+async def _confirm_with_authentik(runtime: Runtime, db: AsyncSession, account: Account) -> None:
+    if runtime.sso is None:
+        return
+    standing = await runtime.sso.admin_standing(db, account)
+    if standing == "ok":
+        return
+    if standing == "no-device":
+        raise MfaRequired("Authentik holds no confirmed MFA device for this account any more (G6)")
+    if standing == "unknown":
+        raise IdentityProviderUnavailable(  # fail closed
+            "Authentik could not confirm this platform admin now; try again shortly"
+        )
+    raise Forbidden(f"Authentik no longer holds this account active in {PLATFORM_ADMIN_GROUP} (G7)")

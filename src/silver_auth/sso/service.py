@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from sqlalchemy import delete, select
@@ -89,12 +89,48 @@ class Started:
     """`state.signature`, HttpOnly: binds the sign-in to the browser that started it (login CSRF)."""
 
 
+# How long a platform admin's standing in Authentik (active, SEQN-A, a confirmed device) is trusted
+# before the admin guard asks again: removal in Authentik ends admin access within this bound (G7, G29).
+ADMIN_RECHECK_SECONDS = 60.0
+AdminStanding = Literal["ok", "inactive", "not-member", "no-device", "unknown"]
+
+
 class ConsoleSso:
     def __init__(self, settings: Settings, client: OidcClient, directory: AuthentikProvider | None) -> None:
         self.settings = settings
         self.client = client
         self.directory = directory
         self._secret = settings.secret("session_secret")
+        self._standing: dict[str, tuple[float, AdminStanding]] = {}
+
+    async def admin_standing(self, db: AsyncSession, account: Account) -> AdminStanding:
+        """Whether Authentik still holds this account active, in SEQN-A, with a confirmed device; group
+        rows here are only synced at sign-in. Cached briefly; "unknown" (fail closed) when Authentik
+        cannot answer."""
+        cached = self._standing.get(account.id)
+        if cached is not None and cached[0] > clock.monotonic():
+            return cached[1]
+        standing = await self._ask_standing(db, account)
+        if standing != "unknown":  # an outage is asked again next time, not remembered
+            self._standing[account.id] = (clock.monotonic() + ADMIN_RECHECK_SECONDS, standing)
+        return standing
+
+    async def _ask_standing(self, db: AsyncSession, account: Account) -> AdminStanding:
+        if self.directory is None or account.external_subject is None:
+            return "unknown"
+        try:
+            pk = await self.directory.user_pk_for_subject(account.external_subject)
+            if pk is None:
+                return "inactive"
+            user = await self.directory.get_user(db, pk)
+        except ProblemError as exc:
+            log().warning("admin_standing_unknown", detail=exc.detail)
+            return "unknown"
+        if not user.is_active:
+            return "inactive"
+        if PLATFORM_ADMIN_GROUP not in user.groups:
+            return "not-member"
+        return "ok" if user.mfa_devices > 0 else "no-device"
 
     def _cookie_for(self, state: str) -> str:
         return f"{state}.{sign(self._secret, 'oidc-state:' + state)}"
