@@ -65,7 +65,7 @@ class AccountPages(Controller):
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
         page = await _open(request, db, runtime, project_id, environment, {})
-        if (entry := await identity_entry(runtime, page, "account")) is not None:
+        if (entry := await identity_entry(db, runtime, page, "account")) is not None:
             return entry
         user = await _signed_in(page, request, db)
         return page.show("two_step.html", TITLE, email=user.email, enabled=await mfa.has_mfa(db, user.id))
@@ -81,7 +81,7 @@ class AccountPages(Controller):
     ) -> Response[Any]:
         values = await _form(request)
         page = await _open(request, db, runtime, project_id, environment, {})
-        if (entry := await identity_entry(runtime, page, "account")) is not None:
+        if (entry := await identity_entry(db, runtime, page, "account")) is not None:
             return entry
         _check_csrf(page, request, values)
         user = await _signed_in(page, request, db)
@@ -104,7 +104,7 @@ class AccountPages(Controller):
     ) -> Response[Any]:
         values = await _form(request)
         page = await _open(request, db, runtime, project_id, environment, {})
-        if (entry := await identity_entry(runtime, page, "account")) is not None:
+        if (entry := await identity_entry(db, runtime, page, "account")) is not None:
             return entry
         _check_csrf(page, request, values)
         user = await _signed_in(page, request, db)
@@ -134,7 +134,7 @@ class AccountPages(Controller):
     ) -> Response[Any]:
         values = await _form(request)
         page = await _open(request, db, runtime, project_id, environment, {})
-        if (entry := await identity_entry(runtime, page, "account")) is not None:
+        if (entry := await identity_entry(db, runtime, page, "account")) is not None:
             return entry
         _check_csrf(page, request, values)
         user = await _signed_in(page, request, db)

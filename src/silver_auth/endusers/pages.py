@@ -22,7 +22,7 @@ from silver_auth.api.state import Runtime
 from silver_auth.audit.service import Actor
 from silver_auth.core.errors import ProblemError, Unauthorized
 from silver_auth.core.ids import looks_like
-from silver_auth.endusers import forms, mfa, service, sessions
+from silver_auth.endusers import forms, mfa, oidc, service, sessions
 from silver_auth.endusers.forms import CSRF_COOKIE, PAGE_OPT, PagePath, render
 from silver_auth.endusers.models import EndUser
 from silver_auth.endusers.service import ENVIRONMENTS, Scope
@@ -117,21 +117,38 @@ class Page:
         )
 
 
-async def identity_entry(runtime: Runtime, page: Page, name: str) -> Response[Any] | None:
+async def identity_entry(db: AsyncSession, runtime: Runtime, page: Page, name: str) -> Response[Any] | None:
     """The one place where the identity backend decides who renders the hosted pages.
 
-    builtin: None (this module's forms). authentik: this will redirect to the project's Authentik
-    application (its adapter is written separately); until then a clear "not available yet" page.
+    builtin: None (this module's forms). authentik: sign-in and sign-up go to the project's Authentik
+    application (endusers/oidc.py); sign-out ends the session here; the account pages live in Authentik.
     """
-    if runtime.settings.identity != "authentik":
+    if runtime.settings.identity != "authentik" or name == "sign-out":
         return None
-    return render(
-        "message.html",
-        501,
-        title="Not available yet",
-        project_name=page.project_name,
-        error="Hosted sign-in through Authentik is not available yet on this server.",
+    if name not in ("sign-in", "sign-up"):
+        return render(
+            "message.html",
+            404,
+            title="Managed in Authentik",
+            project_name=page.project_name,
+            error="Your password and two-step verification are managed where you sign in, not here.",
+        )
+    project = await db.get(Project, page.project_id)
+    assert project is not None  # _open loaded it in this transaction
+    started = await oidc.start(
+        db,
+        runtime.settings,
+        project,
+        environment=page.where.environment,
+        redirect_url=page.redirect_url,
+        client_state=page.state,
+        client_challenge=page.code_challenge,
     )
+    response: Response[Any] = Redirect(
+        started.authorization_url, status_code=303, headers={"Cache-Control": "no-store"}
+    )
+    response.set_cookie(forms.oidc_state_cookie(runtime.settings, project.id, started.cookie_value))
+    return response
 
 
 def _field(values: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str:
@@ -243,7 +260,7 @@ class HostedPages(Controller):
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
         page = await _open(request, db, runtime, project_id, environment, dict(request.query_params))
-        return await identity_entry(runtime, page, "sign-up") or page.show(
+        return await identity_entry(db, runtime, page, "sign-up") or page.show(
             "sign_up.html", "Create your account", email=""
         )
 
@@ -258,7 +275,7 @@ class HostedPages(Controller):
     ) -> Response[Any]:
         values = await _form(request)
         page = await _open(request, db, runtime, project_id, environment, values)
-        if (entry := await identity_entry(runtime, page, "sign-up")) is not None:
+        if (entry := await identity_entry(db, runtime, page, "sign-up")) is not None:
             return entry
         _check_csrf(page, request, values)
         email, password = _field(values, "email", 320), _field(values, "password", 1024)
@@ -279,7 +296,7 @@ class HostedPages(Controller):
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
         page = await _open(request, db, runtime, project_id, environment, dict(request.query_params))
-        return await identity_entry(runtime, page, "sign-in") or page.show(
+        return await identity_entry(db, runtime, page, "sign-in") or page.show(
             "sign_in.html", "Sign in", email=""
         )
 
@@ -294,7 +311,7 @@ class HostedPages(Controller):
     ) -> Response[Any]:
         values = await _form(request)
         page = await _open(request, db, runtime, project_id, environment, values)
-        if (entry := await identity_entry(runtime, page, "sign-in")) is not None:
+        if (entry := await identity_entry(db, runtime, page, "sign-in")) is not None:
             return entry
         _check_csrf(page, request, values)
         email = _field(values, "email", 320)
@@ -326,7 +343,7 @@ class HostedPages(Controller):
     ) -> Response[Any]:
         values = await _form(request)
         page = await _open(request, db, runtime, project_id, environment, values)
-        if (entry := await identity_entry(runtime, page, "sign-in")) is not None:
+        if (entry := await identity_entry(db, runtime, page, "sign-in")) is not None:
             return entry
         _check_csrf(page, request, values)
         pending = _field(values, "pending")
@@ -359,7 +376,7 @@ class HostedPages(Controller):
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
         page = await _open(request, db, runtime, project_id, environment, dict(request.query_params))
-        return await identity_entry(runtime, page, "sign-out") or page.show("sign_out.html", "Sign out")
+        return await identity_entry(db, runtime, page, "sign-out") or page.show("sign_out.html", "Sign out")
 
     @post("/sign-out", opt=PAGE_OPT)
     async def sign_out(
@@ -372,7 +389,7 @@ class HostedPages(Controller):
     ) -> Response[Any]:
         values = await _form(request)
         page = await _open(request, db, runtime, project_id, environment, values)
-        if (entry := await identity_entry(runtime, page, "sign-out")) is not None:
+        if (entry := await identity_entry(db, runtime, page, "sign-out")) is not None:
             return entry
         _check_csrf(page, request, values)
         settings = runtime.settings
