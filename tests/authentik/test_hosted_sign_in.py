@@ -2,7 +2,7 @@
 
 The project is provisioned for real at the contract server; a real OpenID provider (npm oidc-provider)
 then stands in for that application, with the client id and secret the contract server issued,
-reached through the contract server's host at Authentik's paths (G10, G29, L-open-redirect).
+reached through the contract server's host at Authentik's paths (G10, G12, G18, G29).
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ import jwt
 import pytest
 from sqlalchemy import select
 
+from silver_auth.core import clock
+from silver_auth.core.errors import QuotaExceeded
+from silver_auth.core.ids import new_id
+from silver_auth.db.session import transaction
 from silver_auth.endusers.models import EndUser
+from silver_auth.plans.service import plan_for
 from silver_auth.provisioning import service as provisioning
 from silver_auth.signing.service import issuer as session_issuer
 from silver_auth.sso.service import STATE_COOKIE
@@ -265,3 +270,33 @@ def test_g10_the_client_secret_is_in_no_page_answer_log_or_audit_row(
     assert secret not in all_rows_text(world.harness)
     captured = capfd.readouterr()
     assert secret not in captured.out + captured.err
+
+
+def test_a_first_sign_in_counts_against_the_plans_end_user_quota(world: World) -> None:
+    limit = plan_for("free").end_users
+
+    async def fill() -> None:  # the org is at its quota (rows written directly: 1,000 sign-ups is slow)
+        async with transaction(world.harness.runtime.sessionmaker) as db:
+            now = clock.now()
+            db.add_all(
+                EndUser(
+                    id=new_id("usr"),
+                    project_id=world.project.project_id,
+                    environment="live",
+                    email=f"filler-{n}@example.com",
+                    password_hash=None,
+                    banned_at=None,
+                    created_at=now,
+                    updated_at=now,
+                    last_sign_in_at=None,
+                )
+                for n in range(limit)
+            )
+
+    world.harness.run(fill)
+    sub, _ = world.person()
+    browser, refused = world.sign_in(sub)
+    assert refused.status_code == QuotaExceeded.status and "location" not in refused.headers
+    assert "plan allows" in refused.text
+    assert world.harness.settings.end_user_cookie_name not in browser.cookies
+    assert len(end_users(world.harness)) == limit
