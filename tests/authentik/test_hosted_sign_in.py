@@ -206,7 +206,6 @@ def test_a_state_from_another_browser_or_project_is_refused(world: World) -> Non
     # The right browser, but the callback of another project: the state was not started there.
     other_id = world.harness.project(world.project.owner, world.project.org_id, "Other")["id"]
     foreign = back.replace(world.project.project_id, other_id)
-    browser.cookies[STATE_COOKIE] = browser.cookies[STATE_COOKIE]
     refused = world.back(browser, foreign)
     assert refused.status_code == 400 and "location" not in refused.headers
     assert end_users(world.harness) == []
@@ -300,3 +299,16 @@ def test_a_first_sign_in_counts_against_the_plans_end_user_quota(world: World) -
     assert "plan allows" in refused.text
     assert world.harness.settings.end_user_cookie_name not in browser.cookies
     assert len(end_users(world.harness)) == limit
+
+
+def test_sign_out_ends_the_session_here_and_account_pages_are_managed_in_authentik(world: World) -> None:
+    sub, _ = world.person()
+    browser, back = world.sign_in(sub)
+    code_from(back)
+    page = browser.get(world.project.pages("sign-out"), redirect_url=REDIRECT, state="bye")
+    assert page.status_code == 200, page.text
+    out = browser.submit(world.project.pages("sign-out"), {})
+    assert out.status_code == 303 and out.headers["location"] == REDIRECT + "?state=bye"
+    assert world.harness.settings.end_user_cookie_name not in browser.cookies
+    managed = world.browser().get(world.project.pages("account/two-step/"))
+    assert managed.status_code == 404 and "Managed in Authentik" in managed.text

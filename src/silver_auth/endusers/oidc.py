@@ -8,7 +8,6 @@ customer's code exchange, refresh, JWT and JWKS are the same for both backends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -32,20 +31,13 @@ from silver_auth.provisioning.service import (
 from silver_auth.settings import Settings
 from silver_auth.sso.client import OidcClient, RelyingParty, SignInFailed
 from silver_auth.sso.models import OidcLogin
-from silver_auth.sso.service import LoginStates
+from silver_auth.sso.service import LoginStates, Started
 
 VIA = "authentik"
 
 
 class NotConnected(NotFound):
     """The project has no Authentik application yet (made before the switch to Authentik)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    authorization_url: str
-    cookie_value: str
-    """`state.signature`, HttpOnly: binds the sign-in to this browser (login CSRF)."""
 
 
 async def application(db: AsyncSession, settings: Settings, project_id: str) -> AuthentikApplication:
