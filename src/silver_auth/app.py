@@ -26,6 +26,7 @@ from silver_auth.endusers.account_pages import AccountPages
 from silver_auth.endusers.backend import backend_router
 from silver_auth.endusers.client import client_router
 from silver_auth.endusers.console import EndUserConsoleController
+from silver_auth.endusers.oidc_pages import HostedOidcCallback
 from silver_auth.endusers.pages import HostedPages, stylesheet
 from silver_auth.health.routes import health, service_config
 from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
@@ -54,7 +55,15 @@ CONSOLE_CONTROLLERS = [
     ProjectIdentityController,
 ]
 # End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS.
-END_USER_HANDLERS = [HostedPages, AccountPages, stylesheet, client_router, backend_router, jwks]
+END_USER_HANDLERS = [
+    HostedPages,
+    AccountPages,
+    HostedOidcCallback,
+    stylesheet,
+    client_router,
+    backend_router,
+    jwks,
+]
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")

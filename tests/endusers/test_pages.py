@@ -7,11 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-from silver_auth.app import create_app
-from silver_auth.settings import Settings
-from tests.conftest import base_settings
 from tests.dbstate import snapshot
 from tests.endusers.support import (
     END_USER_PASSWORD,
@@ -244,14 +240,12 @@ def test_sign_out_ends_the_session(harness: Harness) -> None:
     assert verdict["reason"] == "revoked"
 
 
-def test_authentik_identity_shows_not_available_yet(
-    harness: Harness, settings: Settings, tmp_path: Any
-) -> None:
+def test_the_authentik_callback_does_not_exist_with_the_builtin_backend(harness: Harness) -> None:
+    """The Authentik path itself is tested in tests/authentik/test_hosted_sign_in.py."""
     project = customer_project(harness)
-    authentik = base_settings(
-        tmp_path / "ak", DATABASE_URL=settings.sqlalchemy_url, SILVER_IDENTITY="authentik"
+    harness.client.cookies.clear()
+    response = harness.client.get(
+        f"/p/{project.project_id}/oidc/callback", params={"code": "c", "state": "s"}
     )
-    with TestClient(create_app(authentik), raise_server_exceptions=False) as client:
-        response = client.get(f"/p/{project.project_id}/test/sign-in", params={"redirect_url": REDIRECT})
-    assert response.status_code == 501
-    assert "not available yet" in response.text
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")

@@ -26,13 +26,17 @@ class OpenIdProvider:
     client_id: str
     client_secret: str
     redirect_uri: str
+    origin: str = ""
+    """Where it listens (the issuer differs when it stands in for an Authentik application)."""
 
     def account(self, sub: str, **claims: Any) -> None:
-        httpx.post(f"{self.issuer}/__test/accounts", json={"sub": sub, **claims}).raise_for_status()
+        httpx.post(
+            f"{self.origin or self.issuer}/__test/accounts", json={"sub": sub, **claims}
+        ).raise_for_status()
 
     def tamper(self, **change: Any) -> None:
         """Rewrite the next ID token the provider issues (see server.js)."""
-        httpx.post(f"{self.issuer}/__test/tamper", json=change).raise_for_status()
+        httpx.post(f"{self.origin or self.issuer}/__test/tamper", json=change).raise_for_status()
 
     def authorize(self, authorization_url: str, sub: str, amr: str) -> str:
         """Play the browser at the provider: log in as `sub` and return the redirect back to Silver."""
@@ -52,18 +56,26 @@ class OpenIdProvider:
         raise AssertionError("the provider never sent the browser back")
 
 
-def run_oidc_provider(redirect_uri: str) -> Iterator[OpenIdProvider]:
+def run_oidc_provider(
+    redirect_uri: str,
+    *,
+    client_id: str = CLIENT_ID,
+    client_secret: str | None = None,
+    issuer: str | None = None,
+) -> Iterator[OpenIdProvider]:
+    """Start the provider; with `issuer`, it stands in for one Authentik application (see server.js)."""
     node = shutil.which("node")
     if node is None or not (PEER_DIR / "node_modules" / "oidc-provider").exists():
         pytest.fail("the oidc-provider peer is not installed: run npm ci --prefix tests/peers/oidc-provider")
-    secret = secrets.token_urlsafe(32)
+    secret = client_secret or secrets.token_urlsafe(32)
     process = subprocess.Popen(
         [node, str(PEER_DIR / "server.js")],
         env={
             "PATH": "/usr/bin:/bin",
-            "CLIENT_ID": CLIENT_ID,
+            "CLIENT_ID": client_id,
             "CLIENT_SECRET": secret,
             "REDIRECT_URI": redirect_uri,
+            **({"ISSUER": issuer} if issuer else {}),
         },
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -74,7 +86,8 @@ def run_oidc_provider(redirect_uri: str) -> Iterator[OpenIdProvider]:
         line = process.stdout.readline()
         if not line:
             pytest.fail("the oidc-provider peer did not start")
-        yield OpenIdProvider(json.loads(line)["issuer"], CLIENT_ID, secret, redirect_uri)
+        started = json.loads(line)
+        yield OpenIdProvider(started["issuer"], client_id, secret, redirect_uri, started["origin"])
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -17,6 +17,7 @@ from litestar.datastructures import Cookie
 from silver_auth.core import clock
 from silver_auth.core.crypto import sign, verify_signature
 from silver_auth.settings import Settings
+from silver_auth.sso.service import LOGIN_TTL, STATE_COOKIE
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "silver_form"
@@ -74,6 +75,19 @@ def cookie(settings: Settings, where: PagePath, name: str, value: str, max_age: 
         secure=settings.cookie_secure,
         samesite=settings.session_cookie_samesite.lower(),  # type: ignore[arg-type]
         max_age=max_age,
+    )
+
+
+def oidc_state_cookie(settings: Settings, project_id: str, value: str) -> Cookie:
+    # Lax whatever the session cookie's SameSite: the callback is a top-level navigation from Authentik.
+    return Cookie(
+        key=STATE_COOKIE,
+        value=value,
+        path=f"/p/{project_id}/oidc",  # the project's callback only
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        max_age=int(LOGIN_TTL.total_seconds()) if value else 0,
     )
 
 

@@ -14,6 +14,9 @@ class EndUser(Base):
     __tablename__ = "end_users"
     __table_args__ = (
         UniqueConstraint("project_id", "environment", "email", name="uq_end_users_project_env_email"),
+        UniqueConstraint(
+            "project_id", "environment", "external_subject", name="uq_end_users_project_env_subject"
+        ),
         Index("ix_end_users_project_env_created", "project_id", "environment", "created_at"),
     )
 
@@ -26,6 +29,8 @@ class EndUser(Base):
     """Lower-cased; unique per project and environment."""
     password_hash: Mapped[str | None] = mapped_column(String(200))
     """argon2id; None for a user created by the backend without a password (cannot sign in)."""
+    external_subject: Mapped[str | None] = mapped_column(String(255))
+    """The OIDC `sub` at the project's Authentik application (SILVER_IDENTITY=authentik); None otherwise."""
     banned_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -10,13 +10,14 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.response import Redirect
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.api.state import Runtime
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.ids import looks_like
-from silver_auth.endusers import forms, sessions
+from silver_auth.endusers import forms, oidc, sessions
 from silver_auth.endusers.forms import CSRF_COOKIE, PagePath, render
 from silver_auth.endusers.service import ENVIRONMENTS, Scope
 from silver_auth.projects.models import Project
@@ -128,21 +129,41 @@ class Page:
             raise self.refuse(template, title, problem, **extra) from None
 
 
-async def identity_entry(runtime: Runtime, page: Page, name: str) -> Response[Any] | None:
+async def identity_entry(db: AsyncSession, runtime: Runtime, page: Page, name: str) -> Response[Any] | None:
     """The one place where the identity backend decides who renders the hosted pages.
 
-    builtin: None (this module's forms). authentik: this will redirect to the project's Authentik
-    application (its adapter is written separately); until then a clear "not available yet" page.
+    builtin: None (this module's forms). authentik: sign-in and sign-up go to the project's Authentik
+    application (endusers/oidc.py); sign-out ends the session here; the account pages live in Authentik.
     """
-    if runtime.settings.identity != "authentik":
+    if runtime.settings.identity != "authentik" or name == "sign-out":
         return None
-    return render(
-        "message.html",
-        501,
-        title="Not available yet",
-        project_name=page.project_name,
-        error="Hosted sign-in through Authentik is not available yet on this server.",
+    if name not in ("sign-in", "sign-up"):
+        return render(
+            "message.html",
+            404,
+            title="Managed in Authentik",
+            project_name=page.project_name,
+            error="Your password and two-step verification are managed where you sign in, not here.",
+        )
+    project = await db.get(Project, page.project_id)
+    assert project is not None  # _open loaded it in this transaction
+    started = await oidc.start(
+        db,
+        runtime.settings,
+        project,
+        environment=page.where.environment,
+        redirect_url=page.redirect_url,
+        client_state=page.state,
+        client_challenge=page.code_challenge,
     )
+    # The answer travels as a Handover exception, which rolls the request's transaction back: keep the
+    # login state by committing it now.
+    await db.commit()
+    response: Response[Any] = Redirect(
+        started.authorization_url, status_code=303, headers={"Cache-Control": "no-store"}
+    )
+    response.set_cookie(forms.oidc_state_cookie(runtime.settings, project.id, started.cookie_value))
+    return response
 
 
 def field(values: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str:
@@ -201,7 +222,7 @@ async def entered_page(
     (Handover) when the identity backend renders it itself."""
     path = request.path_params
     page = await _open(request, db, runtime, path["project_id"], path["environment"], values)
-    if (response := await identity_entry(runtime, page, entry)) is not None:
+    if (response := await identity_entry(db, runtime, page, entry)) is not None:
         raise Handover(response)
     return page
 

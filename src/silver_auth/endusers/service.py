@@ -58,7 +58,14 @@ async def _locked_org_plan(db: AsyncSession, project_id: str) -> tuple[Project, 
 
 
 async def create_user(
-    db: AsyncSession, scope: Scope, email: str, password: str | None, *, actor: Actor, via: str
+    db: AsyncSession,
+    scope: Scope,
+    email: str,
+    password: str | None,
+    *,
+    actor: Actor,
+    via: str,
+    external_subject: str | None = None,
 ) -> EndUser:
     """A new end-user (sign-up page or backend API), counted against the org plan's end-user quota."""
     normalized = normalize_email(email)
@@ -82,6 +89,7 @@ async def create_user(
         environment=scope.environment,
         email=normalized,
         password_hash=password_hash,
+        external_subject=external_subject,
         banned_at=None,
         created_at=now,
         updated_at=now,

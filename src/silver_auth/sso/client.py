@@ -5,7 +5,7 @@ issuer, audience and expiry checks. Tokens, codes and the client secret are neve
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -39,6 +39,28 @@ class IdentityProviderUnavailable(ProblemError):
 
 
 @dataclass(frozen=True, slots=True)
+class RelyingParty:
+    """Who the client is at which issuer: the console's application, or a project's (hosted pages)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str | None = field(repr=False)
+    redirect_uri: str
+
+    @classmethod
+    def console(cls, settings: Settings) -> RelyingParty:
+        if not settings.console_oidc_issuer or not settings.console_oidc_client_id:
+            raise RuntimeError("SILVER_CONSOLE_OIDC_ISSUER and SILVER_CONSOLE_OIDC_CLIENT_ID are required")
+        secret = settings.console_oidc_client_secret
+        return cls(
+            issuer=settings.console_oidc_issuer,
+            client_id=settings.console_oidc_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            redirect_uri=settings.accounts_url.rstrip("/") + CALLBACK_PATH,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderMetadata:
     issuer: str
     authorization_endpoint: str
@@ -48,16 +70,14 @@ class ProviderMetadata:
 
 
 class OidcClient:
-    """One OIDC relying party (the console application in Authentik)."""
+    """One OIDC relying party: the console application in Authentik by default, or `party`."""
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.console_oidc_issuer or not settings.console_oidc_client_id:
-            raise RuntimeError("SILVER_CONSOLE_OIDC_ISSUER and SILVER_CONSOLE_OIDC_CLIENT_ID are required")
-        self.issuer = settings.console_oidc_issuer
-        self.client_id = settings.console_oidc_client_id
-        secret = settings.console_oidc_client_secret
-        self._client_secret = secret.get_secret_value() if secret else None
-        self.redirect_uri = settings.accounts_url.rstrip("/") + CALLBACK_PATH
+    def __init__(self, settings: Settings, party: RelyingParty | None = None) -> None:
+        party = party or RelyingParty.console(settings)
+        self.issuer = party.issuer
+        self.client_id = party.client_id
+        self._client_secret = party.client_secret
+        self.redirect_uri = party.redirect_uri
         self._verify = settings.authentik_verify_tls
         self._timeout = settings.authentik_timeout_seconds
         self._metadata: ProviderMetadata | None = None

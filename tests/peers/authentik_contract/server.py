@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import authentik_client as ak
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,15 +25,41 @@ class ContractServer:
     def __init__(self) -> None:
         self.state = ContractState()
         self.state.seed()
+        self.oidc_upstream: str | None = None
+        """A running OpenID provider standing in for one application's OIDC endpoints (`/application/o/…`
+        and the provider's own paths), reached through this host as with a real Authentik."""
         routes = [
             Route("/api/v3/{path:path}", self.handle, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
+            Route("/{path:path}", self.proxy, methods=["GET", "POST"]),
         ]
         self.app = Starlette(routes=routes)
 
     def reset(self) -> ContractState:
+        self.oidc_upstream = None
         self.state = ContractState()
         self.state.seed()
         return self.state
+
+    async def proxy(self, request: Request) -> Response:
+        """Everything outside the API goes to the OpenID provider, with this host's Host header (so the
+        URLs it builds point here) and every Set-Cookie kept."""
+        if self.oidc_upstream is None:
+            return Response("no OpenID provider attached", status_code=404)
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
+        async with httpx.AsyncClient(follow_redirects=False, timeout=10) as http:
+            upstream = await http.request(
+                request.method,
+                self.oidc_upstream + request.url.path,
+                params=request.url.query,
+                headers=headers,
+                content=await request.body(),
+            )
+        response = Response(upstream.content, status_code=upstream.status_code)
+        skip = {"content-length", "content-encoding", "transfer-encoding", "connection"}
+        for key, value in upstream.headers.multi_items():
+            if key.lower() not in skip:
+                response.raw_headers.append((key.lower().encode(), value.encode()))
+        return response
 
     # --- plumbing ------------------------------------------------------------------------------------
     def _send(self, model: Any, data: Any, status: int = 200) -> Response:

@@ -26,7 +26,10 @@ const foreign = (await jose.generateKeyPair('RS256')).privateKey;
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const issuer = `http://127.0.0.1:${server.address().port}`;
+const origin = `http://127.0.0.1:${server.address().port}`;
+// ISSUER: stand in for one Authentik application (`<authentik>/application/o/<slug>/`), reached through
+// the contract server's host; Authentik's endpoint paths are mapped to the provider's own below.
+const issuer = process.env.ISSUER || origin;
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -124,12 +127,21 @@ async function interaction(req, res) {
   );
 }
 
+const authentikPaths = [
+  [/^\/application\/o\/authorize\/?(?=\?|$)/, '/auth'],
+  [/^\/application\/o\/token\/?(?=\?|$)/, '/token'],
+  [/^\/application\/o\/userinfo\/?(?=\?|$)/, '/me'],
+  [/^\/application\/o\/[^/]+\/\.well-known\/openid-configuration(?=\?|$)/, '/.well-known/openid-configuration'],
+  [/^\/application\/o\/[^/]+\/jwks\/?(?=\?|$)/, '/jwks'],
+];
+
 const handle = provider.callback();
 server.on('request', (req, res) => {
+  for (const [pattern, path] of authentikPaths) req.url = req.url.replace(pattern, path);
   const route = req.url.startsWith('/__test/') ? control
     : req.url.startsWith('/interaction/') ? interaction : null;
   if (!route) return handle(req, res);
   return route(req, res).catch((error) => send(res, 500, { error: String(error) }));
 });
 process.on('SIGTERM', () => process.exit(0));
-console.log(JSON.stringify({ issuer }));
+console.log(JSON.stringify({ issuer, origin }));
