@@ -26,12 +26,13 @@ from silver_auth.core.errors import ProblemError, Unauthorized
 from silver_auth.db.session import transaction
 from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode, RetiredRefreshToken
 from silver_auth.endusers.service import Scope
-from silver_auth.endusers.sessions import SYSTEM, dead_reason
+from silver_auth.endusers.sessions import dead_reason
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
 from silver_auth.signing import service as signing
 from silver_auth.signing.service import SessionClaims
 
+SYSTEM = Actor("system")
 REUSE_REASON = "refresh_token_reuse"
 
 
@@ -77,7 +78,8 @@ async def exchange_code(
     confidential: bool = False,
 ) -> IssuedSession:
     """Code -> session token + session JWT. `confidential`: the caller proved the secret key, so a code
-    started without PKCE is accepted. Every refusal is the same problem and writes nothing."""
+    started without PKCE is accepted. Every refusal is `invalid-grant`, writes nothing and leaves the
+    code usable; all but "no verifier with a publishable key" read alike (nothing about the code)."""
     if not confidential and not code_verifier:
         # Checked before the code is looked at: the message says nothing about the code.
         raise InvalidGrant(

@@ -25,8 +25,6 @@ from silver_auth.settings import Settings
 from silver_auth.signing import service as signing
 from silver_auth.signing.service import TokenRejected
 
-SYSTEM = Actor("system")
-
 
 def redirect_allowed(project: Project, redirect_url: str) -> bool:
     """Exact string equality with one of the project's redirect URLs: no normalisation at all, so
