@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +18,15 @@ from tests.factories import ConsoleUser, Harness
 REDIRECT = "https://app.example.com/callback"
 END_USER_PASSWORD = "correct horse battery staple"
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+VERIFIERS: dict[str, str] = {}
+"""code -> the PKCE verifier of the Browser that was redirected with it (read by `exchange`)."""
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge, with the standard library only (RFC 7636)."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 @dataclass
@@ -49,11 +61,18 @@ def customer_project(
 
 @dataclass
 class Browser:
-    """Keeps its own cookies (name -> value), follows no redirects, reads hidden form fields."""
+    """Keeps its own cookies (name -> value), follows no redirects, reads hidden form fields.
+
+    Like a well-behaved customer app, it opens a page that has a `redirect_url` with a fresh PKCE S256
+    challenge (unless `pkce=False` or the test passes its own), and remembers the verifier of every
+    code it is redirected with in VERIFIERS, so `exchange` can send it.
+    """
 
     harness: Harness
     cookies: dict[str, str] = field(default_factory=dict)
     last: httpx.Response | None = None
+    pkce: bool = True
+    verifier: str | None = None
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         client = self.harness.client
@@ -72,9 +91,17 @@ class Browser:
                 self.cookies[name] = value
         client.cookies.clear()
         self.last = response
+        codes = parse_qs(urlsplit(response.headers.get("location", "")).query).get("code", [])
+        if response.is_redirect and codes and self.verifier:
+            VERIFIERS[codes[0]] = self.verifier
         return response
 
     def get(self, url: str, **params: str) -> httpx.Response:
+        if params.get("redirect_url"):
+            self.verifier = None
+            if self.pkce and "code_challenge" not in params and "code_challenge_method" not in params:
+                self.verifier, challenge = pkce_pair()
+                params = {**params, "code_challenge": challenge, "code_challenge_method": "S256"}
         return self._send("GET", url, params=params)
 
     def hidden(self) -> dict[str, str]:
@@ -97,10 +124,11 @@ def code_from(response: httpx.Response, redirect: str = REDIRECT) -> tuple[str, 
 
 
 def sign_up(
-    harness: Harness, project: CustomerProject, email: str, state: str = "st-1"
+    harness: Harness, project: CustomerProject, email: str, state: str = "st-1", *, pkce: bool = True
 ) -> tuple[Browser, str]:
-    """Drive the sign-up page like a browser; answers the browser and the code from the redirect."""
-    browser = Browser(harness)
+    """Drive the sign-up page like a browser (with PKCE unless `pkce=False`); answers the browser and
+    the code from the redirect."""
+    browser = Browser(harness, pkce=pkce)
     page = browser.get(project.pages("sign-up"), redirect_url=REDIRECT, state=state)
     assert page.status_code == 200, page.text
     response = browser.submit(project.pages("sign-up"), {"email": email, "password": END_USER_PASSWORD})
@@ -109,13 +137,35 @@ def sign_up(
     return browser, code
 
 
-def exchange(harness: Harness, project: CustomerProject, code: str, **extra: Any) -> httpx.Response:
+def exchange(
+    harness: Harness, project: CustomerProject, code: str, *, secret: bool = False, **fields: Any
+) -> httpx.Response:
+    """Exchange a code like the customer: with the publishable key (or the secret key if `secret`),
+    REDIRECT and the code's PKCE verifier by default; `fields` override them, None leaves one out."""
+    body = {"code": code, "redirect_url": REDIRECT, "code_verifier": VERIFIERS.get(code), **fields}
     harness.client.cookies.clear()
     return harness.client.post(
         "/v1/client/sessions/exchange",
-        json={"code": code, **extra},
-        headers={"x-publishable-key": project.publishable},
+        json={name: value for name, value in body.items() if value is not None},
+        headers=_client_key(project, secret),
     )
+
+
+def refresh(
+    harness: Harness, project: CustomerProject, session_token: str, *, secret: bool = False
+) -> httpx.Response:
+    harness.client.cookies.clear()
+    return harness.client.post(
+        "/v1/client/sessions/refresh",
+        json={"session_token": session_token},
+        headers=_client_key(project, secret),
+    )
+
+
+def _client_key(project: CustomerProject, secret: bool) -> dict[str, str]:
+    if secret:
+        return {"authorization": f"Bearer {project.secret}"}
+    return {"x-publishable-key": project.publishable}
 
 
 def backend(

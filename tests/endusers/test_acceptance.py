@@ -7,7 +7,7 @@ from __future__ import annotations
 import jwt
 
 from silver_auth.signing.service import issuer
-from tests.endusers.support import backend, customer_project, exchange, sign_up
+from tests.endusers.support import backend, customer_project, exchange, refresh, sign_up
 from tests.factories import Harness
 
 
@@ -49,24 +49,18 @@ def test_end_user_signs_up_and_the_customer_verifies_the_session(harness: Harnes
     assert verdict["user"]["email"] == "ada@example.com"
     assert verdict["session"]["id"] == body["session_id"]
 
-    refreshed = harness.client.post(
-        "/v1/client/sessions/refresh",
-        json={"session_token": session_token},
-        headers={"x-publishable-key": project.publishable},
-    )
+    refreshed = refresh(harness, project, session_token)
     assert refreshed.status_code == 200, refreshed.text
-    assert refreshed.json()["session_token"] is None  # the refresh token is shown once, at exchange
+    # Rotation: every refresh answers the next session token; the one sent is void (RFC 9700 4.14.2).
+    session_token = refreshed.json()["session_token"]
+    assert session_token != body["session_token"]
 
     revoked = backend(harness, project, "POST", f"/sessions/{body['session_id']}/revoke")
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["status"] == "revoked"
     after = backend(harness, project, "POST", "/sessions/verify", json={"token": token}).json()
     assert after["valid"] is False and after["reason"] == "revoked"
-    refused = harness.client.post(
-        "/v1/client/sessions/refresh",
-        json={"session_token": session_token},
-        headers={"x-publishable-key": project.publishable},
-    )
+    refused = refresh(harness, project, session_token)
     assert refused.status_code == 401
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["reason"] == "revoked"

@@ -20,7 +20,16 @@ from silver_auth.db.session import transaction
 from silver_auth.settings import Settings
 from silver_auth.signing.models import SigningKey
 from tests.dbstate import snapshot
-from tests.endusers.support import REDIRECT, Browser, backend, code_from, customer_project, exchange
+from tests.endusers.support import (
+    REDIRECT,
+    VERIFIERS,
+    Browser,
+    backend,
+    code_from,
+    customer_project,
+    exchange,
+    refresh,
+)
 from tests.factories import Harness
 
 
@@ -83,14 +92,10 @@ def _run_canary(harness: Harness, capfd: pytest.CaptureFixture[str]) -> None:
         failed.submit(project.pages("sign-in"), {"email": "canary@example.com", "password": password + "x"})
     )
     answers.append(exchange(harness, project, code))  # reused
-    harness.client.cookies.clear()
-    answers.append(
-        harness.client.post(
-            "/v1/client/sessions/refresh",
-            json={"session_token": session_token},
-            headers={"x-publishable-key": project.publishable},
-        )
-    )
+    rotated = refresh(harness, project, session_token)
+    one_time.append(rotated)
+    next_token = rotated.json()["session_token"]
+    answers.append(refresh(harness, project, session_token))  # replayed: revokes the session, audited
     answers.append(backend(harness, project, "GET", "/users"))
     answers.append(backend(harness, project, "GET", f"/users/{user_id}"))
     answers.append(backend(harness, project, "GET", f"/users/{user_id}/sessions"))
@@ -102,14 +107,7 @@ def _run_canary(harness: Harness, capfd: pytest.CaptureFixture[str]) -> None:
     answers.append(project.owner.get(f"/console/api/projects/{project.project_id}/signing-keys"))
     answers.append(project.owner.get(f"/console/api/orgs/{project.org_id}/audit"))
     answers.append(backend(harness, project, "POST", f"/users/{user_id}/sessions/revoke"))
-    harness.client.cookies.clear()
-    answers.append(
-        harness.client.post(
-            "/v1/client/sessions/refresh",
-            json={"session_token": session_token},
-            headers={"x-publishable-key": project.publishable},
-        )
-    )
+    answers.append(refresh(harness, project, next_token))
     structlog.get_logger("canary").info("probe", note="logs are captured")
 
     private_keys = _private_keys(harness)
@@ -117,6 +115,8 @@ def _run_canary(harness: Harness, capfd: pytest.CaptureFixture[str]) -> None:
     canaries = {
         "password": password,
         "session token": session_token,
+        "next session token": next_token,
+        "pkce verifier": VERIFIERS[code],
         "code": code,
         "cookie": cookie_value,
         "cookie token": cookie_value.split(".")[0],
@@ -140,4 +140,5 @@ def _run_canary(harness: Harness, capfd: pytest.CaptureFixture[str]) -> None:
     assert token not in logs and token not in audit and token not in database
     # The one-time places hold exactly what they must, once.
     assert session_token in exchanged.text
+    assert next_token in rotated.text
     assert totp_secret in started.text

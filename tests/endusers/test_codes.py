@@ -1,5 +1,5 @@
 """The one-time redirect code: hashed at rest, short-lived, single use, bound to project, environment,
-redirect URL (and a PKCE challenge when one was sent). Every refusal writes nothing."""
+redirect URL and PKCE challenge. Every refusal writes nothing. (Who may redeem which code: test_grants.)"""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tests.dbstate import snapshot
 from tests.endusers.support import (
     END_USER_PASSWORD,
     REDIRECT,
+    VERIFIERS,
     Browser,
     code_from,
     customer_project,
@@ -49,13 +50,14 @@ def test_a_code_is_bound_to_its_project_environment_and_redirect(harness: Harnes
     before = snapshot(harness)
     _refused(exchange(harness, other, code), before, harness)
     harness.client.cookies.clear()
+    body = {"code": code, "redirect_url": REDIRECT, "code_verifier": VERIFIERS[code]}
     live = harness.client.post(
-        "/v1/client/sessions/exchange", json={"code": code}, headers={"x-publishable-key": live_pk}
+        "/v1/client/sessions/exchange", json=body, headers={"x-publishable-key": live_pk}
     )
     _refused(live, before, harness)
     _refused(exchange(harness, project, code, redirect_url=REDIRECT + "/"), before, harness)
     # None of that used the code up.
-    assert exchange(harness, project, code, redirect_url=REDIRECT).status_code == 200
+    assert exchange(harness, project, code).status_code == 200
 
 
 def test_a_code_expires(harness: Harness) -> None:
@@ -102,6 +104,7 @@ def test_pkce_s256_binds_the_code_to_the_verifier(harness: Harness) -> None:
     _refused(exchange(harness, project, code), before, harness)
     _refused(exchange(harness, project, code, code_verifier=secrets.token_urlsafe(48)), before, harness)
     assert exchange(harness, project, code, code_verifier=verifier).status_code == 200
+    before = snapshot(harness)
     plain = Browser(harness).get(
         project.pages("sign-up"),
         redirect_url=REDIRECT,
@@ -109,3 +112,12 @@ def test_pkce_s256_binds_the_code_to_the_verifier(harness: Harness) -> None:
         code_challenge_method="plain",
     )
     assert plain.status_code == 400 and "S256" in plain.text
+    # No method means `plain` (RFC 7636 4.3); a method without a challenge, or a malformed one, is refused.
+    for params in (
+        {"code_challenge": challenge},
+        {"code_challenge_method": "S256"},
+        {"code_challenge": challenge[:-1] + "=", "code_challenge_method": "S256"},
+    ):
+        refused = Browser(harness).get(project.pages("sign-in"), redirect_url=REDIRECT, **params)
+        assert refused.status_code == 400 and "S256" in refused.text, params
+    assert snapshot(harness) == before

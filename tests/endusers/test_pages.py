@@ -16,6 +16,8 @@ from tests.endusers.support import (
     backend,
     code_from,
     customer_project,
+    exchange,
+    pkce_pair,
     sign_up,
 )
 from tests.factories import Harness
@@ -111,12 +113,18 @@ def test_sign_in_answers_the_same_for_unknown_email_and_wrong_password(harness: 
     project = customer_project(harness)
     sign_up(harness, project, "known@example.com")
     answers = []
+    _verifier, challenge = pkce_pair()  # one challenge for both: the pages' links carry it
     for email, password in (
         ("known@example.com", "wrong password here"),
         ("nobody@example.com", "wrong password here"),
     ):
         browser = Browser(harness)
-        browser.get(project.pages("sign-in"), redirect_url=REDIRECT)
+        browser.get(
+            project.pages("sign-in"),
+            redirect_url=REDIRECT,
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
         response = browser.submit(project.pages("sign-in"), {"email": email, "password": password})
         answers.append(
             (response.status_code, re.sub(r'value="[^"]*"', "", response.text).replace(email, "EMAIL"))
@@ -173,12 +181,7 @@ def test_failed_sign_ins_are_throttled_per_user_and_audited(harness: Harness) ->
 def test_a_banned_user_cannot_sign_in_and_its_sessions_die(harness: Harness) -> None:
     project = customer_project(harness)
     _browser, code = sign_up(harness, project, "banned@example.com")
-    harness.client.cookies.clear()
-    body = harness.client.post(
-        "/v1/client/sessions/exchange",
-        json={"code": code},
-        headers={"x-publishable-key": project.publishable},
-    ).json()
+    body = exchange(harness, project, code).json()
     ban = backend(harness, project, "POST", f"/users/{body['user_id']}/ban")
     assert ban.status_code == 200 and ban.json()["banned"] is True
     verdict = backend(harness, project, "POST", "/sessions/verify", json={"token": body["jwt"]}).json()
@@ -226,12 +229,7 @@ def test_unknown_projects_and_environments_are_404_pages(harness: Harness) -> No
 def test_sign_out_ends_the_session(harness: Harness) -> None:
     project = customer_project(harness)
     browser, code = sign_up(harness, project, "leaving@example.com")
-    harness.client.cookies.clear()
-    body = harness.client.post(
-        "/v1/client/sessions/exchange",
-        json={"code": code},
-        headers={"x-publishable-key": project.publishable},
-    ).json()
+    body = exchange(harness, project, code).json()
     browser.get(project.pages("sign-out"), redirect_url=REDIRECT, state="bye")
     response = browser.submit(project.pages("sign-out"), {})
     assert response.status_code == 303 and response.headers["location"] == REDIRECT + "?state=bye"

@@ -16,6 +16,7 @@ from tests.endusers.support import (
     CustomerProject,
     code_from,
     customer_project,
+    exchange,
     sign_up,
 )
 from tests.factories import Harness
@@ -79,12 +80,7 @@ def test_enrol_then_sign_in_with_password_and_code(harness: Harness) -> None:
     right = browser.submit(project.pages("sign-in/code"), {"code": _next_code(secret)})
     code, query = code_from(right)
     assert query["state"] == ["s"]
-    harness.client.cookies.clear()
-    exchanged = harness.client.post(
-        "/v1/client/sessions/exchange",
-        json={"code": code},
-        headers={"x-publishable-key": project.publishable},
-    )
+    exchanged = exchange(harness, project, code)
     assert exchanged.status_code == 200
     user = harness.client.get(
         f"/v1/backend/users/{exchanged.json()['user_id']}",

@@ -21,7 +21,7 @@ from silver_auth.settings import Settings
 from silver_auth.signing.service import LEEWAY
 from tests.conftest import base_settings
 from tests.dbstate import snapshot
-from tests.endusers.support import CustomerProject, backend, customer_project, exchange, sign_up
+from tests.endusers.support import CustomerProject, backend, customer_project, exchange, refresh, sign_up
 from tests.factories import Harness
 
 
@@ -172,12 +172,7 @@ def test_rotation_keeps_the_old_key_until_its_tokens_expire(harness: Harness) ->
     assert _verify(harness, project, body["jwt"])["valid"] is True  # tokens of the old key still verify
     assert _customer_decode(harness, project, body["jwt"])["sid"] == body["session_id"]
 
-    harness.client.cookies.clear()
-    fresh = harness.client.post(
-        "/v1/client/sessions/refresh",
-        json={"session_token": body["session_token"]},
-        headers={"x-publishable-key": project.publishable},
-    ).json()
+    fresh = refresh(harness, project, body["session_token"]).json()
     assert jwt.get_unverified_header(fresh["jwt"])["kid"] == rotated["kid"]
 
     clock.advance(harness.settings.session_jwt_seconds + LEEWAY.total_seconds() + 1)

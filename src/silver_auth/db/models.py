@@ -2,7 +2,7 @@
 
 from silver_auth.audit.models import AuditChainHead, AuditEvent
 from silver_auth.db.base import Base
-from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode
+from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode, RetiredRefreshToken
 from silver_auth.identity.models import Account, AccountGroup, AuthFailure, RecoveryCode, TotpFactor
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Invitation, Membership, Org
@@ -31,6 +31,7 @@ __all__ = [
     "Project",
     "RecoveryCode",
     "RedirectCode",
+    "RetiredRefreshToken",
     "SigningKey",
     "TotpFactor",
 ]

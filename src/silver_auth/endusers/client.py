@@ -1,6 +1,8 @@
 """The customer's side of the hosted sign-in: exchange the redirect `code`, refresh the session JWT.
 
-Both take the publishable key of the project and environment (header `X-Publishable-Key`).
+Either key of the project environment authenticates: the publishable key (`X-Publishable-Key`, public
+by design, so a code needs its PKCE verifier), or the secret key (`Authorization: Bearer sk_…`, a
+customer server; a code started without PKCE is accepted). A Bearer header, when sent, is the one used.
 """
 
 from __future__ import annotations
@@ -12,29 +14,37 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import runtime_of
+from silver_auth.api.deps import bearer_token, request_ip, require_secret_key, runtime_of
 from silver_auth.api.state import Runtime
 from silver_auth.core.errors import Unauthorized
-from silver_auth.endusers import sessions
+from silver_auth.endusers import grants
 from silver_auth.endusers.schemas import ClientSession, CodeExchange, SessionRefresh
 from silver_auth.endusers.service import Scope
 
 Req = Request[Any, Any, Any]
 
 
-async def _publishable_first(request: Req) -> None:
-    await _scope(request)
+async def _key_first(request: Req) -> None:
+    """Runs before the body is parsed: without a valid key the answer is 401, whatever the body."""
+    await _caller(request)
 
 
-async def _scope(request: Req) -> Scope:
+async def _caller(request: Req) -> tuple[Scope, bool]:
+    """The key's project environment, and whether it is the secret key (a confidential client)."""
+    if bearer_token(request.scope) is not None:
+        principal = await require_secret_key(request)
+        return Scope(principal.project_id, principal.environment), True
     raw = request.headers.get("x-publishable-key") or ""
-    principal = await runtime_of(request).keys.verify(raw, "publishable")
-    if principal is None:
-        raise Unauthorized("a valid publishable key is required in X-Publishable-Key")
-    return Scope(principal.project_id, principal.environment)
+    found = await runtime_of(request).keys.verify(raw, "publishable")
+    if found is None:
+        raise Unauthorized(
+            "a valid publishable key (X-Publishable-Key) or secret key (Authorization: Bearer sk_…) "
+            "is required"
+        )
+    return Scope(found.project_id, found.environment), False
 
 
-def _answer(issued: sessions.IssuedSession) -> ClientSession:
+def _answer(issued: grants.IssuedSession) -> ClientSession:
     return ClientSession(
         session_id=issued.session.id,
         user_id=issued.user.id,
@@ -53,32 +63,36 @@ async def exchange(
     db: NamedDependency[AsyncSession],
     runtime: NamedDependency[Runtime],
 ) -> ClientSession:
-    scope = await _scope(request)
-    issued = await sessions.exchange_code(
+    scope, confidential = await _caller(request)
+    issued = await grants.exchange_code(
         db,
         runtime.settings,
         scope,
         data.code,
         redirect_url=data.redirect_url,
         code_verifier=data.code_verifier,
+        confidential=confidential,
     )
     return _answer(issued)
 
 
-@post("/refresh", status_code=200, summary="A fresh session JWT for a live session")
+@post("/refresh", status_code=200, summary="A fresh session JWT and the next session token (rotation)")
 async def refresh(
     request: Req,
     data: JSONBody[SessionRefresh],
     db: NamedDependency[AsyncSession],
     runtime: NamedDependency[Runtime],
 ) -> ClientSession:
-    scope = await _scope(request)
-    return _answer(await sessions.refresh(db, runtime.settings, scope, data.session_token))
+    scope, _ = await _caller(request)
+    issued = await grants.refresh(
+        db, runtime.sessionmaker, runtime.settings, scope, data.session_token, ip=request_ip(request)
+    )
+    return _answer(issued)
 
 
 client_router = Router(
     path="/v1/client/sessions",
     tags=["client: end-user sessions"],
-    before_request=_publishable_first,
+    before_request=_key_first,
     route_handlers=[exchange, refresh],
 )

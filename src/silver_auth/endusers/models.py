@@ -74,3 +74,16 @@ class RedirectCode(Base):
     """PKCE S256 challenge, when the customer sent one."""
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class RetiredRefreshToken(Base):
+    """The hash of a session token that a refresh has replaced: presented again, it betrays a copy
+    (RFC 9700 4.14.2), and the session is revoked."""
+
+    __tablename__ = "end_user_retired_tokens"
+    __table_args__ = (Index("ix_end_user_retired_tokens_session", "session_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the replaced session token (never the token)."""
+    session_id: Mapped[str] = mapped_column(ForeignKey("end_user_sessions.id", ondelete="CASCADE"))
+    retired_at: Mapped[datetime]

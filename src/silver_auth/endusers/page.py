@@ -3,6 +3,7 @@ refusals shown as HTML pages (shared by pages.py and account_pages.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from silver_auth.projects.models import Project
 Req = Request[Any, Any, Any]
 MAX_FIELD = 4096
 MAX_STATE = 512
+S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class PageError(Exception):
@@ -198,8 +200,14 @@ async def _open(
             "Registered URLs match exactly, character for character.",
             context=context,
         )
-    if challenge and (method != "S256" or len(challenge) != 43):
-        raise PageError(400, "Only PKCE code_challenge_method=S256 is supported.", context=context)
+    # RFC 7636: no method means `plain`, which RFC 9700 2.1.1 rules out; a method alone is a mistake too.
+    if (challenge or method) and (method != "S256" or not S256_CHALLENGE.fullmatch(challenge)):
+        raise PageError(
+            400,
+            "Only PKCE code_challenge_method=S256 is supported, with a code_challenge of 43 base64url "
+            "characters.",
+            context=context,
+        )
     existing = request.cookies.get(CSRF_COOKIE)
     fresh = not existing or len(existing) > 64
     return Page(

@@ -79,8 +79,13 @@ class VerifyAnswer(Output):
 
 class CodeExchange(Input):
     code: Opaque
-    redirect_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
-    code_verifier: Annotated[str, msgspec.Meta(min_length=43, max_length=128)] | None = None
+    redirect_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    """Exactly the redirect URL the hosted page was opened with (RFC 6749 4.1.3)."""
+    code_verifier: (
+        Annotated[str, msgspec.Meta(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9._~-]+$")] | None
+    ) = None
+    """PKCE (RFC 7636): required with a publishable key; with the secret key, only when the page was
+    opened with a code_challenge."""
 
 
 class SessionRefresh(Input):
@@ -90,7 +95,8 @@ class SessionRefresh(Input):
 class ClientSession(Output):
     session_id: str
     user_id: str
-    session_token: str | None
-    """The opaque refresh token: only in the exchange answer, never again."""
+    session_token: str
+    """The opaque refresh token. Every refresh answers the next one and voids the one sent: present
+    a replaced token again and the session is revoked."""
     jwt: str
     jwt_expires_at: datetime

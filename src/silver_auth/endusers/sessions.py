@@ -1,37 +1,29 @@
-"""End-user sessions: server-side rows behind the hosted pages' cookie, one-time redirect codes, the
-exchange for a session token and JWT, refresh, and the backend's verification (revocation shows at once).
+"""End-user sessions: server-side rows behind the hosted pages' cookie, one-time redirect codes, and the
+backend's views and verification (revocation shows at once). Redeeming codes and session tokens: grants.py.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import sign, token_hash, verify_signature
-from silver_auth.core.errors import InvalidInput, NotFound, ProblemError, Unauthorized
+from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode
 from silver_auth.endusers.service import Scope, revoke_user_sessions
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
 from silver_auth.signing import service as signing
-from silver_auth.signing.service import SessionClaims, TokenRejected
-
-SYSTEM = Actor("system")
-
-
-class InvalidGrant(ProblemError):
-    status, slug, title = 400, "invalid-grant", "The code or session token is not valid"
+from silver_auth.signing.service import TokenRejected
 
 
 def redirect_allowed(project: Project, redirect_url: str) -> bool:
@@ -90,7 +82,7 @@ async def start_session(
     return Started(session, cookie_value(settings, token))
 
 
-def _dead_reason(session: EndUserSession, user: EndUser) -> str | None:
+def dead_reason(session: EndUserSession, user: EndUser) -> str | None:
     if session.revoked_at is not None:
         return "revoked"
     if user.banned_at is not None:
@@ -119,7 +111,7 @@ async def session_from_cookie(
     session, user = row
     if (session.project_id, session.environment) != (scope.project_id, scope.environment):
         return None
-    return None if _dead_reason(session, user) else (session, user)
+    return None if dead_reason(session, user) else (session, user)
 
 
 async def end_session(db: AsyncSession, session: EndUserSession) -> None:
@@ -135,9 +127,11 @@ async def issue_code(
     settings: Settings,
     session: EndUserSession,
     redirect_url: str,
-    code_challenge: str | None,
+    code_challenge: str | None = None,
 ) -> str:
-    """A single-use code for the redirect, bound to project, environment and redirect URL; hashed at rest."""
+    """A single-use code for the redirect, bound to project, environment, redirect URL and the PKCE S256
+    challenge the page was opened with (grants.exchange_code: without one, only a secret key redeems it);
+    hashed at rest."""
     code = secrets.token_urlsafe(32)
     db.add(
         RedirectCode(
@@ -155,94 +149,11 @@ async def issue_code(
     return code
 
 
-def pkce_s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedSession:
-    session: EndUserSession
-    user: EndUser
-    session_token: str | None
-    jwt: str
-    jwt_expires_at: datetime
-
-
-async def _jwt_for(db: AsyncSession, settings: Settings, session: EndUserSession) -> tuple[str, datetime]:
-    project = await db.get(Project, session.project_id)
-    if project is None:
-        raise InvalidGrant("the project of this session no longer exists")
-    key = await signing.current_key(db, settings, project, actor=SYSTEM)
-    claims = SessionClaims(session.project_id, session.environment, session.user_id, session.id)
-    return signing.issue_jwt(settings, key, claims)
-
-
-async def exchange_code(
-    db: AsyncSession,
-    settings: Settings,
-    scope: Scope,
-    code: str,
-    *,
-    redirect_url: str | None,
-    code_verifier: str | None,
-) -> IssuedSession:
-    """Code -> session token (refresh) + session JWT. Every refusal is the same problem and writes nothing."""
-    row = await db.scalar(select(RedirectCode).where(RedirectCode.code_hash == token_hash(code)))
-    refused = InvalidGrant("the code is unknown, expired, already used, or belongs elsewhere")
-    if row is None or row.used_at is not None or clock.now() >= row.expires_at:
-        raise refused
-    if (row.project_id, row.environment) != (scope.project_id, scope.environment):
-        raise refused
-    if redirect_url is not None and redirect_url != row.redirect_url:
-        raise refused
-    if row.code_challenge is not None and not (
-        code_verifier and hmac.compare_digest(pkce_s256(code_verifier), row.code_challenge)
-    ):
-        raise refused
-    session = await db.get(EndUserSession, row.session_id)
-    user = await db.get(EndUser, session.user_id) if session else None
-    if session is None or user is None or _dead_reason(session, user):
-        raise refused
-    # Single use even under a race: only the request that flips used_at goes on.
-    claimed = await db.execute(
-        update(RedirectCode)
-        .where(RedirectCode.id == row.id, RedirectCode.used_at.is_(None))
-        .values(used_at=clock.now())
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise refused
-    session_token = secrets.token_urlsafe(32)
-    session.refresh_hash = token_hash(session_token)
-    token, expires = await _jwt_for(db, settings, session)
-    return IssuedSession(session, user, session_token, token, expires)
-
-
-async def refresh(db: AsyncSession, settings: Settings, scope: Scope, session_token: str) -> IssuedSession:
-    row = (
-        await db.execute(
-            select(EndUserSession, EndUser)
-            .join(EndUser, EndUser.id == EndUserSession.user_id)
-            .where(EndUserSession.refresh_hash == token_hash(session_token))
-        )
-    ).one_or_none()
-    if row is None or (row[0].project_id, row[0].environment) != (scope.project_id, scope.environment):
-        raise Unauthorized("the session token is unknown")
-    session, user = row
-    reason = _dead_reason(session, user)
-    if reason is not None:
-        raise Unauthorized(f"the session has ended ({reason})", reason=reason)
-    now = clock.now()
-    if now - session.last_seen_at >= timedelta(seconds=60):
-        session.last_seen_at = now
-    token, expires = await _jwt_for(db, settings, session)
-    return IssuedSession(session, user, None, token, expires)
-
-
 # --- backend views ----------------------------------------------------------------------------
 
 
 def session_status(session: EndUserSession, user: EndUser) -> str:
-    return _dead_reason(session, user) or "active"
+    return dead_reason(session, user) or "active"
 
 
 async def get_session(db: AsyncSession, scope: Scope, session_id: str) -> tuple[EndUserSession, EndUser]:
@@ -323,5 +234,5 @@ async def verify_token(db: AsyncSession, settings: Settings, scope: Scope, token
         or user.id != claims.get("sub")
     ):
         return Verdict(False, "unknown-session", claims, None, None)
-    reason = _dead_reason(session, user)
+    reason = dead_reason(session, user)
     return Verdict(reason is None, reason, claims, session, user)

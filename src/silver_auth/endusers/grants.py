@@ -1,0 +1,206 @@
+"""Redeeming what the hosted pages hand out: the one-time redirect code (for a session token and a
+session JWT) and the session token (for a fresh JWT and the next session token).
+
+OAuth 2.1 / RFC 9700 practice: a code redeemed with the public publishable key needs its PKCE S256
+verifier; only the secret key (a server) may redeem a code started without a challenge; the exchange
+repeats the redirect URL (RFC 6749 4.1.3); every refresh rotates the session token, and a replaced
+token presented again revokes its session (RFC 9700 4.14.2). Tokens are stored as hashes only (G17).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silver_auth.audit.service import Actor, AuditAction, record
+from silver_auth.core import clock
+from silver_auth.core.crypto import token_hash
+from silver_auth.core.errors import ProblemError, Unauthorized
+from silver_auth.db.session import transaction
+from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode, RetiredRefreshToken
+from silver_auth.endusers.service import Scope
+from silver_auth.endusers.sessions import dead_reason
+from silver_auth.projects.models import Project
+from silver_auth.settings import Settings
+from silver_auth.signing import service as signing
+from silver_auth.signing.service import SessionClaims
+
+SYSTEM = Actor("system")
+REUSE_REASON = "refresh_token_reuse"
+
+
+class InvalidGrant(ProblemError):
+    status, slug, title = 400, "invalid-grant", "The code or session token is not valid"
+
+
+def pkce_s256(verifier: str) -> str:
+    """BASE64URL(SHA-256(verifier)) without padding (RFC 7636 4.2)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    session: EndUserSession
+    user: EndUser
+    session_token: str
+    jwt: str
+    jwt_expires_at: datetime
+
+
+async def _jwt_for(db: AsyncSession, settings: Settings, session: EndUserSession) -> tuple[str, datetime]:
+    project = await db.get(Project, session.project_id)
+    if project is None:
+        raise InvalidGrant("the project of this session no longer exists")
+    key = await signing.current_key(db, settings, project, actor=SYSTEM)
+    claims = SessionClaims(session.project_id, session.environment, session.user_id, session.id)
+    return signing.issue_jwt(settings, key, claims)
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+async def exchange_code(
+    db: AsyncSession,
+    settings: Settings,
+    scope: Scope,
+    code: str,
+    *,
+    redirect_url: str,
+    code_verifier: str | None,
+    confidential: bool = False,
+) -> IssuedSession:
+    """Code -> session token + session JWT. `confidential`: the caller proved the secret key, so a code
+    started without PKCE is accepted. Every refusal is `invalid-grant`, writes nothing and leaves the
+    code usable; all but "no verifier with a publishable key" read alike (nothing about the code)."""
+    if not confidential and not code_verifier:
+        # Checked before the code is looked at: the message says nothing about the code.
+        raise InvalidGrant(
+            "a publishable key exchange needs the PKCE code_verifier (S256); a server holding the "
+            "secret key may exchange a code started without code_challenge"
+        )
+    row = await db.scalar(select(RedirectCode).where(RedirectCode.code_hash == token_hash(code)))
+    refused = InvalidGrant("the code is unknown, expired, already used, or not issued to this request")
+    if row is None or row.used_at is not None or clock.now() >= row.expires_at:
+        raise refused
+    if (row.project_id, row.environment) != (scope.project_id, scope.environment):
+        raise refused
+    if not _same(redirect_url, row.redirect_url):  # RFC 6749 4.1.3
+        raise refused
+    if row.code_challenge is None:
+        if not confidential:  # anyone who saw `?code=` holds the public key too
+            raise refused
+    elif not (code_verifier and _same(pkce_s256(code_verifier), row.code_challenge)):  # RFC 7636 4.6
+        raise refused
+    session = await db.get(EndUserSession, row.session_id)
+    user = await db.get(EndUser, session.user_id) if session else None
+    if session is None or user is None or dead_reason(session, user):
+        raise refused
+    # Single use even under a race: only the request that flips used_at goes on.
+    claimed = await db.execute(
+        update(RedirectCode)
+        .where(RedirectCode.id == row.id, RedirectCode.used_at.is_(None))
+        .values(used_at=clock.now())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise refused
+    session_token = secrets.token_urlsafe(32)
+    session.refresh_hash = token_hash(session_token)
+    token, expires = await _jwt_for(db, settings, session)
+    return IssuedSession(session, user, session_token, token, expires)
+
+
+async def refresh(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    scope: Scope,
+    session_token: str,
+    *,
+    ip: str | None = None,
+) -> IssuedSession:
+    """A fresh JWT and the NEXT session token; the one presented is void from now on (rotation).
+
+    No grace period: a token is good for exactly one refresh, so a client that retries a refresh whose
+    answer it lost, or refreshes twice at once, looks like a thief and loses the session. The safer
+    choice: a grace would need the next token kept readable server-side, and tokens are hashes only.
+    """
+    presented = token_hash(session_token)
+    row = (
+        await db.execute(
+            select(EndUserSession, EndUser)
+            .join(EndUser, EndUser.id == EndUserSession.user_id)
+            .where(EndUserSession.refresh_hash == presented)
+        )
+    ).one_or_none()
+    if row is None:
+        raise await _replayed(db, sessionmaker, scope, presented, ip)
+    session, user = row
+    if (session.project_id, session.environment) != (scope.project_id, scope.environment):
+        raise Unauthorized("the session token is unknown")
+    reason = dead_reason(session, user)
+    if reason is not None:
+        raise Unauthorized(f"the session has ended ({reason})", reason=reason)
+    next_token, now = secrets.token_urlsafe(32), clock.now()
+    # Guarded on the presented hash: of two concurrent refreshes with one token, one rotates; the
+    # other then finds the token retired, which is a reuse like any other.
+    rotated = await db.execute(
+        update(EndUserSession)
+        .where(EndUserSession.id == session.id, EndUserSession.refresh_hash == presented)
+        .values(refresh_hash=token_hash(next_token), last_seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rotated.rowcount != 1:  # type: ignore[attr-defined]
+        raise await _replayed(db, sessionmaker, scope, presented, ip)
+    db.add(RetiredRefreshToken(token_hash=presented, session_id=session.id, retired_at=now))
+    token, expires = await _jwt_for(db, settings, session)
+    return IssuedSession(session, user, next_token, token, expires)
+
+
+async def _replayed(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    scope: Scope,
+    presented: str,
+    ip: str | None,
+) -> Unauthorized:
+    """The error for a token that is not the current one of a session. A retired one was copied
+    (RFC 9700 4.14.2; G29 suspicious access): its session is revoked and audited in a transaction of its
+    own, committed although the request answers 401. The request's transaction is rolled back first
+    (SQLite takes the write lock at BEGIN); nothing else is written."""
+    retired = await db.get(RetiredRefreshToken, presented)
+    session = await db.get(EndUserSession, retired.session_id) if retired else None
+    if session is None or (session.project_id, session.environment) != (scope.project_id, scope.environment):
+        return Unauthorized("the session token is unknown")
+    session_id, user_id, project_id = session.id, session.user_id, session.project_id
+    org_id = await db.scalar(select(Project.org_id).where(Project.id == project_id))
+    await db.rollback()
+    async with transaction(sessionmaker) as own:
+        revoked = await own.execute(
+            update(EndUserSession)
+            .where(EndUserSession.id == session_id, EndUserSession.revoked_at.is_(None))
+            .values(revoked_at=clock.now())
+        )
+        if revoked.rowcount != 1:  # type: ignore[attr-defined]
+            return Unauthorized("the session has ended (revoked)", reason="revoked")
+        await record(
+            own,
+            AuditAction.END_USER_SESSION_REVOKED,
+            actor=Actor(SYSTEM.id, ip),
+            org_id=org_id,
+            project_id=project_id,
+            target=session_id,
+            metadata={"user_id": user_id, "reason": REUSE_REASON},
+        )
+    return Unauthorized(
+        "this session token was already used once, so it may have been copied: the session is revoked; "
+        "sign the user in again",
+        reason="refresh-token-reuse",
+    )
