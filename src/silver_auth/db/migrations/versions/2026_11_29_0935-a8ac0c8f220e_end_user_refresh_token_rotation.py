@@ -1,7 +1,7 @@
 """end-user refresh token rotation
 
 Revision ID: a8ac0c8f220e
-Revises: 6cf0e6359a4f
+Revises: 3086ee78443b
 Create Date: 2026-11-29 09:35:51.318590
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import silver_auth.db.base
 
 revision: str = "a8ac0c8f220e"
-down_revision: str | None = "6cf0e6359a4f"
+down_revision: str | None = "3086ee78443b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
