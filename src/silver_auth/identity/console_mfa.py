@@ -83,21 +83,20 @@ async def check_second_factor(
     if (code is None) == (recovery_code is None) or (recovery_code is not None and not allow_recovery):
         raise InvalidInput("send `code`" + (" or `recovery_code`" if allow_recovery else ""))
     limits = failures.limits_for(deps.settings, "mfa", owner_id, actor.ip)
-    await throttle.check(db, limits)
-    factor = factor or await mfa.factor_of(db, owner_id)
-    method = "totp" if code is not None else "recovery_code"
-    if not await mfa.use_code(db, deps.settings, factor, totp_code=code, recovery_code=recovery_code):
-        await failures.refuse(
-            db,
-            deps.sessionmaker,
-            limits,
-            refusal(f"the {'code' if code is not None else 'recovery code'} was not accepted"),
-            action=AuditAction.MFA_FAILED,
-            actor=actor,
-            target=owner_id,
-            metadata={"stage": stage, "method": method},
-        )
-    await failures.succeeded(db, limits)
+    async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:
+        factor = factor or await mfa.factor_of(db, owner_id)
+        method = "totp" if code is not None else "recovery_code"
+        if not await mfa.use_code(db, deps.settings, factor, totp_code=code, recovery_code=recovery_code):
+            await failures.refuse(
+                db,
+                attempt,
+                refusal(f"the {'code' if code is not None else 'recovery code'} was not accepted"),
+                action=AuditAction.MFA_FAILED,
+                actor=actor,
+                target=owner_id,
+                metadata={"stage": stage, "method": method},
+            )
+        await attempt.succeeded(db)
     if method == "recovery_code":
         await record(
             db,
@@ -175,32 +174,33 @@ async def disable(
     ends every other session (G29). Returns how many sessions were revoked."""
     factor = await _enabled_factor(db, account_id)
     limits = failures.limits_for(deps.settings, "reauth", account_id, actor.ip)
-    await throttle.check(db, limits)
-    account = await db.get(Account, account_id)
-    await failures.check_password(
-        db,
-        deps.sessionmaker,
-        limits,
-        account_id,
-        account.password_hash if account else None,
-        password,
-        detail="the password is incorrect",
-        purpose="mfa_disable",
-        actor=actor,
-    )
-    await check_second_factor(
-        db,
-        deps,
-        account_id,
-        code=code,
-        recovery_code=recovery_code,
-        allow_recovery=True,
-        stage="disable",
-        actor=actor,
-        refusal=failures.CodeRefused,
-        factor=factor,
-    )
-    await failures.succeeded(db, limits)
+    async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:
+        account = await db.get(Account, account_id)
+        await failures.check_password(
+            db,
+            attempt,
+            account_id,
+            account.password_hash if account else None,
+            password,
+            detail="the password is incorrect",
+            purpose="mfa_disable",
+            actor=actor,
+        )
+        # A wrong code below releases the password's reservation (the password was right) and counts
+        # against the second-factor limits instead.
+        await check_second_factor(
+            db,
+            deps,
+            account_id,
+            code=code,
+            recovery_code=recovery_code,
+            allow_recovery=True,
+            stage="disable",
+            actor=actor,
+            refusal=failures.CodeRefused,
+            factor=factor,
+        )
+        await attempt.succeeded(db)
     await mfa.remove_factors(db, account_id)
     revoked = await sessions.revoke_all_sessions(db, account_id, keep_session_id=session_id)
     await record(
