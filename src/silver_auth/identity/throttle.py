@@ -1,16 +1,17 @@
 """Failure throttling for passwords, second factors and sign-up, shared by every worker through the
 database.
 
-An attempt is reserved BEFORE its secret is checked: one AuthFailure row per limit, committed, then
-counted (the reservation included). Counting first and recording the failure afterwards let N
-parallel requests all pass the count before any failure was written (security review M2). A wrong
-secret keeps the reservation as its failure record (and audits it); a right one deletes it; an
-attempt that never reaches its secret releases it. Under contention near a limit, pending
-reservations of other requests count too: a limit can refuse early, never admit more (G35).
+An attempt is reserved BEFORE its secret is checked: one AuthFailure row per limit, committed and
+counted under a lock per limit. Counting first and recording the failure afterwards let N parallel
+requests all pass the count before any failure was written (security review M2). A wrong secret
+keeps the reservation as its failure record (and audits it); a right one deletes it; an attempt
+that never reaches its secret releases it. Pending attempts count: at most `max_failures` secrets
+are checked per window, however many requests arrive together (G35).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -136,22 +137,26 @@ async def reserve(
     db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], limits: Sequence[Limit]
 ) -> Attempt:
     """Count one attempt against every limit, committed before the secret is checked; 429 with
-    Retry-After (and nothing kept) when any limit is exceeded. Without a verdict the rows stay
+    Retry-After (and nothing written) when any limit is exhausted. Without a verdict the rows stay
     (sign-up counts every attempt this way).
+
+    Counting and inserting happen in one transaction that holds, per limit, a lock no other
+    reservation of the same scope and subject can pass: the write lock on SQLite (BEGIN IMMEDIATE),
+    transaction-scoped advisory locks on Postgres. So exactly `max_failures` attempts get through.
 
     The request's transaction `db` is committed first. It must not have written anything the request
     could still refuse (call this before writing); rows loaded through it stay usable (the session
-    does not expire on commit). Committing matters on SQLite, where every transaction holds the write
-    lock from BEGIN (IMMEDIATE): a second one opened meanwhile would wait until the busy timeout.
+    does not expire on commit). On SQLite it holds the write lock: a second transaction opened
+    meanwhile would wait until the busy timeout.
     """
     await db.commit()
     now = clock.now()
     rows = [AuthFailure(id=new_id("af"), scope=x.scope, subject=x.subject, at=now) for x in limits]
-    ids = [row.id for row in rows]
-    async with transaction(sessionmaker) as own:
-        own.add_all(rows)
     retry: int | None = None
     async with transaction(sessionmaker) as own:
+        if own.get_bind().dialect.name == "postgresql":
+            for key in sorted({_lock_key(x) for x in limits}):  # one order everywhere: no deadlock
+                await own.execute(select(func.pg_advisory_xact_lock(key)))
         for limit in limits:
             count, oldest = (
                 await own.execute(
@@ -162,15 +167,20 @@ async def reserve(
                     )
                 )
             ).one()
-            if count > limit.max_failures:
+            if count >= limit.max_failures:
                 retry = max(retry or 1, int((oldest + limit.window - now).total_seconds()) + 1)
-        if retry is not None:
-            await own.execute(delete(AuthFailure).where(AuthFailure.id.in_(ids)))
+        if retry is None:
+            own.add_all(rows)
     if retry is not None:
         raise TooManyAttempts(
             "too many failed attempts; try again later", headers={"Retry-After": str(retry)}
         )
-    return Attempt(sessionmaker, limits, ids)
+    return Attempt(sessionmaker, limits, [row.id for row in rows])
+
+
+def _lock_key(limit: Limit) -> int:
+    digest = hashlib.blake2b(f"{limit.scope}\x00{limit.subject}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @asynccontextmanager
