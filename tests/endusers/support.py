@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tests.concurrent import send
 from tests.factories import ConsoleUser, Harness
 
 REDIRECT = "https://app.example.com/callback"
@@ -54,6 +55,7 @@ class Browser:
     harness: Harness
     cookies: dict[str, str] = field(default_factory=dict)
     last: httpx.Response | None = None
+    ip: str | None = None
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         client = self.harness.client
@@ -61,7 +63,10 @@ class Browser:
         headers = kwargs.pop("headers", {})
         if self.cookies:
             headers["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        response = client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
+        if self.ip:  # a browser elsewhere (the throttles count per client address)
+            response = send(self.harness, method, url, self.ip, headers=headers, **kwargs)
+        else:
+            response = client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
         for raw in response.headers.get_list("set-cookie"):
             pair = raw.split(";", 1)[0]
             name, _, value = pair.partition("=")
