@@ -229,7 +229,11 @@ async def sign_up(
     once the input is valid, whatever the outcome (a taken email counts too)."""
     normalize_email(email)
     check_policy(password)
-    await throttle.reserve(db, sessionmaker, limits.sign_up(settings, scope, ip))
+    try:
+        await throttle.reserve(db, sessionmaker, limits.sign_up(settings, scope, ip))
+    except throttle.TooManyAttempts as refused:
+        detail = "too many accounts were created from here or for this app recently; try again later"
+        raise throttle.TooManyAttempts(detail, headers=refused.headers) from None
     return await create_user(db, scope, email, password, actor=Actor("anonymous", ip), via="hosted-page")
 
 

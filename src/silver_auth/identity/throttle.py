@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -194,7 +194,8 @@ async def attempt(
         yield reserved
     except Exception:
         if not reserved.settled:
-            await reserved.release(db)
+            with suppress(Exception):  # the original error is the one to report
+                await reserved.release(db)
         raise
     if not reserved.settled:
         await reserved.succeeded(db)
