@@ -19,8 +19,9 @@ from silver_auth.core import clock
 from silver_auth.identity.models import AuthFailure
 from tests.concurrent import send, send_together
 from tests.conftest import base_settings
+from tests.dbstate import snapshot
 from tests.factories import PASSWORD, Harness
-from tests.identity.support import API, enable_mfa, events, problem, start
+from tests.identity.support import API, changes, enable_mfa, events, problem, start
 
 WRONG = "wrong password 123456"
 IP_A, IP_B = "198.51.100.1", "198.51.100.2"
@@ -161,3 +162,17 @@ def test_m3_v6_3_8_unknown_and_known_emails_get_the_same_answer(strict: Harness)
     unknown = sign_in_from(strict, IP_B, "unknown@example.com", WRONG)
     assert known.status_code == unknown.status_code == 401
     assert known.json() == unknown.json()
+
+
+def test_m2_an_attempt_refused_before_its_secret_is_checked_is_not_counted(harness: Harness) -> None:
+    user = harness.user()
+    enable_mfa(user)
+    before = snapshot(harness)
+    # The right password, then no code at all: 422, and the password's reservation is released.
+    problem(user.post(f"{API}/mfa/disable", json={"password": PASSWORD}), 422, "invalid-request")
+    assert "auth_failures" not in changes(before, snapshot(harness))
+    # A wrong password is counted (one row per limit) and audited.
+    refused = user.post(f"{API}/mfa/disable", json={"password": WRONG, "code": "000000"})
+    problem(refused, 403, "reauthentication-failed")
+    assert changes(before, snapshot(harness))["auth_failures"] == (2, 0)
+    assert len(events(harness, user.account_id, "account.reauth_failed")) == 1
