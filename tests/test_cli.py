@@ -317,11 +317,9 @@ def test_account_deactivate_and_revoke_sessions_end_every_session(run: Runner, h
     refused = harness.client.post("/console/api/sign-in", json={"email": gone.email, "password": PASSWORD})
     assert refused.status_code == 401
     harness.sign_in(lost.email)  # revoking sessions does not lock the account out
-    assert _account_events(harness, gone.account_id)[-1] == (
-        "account.deactivated",
-        "cli",
-        {"sessions_revoked": 1},
-    )
+    *_, deactivation, refusal = _account_events(harness, gone.account_id)
+    assert deactivation == ("account.deactivated", "cli", {"sessions_revoked": 1})
+    assert refusal == ("account.sign_in_failed", gone.account_id, {})  # counted and audited (review M3)
     assert _account_events(harness, lost.account_id)[-1] == (
         "account.sessions_revoked",
         "cli",

@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     console_mfa_max_failures: int = Field(5, alias="CONSOLE_MFA_MAX_FAILURES", gt=0)
     console_mfa_ip_max_failures: int = Field(20, alias="CONSOLE_MFA_IP_MAX_FAILURES", gt=0)
     console_mfa_failure_window_minutes: int = Field(15, alias="CONSOLE_MFA_FAILURE_WINDOW_MINUTES", gt=0)
+    # Console password sign-in failures (review M3, L1), in the same window: per email from one IP (the
+    # hard limit: guessing from elsewhere cannot lock the owner out), per IP, per email across IPs.
+    console_sign_in_max_failures: int = Field(10, alias="CONSOLE_SIGN_IN_MAX_FAILURES", gt=0)
+    console_sign_in_ip_max_failures: int = Field(50, alias="CONSOLE_SIGN_IN_IP_MAX_FAILURES", gt=0)
+    console_sign_in_email_max_failures: int = Field(100, alias="CONSOLE_SIGN_IN_EMAIL_MAX_FAILURES", gt=0)
+    # Hosted end-user sign-up (review L2): attempts per client IP and per project environment.
+    end_user_sign_up_ip_max: int = Field(10, alias="SILVER_END_USER_SIGN_UP_IP_MAX", gt=0)
+    end_user_sign_up_project_max: int = Field(200, alias="SILVER_END_USER_SIGN_UP_PROJECT_MAX", gt=0)
+    end_user_sign_up_window_minutes: int = Field(60, alias="SILVER_END_USER_SIGN_UP_WINDOW_MINUTES", gt=0)
 
     database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     postgres_host: str | None = Field(None, alias="SILVER_POSTGRES_HOST")

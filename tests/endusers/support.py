@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tests.concurrent import send
 from tests.factories import ConsoleUser, Harness
 
 REDIRECT = "https://app.example.com/callback"
@@ -73,6 +74,7 @@ class Browser:
     last: httpx.Response | None = None
     pkce: bool = True
     verifier: str | None = None
+    ip: str | None = None
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         client = self.harness.client
@@ -80,7 +82,10 @@ class Browser:
         headers = kwargs.pop("headers", {})
         if self.cookies:
             headers["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        response = client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
+        if self.ip:  # a browser elsewhere (the throttles count per client address)
+            response = send(self.harness, method, url, self.ip, headers=headers, **kwargs)
+        else:
+            response = client.request(method, url, headers=headers, follow_redirects=False, **kwargs)
         for raw in response.headers.get_list("set-cookie"):
             pair = raw.split(";", 1)[0]
             name, _, value = pair.partition("=")

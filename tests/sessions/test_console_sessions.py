@@ -24,6 +24,7 @@ from silver_auth.settings import Settings
 from tests.conftest import base_settings
 from tests.dbstate import chain_head_seq, row_count, snapshot
 from tests.factories import PASSWORD, Harness
+from tests.identity.support import changes
 
 PROBLEM = "application/problem+json"
 CSRF_FAILED = "https://seqn.in/problems/csrf-failed"
@@ -127,7 +128,10 @@ def test_wrong_password_and_unknown_email_get_the_same_401(harness: Harness) -> 
         assert "set-cookie" not in response.headers
         assert response.json() == wrong_password.json()
     assert "known@example.com" not in wrong_password.text
-    assert snapshot(harness) == before  # no session row, no audit event
+    # No session row; each failure is counted and audited (review M3), the same way for all three.
+    changed = changes(before, snapshot(harness))
+    assert set(changed) == {"auth_failures", "audit_events", "audit_chain_head"}, changed
+    assert changed["audit_events"] == (3, 0)
 
 
 def test_no_cookie_and_anonymous_console_requests_get_401(harness: Harness) -> None:

@@ -75,6 +75,9 @@ class AuditAction(enum.StrEnum):
     PROJECT_IDENTITY_PROVISIONED = "project.identity_provisioned"
     PROJECT_IDENTITY_SECRET_ROTATED = "project.identity_secret_rotated"  # noqa: S105 - an action name
     ACCOUNT_GROUPS_SYNCED = "account.groups_synced"
+    # Failure throttles (security review M3, L4)
+    ACCOUNT_SIGN_IN_FAILED = "account.sign_in_failed"
+    END_USER_REAUTH_FAILED = "end_user.reauth_failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import Unauthorized
+from silver_auth.endusers import limits
 from silver_auth.endusers.models import EndUser
-from silver_auth.endusers.service import MFA_PER_IP, MFA_PER_USER, enduser_limits, org_of, record_user_event
+from silver_auth.endusers.service import org_of, record_user_event
 from silver_auth.identity import mfa, throttle
 from silver_auth.identity.mfa import Enrolment
 from silver_auth.identity.passwords import verify_password
+from silver_auth.identity.throttle import Attempt
 from silver_auth.settings import Settings
 
 has_mfa = mfa.has_confirmed_totp
@@ -40,26 +42,30 @@ async def check_second_factor(
     confirming: bool = False,
 ) -> None:
     """Accept a TOTP code (or, when not confirming, an unused recovery code); throttled and audited."""
-    limits = enduser_limits("mfa", user.id, ip, MFA_PER_USER, MFA_PER_IP)
-    await throttle.check(db, limits)
-    factor = await mfa.factor_of(db, user.id)
-    if factor is not None and (factor.confirmed_at is not None) == confirming:
-        factor = None  # confirming needs a pending factor; signing in, a confirmed one
-    ok = await mfa.use_code(db, settings, factor, totp_code=code, recovery_code=None if confirming else code)
-    if not ok:
-        await throttle.note_failure(
-            db,
-            sessionmaker,
-            limits,
-            action=AuditAction.END_USER_MFA_FAILED,
-            actor=Actor(user.id, ip),
-            target=user.id,
-            org_id=await org_of(db, user.project_id),
-            project_id=user.project_id,
-            metadata={"environment": user.environment},
-        )
-        raise Unauthorized("the code is not correct")
-    await throttle.forget_subject(db, limits)
+    async with throttle.attempt(db, sessionmaker, limits.per_user("mfa", user.id, ip)) as attempt:
+        factor = await mfa.factor_of(db, user.id)
+        if factor is not None and (factor.confirmed_at is not None) == confirming:
+            factor = None  # confirming needs a pending factor; signing in, a confirmed one
+        recovery = None if confirming else code
+        if not await mfa.use_code(db, settings, factor, totp_code=code, recovery_code=recovery):
+            await _refused(db, attempt, user, AuditAction.END_USER_MFA_FAILED, ip)
+            raise Unauthorized("the code is not correct")
+        await attempt.succeeded(db)
+
+
+async def _refused(
+    db: AsyncSession, attempt: Attempt, user: EndUser, action: AuditAction, ip: str | None
+) -> None:
+    """Keep the attempt as a failure and audit it (the request's transaction rolls back)."""
+    await attempt.failed(
+        db,
+        action=action,
+        actor=Actor(user.id, ip),
+        target=user.id,
+        org_id=await org_of(db, user.project_id),
+        project_id=user.project_id,
+        metadata={"environment": user.environment},
+    )
 
 
 async def confirm_totp(
@@ -91,8 +97,13 @@ async def disable_totp(
     ip: str | None,
 ) -> None:
     """Turn two-step verification off: needs the password and a current code (re-authentication)."""
-    if not verify_password(user.password_hash, password):
-        raise Unauthorized("the password is not correct")
-    await check_second_factor(db, sessionmaker, settings, user, code, ip=ip)
+    # Re-authentication is throttled and audited like the console's (review L4); a right password and
+    # a wrong code count against the second-factor limits instead.
+    async with throttle.attempt(db, sessionmaker, limits.per_user("reauth", user.id, ip)) as attempt:
+        if not verify_password(user.password_hash, password):
+            await _refused(db, attempt, user, AuditAction.END_USER_REAUTH_FAILED, ip)
+            raise Unauthorized("the password is not correct")
+        await check_second_factor(db, sessionmaker, settings, user, code, ip=ip)
+        await attempt.succeeded(db)
     await mfa.remove_factors(db, user.id)
     await record_user_event(db, AuditAction.END_USER_MFA_DISABLED, user, actor=Actor(user.id, ip))

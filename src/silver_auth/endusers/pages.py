@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.api.deps import request_ip
 from silver_auth.api.state import Runtime
-from silver_auth.audit.service import Actor
 from silver_auth.core.errors import Unauthorized
 from silver_auth.endusers import forms, mfa, service, sessions
 from silver_auth.endusers.forms import PAGE_OPT
@@ -75,8 +74,15 @@ class HostedPages(Controller):
         page, values = await posted_page(request, db, runtime, "sign-up")
         email, password = field(values, "email", 320), field(values, "password", 1024)
         with page.refusing("sign_up.html", "Create your account", email=email):
-            actor = Actor("anonymous", request_ip(request))
-            user = await service.create_user(db, page.scope, email, password, actor=actor, via="hosted-page")
+            user = await service.sign_up(
+                db,
+                runtime.sessionmaker,
+                runtime.settings,
+                page.scope,
+                email,
+                password,
+                ip=request_ip(request),
+            )
         return await _finish(db, page, request, user, mfa=False)
 
     @get("/sign-in", opt=PAGE_OPT)

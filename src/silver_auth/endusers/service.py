@@ -7,7 +7,6 @@ answers 404 for users outside them, exactly as for unknown ids.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -16,15 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
-from silver_auth.core.crypto import keyed_hash
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.core.text import has_control_characters
+from silver_auth.endusers import limits
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.identity import throttle
 from silver_auth.identity.mfa import confirmed_owners, remove_factors
-from silver_auth.identity.passwords import hash_password, verify_password
-from silver_auth.identity.service import normalize_email
+from silver_auth.identity.passwords import check_policy, hash_password, verify_password
+from silver_auth.identity.service import email_key, normalize_email
 from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
@@ -32,9 +31,6 @@ from silver_auth.settings import Settings
 
 ENVIRONMENTS = ("test", "live")
 PAGE_SIZE_MAX = 100
-WINDOW = timedelta(minutes=15)
-SIGN_IN_PER_USER, SIGN_IN_PER_IP = 10, 50
-MFA_PER_USER, MFA_PER_IP = 5, 30
 WRONG_CREDENTIALS = "email or password is incorrect"
 
 
@@ -167,15 +163,6 @@ async def record_user_event(
     )
 
 
-def enduser_limits(
-    kind: str, subject: str, ip: str | None, per_user: int, per_ip: int
-) -> list[throttle.Limit]:
-    """End-user failures of one kind, per user (or hashed email) and per client IP, in one window."""
-    return throttle.per_subject_and_ip(
-        f"enduser_{kind}", ("user", subject), ip, max_per_subject=per_user, max_per_ip=per_ip, window=WINDOW
-    )
-
-
 async def update_user(
     db: AsyncSession, user: EndUser, *, email: str | None, password: str | None, actor: Actor
 ) -> EndUser:
@@ -241,10 +228,26 @@ async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
 # --- sign-in ----------------------------------------------------------------------------------
 
 
-def _sign_in_limits(scope: Scope, email: str, ip: str | None, pepper: bytes) -> list[throttle.Limit]:
-    # The email is hashed: the subject column is short, and unknown emails must count the same way.
-    subject = f"{scope.project_id}:{scope.environment}:{keyed_hash(pepper, email)[:32]}"
-    return enduser_limits("signin", subject, ip, SIGN_IN_PER_USER, SIGN_IN_PER_IP)
+async def sign_up(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    scope: Scope,
+    email: str,
+    password: str,
+    *,
+    ip: str | None,
+) -> EndUser:
+    """A hosted sign-up: counted per IP and per project environment (review L2; 429 past the limits)
+    once the input is valid, whatever the outcome (a taken email counts too)."""
+    normalize_email(email)
+    check_policy(password)
+    try:
+        await throttle.reserve(db, sessionmaker, limits.sign_up(settings, scope, ip))
+    except throttle.TooManyAttempts as refused:
+        detail = "too many accounts were created from here or for this app recently; try again later"
+        raise throttle.TooManyAttempts(detail, headers=refused.headers) from None
+    return await create_user(db, scope, email, password, actor=Actor("anonymous", ip), via="hosted-page")
 
 
 async def authenticate(
@@ -258,40 +261,36 @@ async def authenticate(
     ip: str | None,
 ) -> EndUser:
     """The user behind email + password; one answer, in about the same time, for every failure
-    (ASVS V6.3.8): unknown email, wrong password, no password, banned. Failures are throttled and audited."""
-    try:
-        normalized = normalize_email(email)
-    except InvalidInput:
-        normalized = ""
-    limits = _sign_in_limits(scope, normalized, ip, settings.secret("key_pepper"))
-    await throttle.check(db, limits)
-    user = (
-        await db.scalar(
-            select(EndUser).where(
-                EndUser.project_id == scope.project_id,
-                EndUser.environment == scope.environment,
-                EndUser.email == normalized,
+    (ASVS V6.3.8): unknown email, wrong password, no password, banned. Failures are throttled (review
+    L1: limits.sign_in) and audited."""
+    normalized = email_key(email)
+    sign_in_limits = limits.sign_in(scope, normalized, ip, settings.secret("key_pepper"))
+    async with throttle.attempt(db, sessionmaker, sign_in_limits) as attempt:
+        user = (
+            await db.scalar(
+                select(EndUser).where(
+                    EndUser.project_id == scope.project_id,
+                    EndUser.environment == scope.environment,
+                    EndUser.email == normalized,
+                )
             )
+            if normalized
+            else None
         )
-        if normalized
-        else None
-    )
-    valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
-    if user is None or not valid or user.banned_at is not None:
-        user_id = user.id if user else None
-        await throttle.note_failure(
-            db,
-            sessionmaker,
-            limits,
-            action=AuditAction.END_USER_SIGN_IN_FAILED,
-            actor=Actor(user_id or "anonymous", ip),
-            target=user_id,
-            org_id=await org_of(db, scope.project_id),
-            project_id=scope.project_id,
-            metadata={"environment": scope.environment},
-        )
-        raise Unauthorized(WRONG_CREDENTIALS)
-    await throttle.forget_subject(db, limits)
+        valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
+        if user is None or not valid or user.banned_at is not None:
+            user_id = user.id if user else None
+            await attempt.failed(
+                db,
+                action=AuditAction.END_USER_SIGN_IN_FAILED,
+                actor=Actor(user_id or "anonymous", ip),
+                target=user_id,
+                org_id=await org_of(db, scope.project_id),
+                project_id=scope.project_id,
+                metadata={"environment": scope.environment},
+            )
+            raise Unauthorized(WRONG_CREDENTIALS)
+        await attempt.succeeded(db)
     return user
 
 

@@ -7,6 +7,8 @@ MFA, audit events, and the throttle per account and per IP (identity/failures.py
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,25 +55,27 @@ async def status(db: AsyncSession, account_id: str) -> MfaStatus:
     )
 
 
-async def _reauthenticate(
+@asynccontextmanager
+async def _reauthenticated(
     db: AsyncSession, deps: Deps, account_id: str, password: str, *, purpose: str, actor: Actor
-) -> None:
-    """The account's password again, throttled and audited like every other re-authentication."""
+) -> AsyncIterator[None]:
+    """The account's password again, throttled and audited like every other re-authentication; the
+    body runs once it is right (an error there releases the attempt: the password was right)."""
     limits = failures.limits_for(deps.settings, "reauth", account_id, actor.ip)
-    await throttle.check(db, limits)
-    account = await db.get(Account, account_id)
-    await failures.check_password(
-        db,
-        deps.sessionmaker,
-        limits,
-        account_id,
-        account.password_hash if account else None,
-        password,
-        detail="the password is incorrect",
-        purpose=purpose,
-        actor=actor,
-    )
-    await failures.succeeded(db, limits)
+    async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:
+        account = await db.get(Account, account_id)
+        await failures.check_password(
+            db,
+            attempt,
+            account_id,
+            account.password_hash if account else None,
+            password,
+            detail="the password is incorrect",
+            purpose=purpose,
+            actor=actor,
+        )
+        yield
+        await attempt.succeeded(db)
 
 
 async def start_enrolment(
@@ -79,15 +83,15 @@ async def start_enrolment(
 ) -> Enrolment:
     """A new secret, pending until a first code confirms it; replaces an earlier pending enrolment.
     Needs the password (ASVS V6.4): a stolen cookie alone must not bind the thief's authenticator."""
-    await _reauthenticate(db, deps, account_id, password, purpose="mfa_enrol", actor=actor)
-    return await mfa.start_enrolment(
-        db,
-        deps.settings,
-        account_id,
-        label=email,
-        issuer=ISSUER,
-        already_on="MFA is already enabled; disable it first to enrol a new authenticator",
-    )
+    async with _reauthenticated(db, deps, account_id, password, purpose="mfa_enrol", actor=actor):
+        return await mfa.start_enrolment(
+            db,
+            deps.settings,
+            account_id,
+            label=email,
+            issuer=ISSUER,
+            already_on="MFA is already enabled; disable it first to enrol a new authenticator",
+        )
 
 
 async def check_second_factor(
@@ -108,21 +112,20 @@ async def check_second_factor(
     if (code is None) == (recovery_code is None) or (recovery_code is not None and not allow_recovery):
         raise InvalidInput("send `code`" + (" or `recovery_code`" if allow_recovery else ""))
     limits = failures.limits_for(deps.settings, "mfa", owner_id, actor.ip)
-    await throttle.check(db, limits)
-    factor = factor or await mfa.factor_of(db, owner_id)
-    method = "totp" if code is not None else "recovery_code"
-    if not await mfa.use_code(db, deps.settings, factor, totp_code=code, recovery_code=recovery_code):
-        await failures.refuse(
-            db,
-            deps.sessionmaker,
-            limits,
-            refusal(f"the {'code' if code is not None else 'recovery code'} was not accepted"),
-            action=AuditAction.MFA_FAILED,
-            actor=actor,
-            target=owner_id,
-            metadata={"stage": stage, "method": method},
-        )
-    await failures.succeeded(db, limits)
+    async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:
+        factor = factor or await mfa.factor_of(db, owner_id)
+        method = "totp" if code is not None else "recovery_code"
+        if not await mfa.use_code(db, deps.settings, factor, totp_code=code, recovery_code=recovery_code):
+            await failures.refuse(
+                db,
+                attempt,
+                refusal(f"the {'code' if code is not None else 'recovery code'} was not accepted"),
+                action=AuditAction.MFA_FAILED,
+                actor=actor,
+                target=owner_id,
+                metadata={"stage": stage, "method": method},
+            )
+        await attempt.succeeded(db)
     if method == "recovery_code":
         await record(
             db,
@@ -199,19 +202,20 @@ async def disable(
     """Turn MFA off after the password AND a code (or recovery code); removes the factor and codes and
     ends every other session (G29). Returns how many sessions were revoked."""
     factor = await _enabled_factor(db, account_id)
-    await _reauthenticate(db, deps, account_id, password, purpose="mfa_disable", actor=actor)
-    await check_second_factor(
-        db,
-        deps,
-        account_id,
-        code=code,
-        recovery_code=recovery_code,
-        allow_recovery=True,
-        stage="disable",
-        actor=actor,
-        refusal=failures.CodeRefused,
-        factor=factor,
-    )
+    # A wrong code releases the password's attempt (it was right) and counts against the code limits.
+    async with _reauthenticated(db, deps, account_id, password, purpose="mfa_disable", actor=actor):
+        await check_second_factor(
+            db,
+            deps,
+            account_id,
+            code=code,
+            recovery_code=recovery_code,
+            allow_recovery=True,
+            stage="disable",
+            actor=actor,
+            refusal=failures.CodeRefused,
+            factor=factor,
+        )
     await mfa.remove_factors(db, account_id)
     revoked = await sessions.revoke_all_sessions(db, account_id, keep_session_id=session_id)
     # The kept session no longer stands on a factor the account has (G6: no admin access from it).

@@ -1,7 +1,8 @@
 """Refusals of console second factors and re-authentication: throttled per account and per IP, audited.
 
-A refused attempt writes exactly one thing: its failure record and audit event (throttle.note_failure
-rolls the request's transaction back, then commits them in its own).
+Every attempt is reserved before its secret is checked (throttle.attempt); a refused one writes
+exactly one thing: its failure record and audit event (Attempt.failed rolls the request's transaction
+back, then commits the audit event in its own).
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal, NoReturn
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction
+from silver_auth.core.crypto import keyed_hash
 from silver_auth.core.errors import ProblemError
 from silver_auth.identity import throttle
 from silver_auth.identity.passwords import verify_password
-from silver_auth.identity.throttle import Limit
+from silver_auth.identity.throttle import Attempt, Limit
 from silver_auth.settings import Settings
 
 Kind = Literal["mfa", "reauth"]
@@ -49,10 +51,28 @@ def limits_for(settings: Settings, kind: Kind, account_id: str, ip: str | None) 
     )
 
 
+def sign_in_limits(settings: Settings, email: str, ip: str | None) -> list[Limit]:
+    """Password sign-in failures (review L1: see throttle.per_pair_ip_and_subject), counted against a
+    keyed hash of the normalized email ("" when malformed) so unknown emails count the same way."""
+    return throttle.per_pair_ip_and_subject(
+        "console_signin",
+        email_subject(settings, email),
+        ip,
+        max_per_pair=settings.console_sign_in_max_failures,
+        max_per_ip=settings.console_sign_in_ip_max_failures,
+        max_per_subject=settings.console_sign_in_email_max_failures,
+        window=timedelta(minutes=settings.console_mfa_failure_window_minutes),
+    )
+
+
+def email_subject(settings: Settings, email: str) -> str:
+    """A keyed hash of an email: failures and audit events of unknown emails never store the address."""
+    return keyed_hash(settings.secret("key_pepper"), email)[:32]
+
+
 async def refuse(
     db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    limits: list[Limit],
+    attempt: Attempt,
     error: ProblemError,
     *,
     action: AuditAction,
@@ -60,17 +80,14 @@ async def refuse(
     target: str,
     metadata: dict[str, Any],
 ) -> NoReturn:
-    """Roll the request back, record the failure (and its audit event), raise `error`."""
-    await throttle.note_failure(
-        db, sessionmaker, limits, action=action, actor=actor, target=target, metadata=metadata
-    )
+    """Roll the request back, keep the attempt as a failure (and audit it), raise `error`."""
+    await attempt.failed(db, action=action, actor=actor, target=target, metadata=metadata)
     raise error
 
 
 async def check_password(
     db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    limits: list[Limit],
+    attempt: Attempt,
     account_id: str,
     password_hash: str | None,
     password: str,
@@ -79,21 +96,15 @@ async def check_password(
     purpose: str,
     actor: Actor,
 ) -> None:
-    """Re-authentication with the account's password (its stored hash): a wrong one is counted and
-    audited, and refused (403 ReauthenticationFailed with `detail`)."""
+    """Re-authentication with the account's password (its stored hash), inside a reserved attempt: a
+    wrong one is counted and audited, and refused (403 ReauthenticationFailed with `detail`)."""
     if not verify_password(password_hash, password):
         await refuse(
             db,
-            sessionmaker,
-            limits,
+            attempt,
             ReauthenticationFailed(detail),
             action=AuditAction.ACCOUNT_REAUTH_FAILED,
             actor=actor,
             target=account_id,
             metadata={"purpose": purpose},
         )
-
-
-async def succeeded(db: AsyncSession, limits: list[Limit]) -> None:
-    """Forget the account's failures after a success (the IP's count stays: it may span accounts)."""
-    await throttle.forget_subject(db, limits)

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.audit.service import Actor
+from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import InvalidInput, Unauthorized
-from silver_auth.identity import failures
+from silver_auth.identity import failures, throttle
 from silver_auth.identity.console_mfa import Deps, check_second_factor
 from silver_auth.identity.mfa import has_confirmed_totp
 from silver_auth.identity.models import Account
-from silver_auth.identity.service import authenticate
+from silver_auth.identity.service import check_credentials, email_key
 from silver_auth.sessions import service as sessions
 from silver_auth.sessions.service import IssuedSession, SessionCodec
 
@@ -62,12 +62,33 @@ async def sign_in(
             "send email and password",
             errors=[{"key": name, "message": "required", "source": "body"} for name in missing],
         )
-    account = await authenticate(db, email, password)
+    account = await _password_step(db, deps, email, password, ip)
     pending = await has_confirmed_totp(db, account.id)
     issued = await sessions.start_session(
         db, codec, deps.settings, account, ip=ip, user_agent=user_agent, awaiting_mfa=pending
     )
     return SignInResult(account, issued, pending)
+
+
+async def _password_step(db: AsyncSession, deps: Deps, email: str, password: str, ip: str | None) -> Account:
+    """Email and password, throttled (review M3, L1: failures.sign_in_limits) and audited; the same
+    answer and work (one argon2 verification) whether or not the account exists."""
+    limits = failures.sign_in_limits(deps.settings, email_key(email), ip)
+    async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:
+        account, ok = await check_credentials(db, email, password)
+        if account is None or not ok:
+            account_id = account.id if account else None
+            await attempt.failed(
+                db,
+                action=AuditAction.ACCOUNT_SIGN_IN_FAILED,
+                actor=Actor(account_id or "anonymous", ip),
+                target=account_id,
+                # an unknown email is identified by its keyed hash only (never the address or password)
+                metadata={} if account_id else {"email_hash": limits[-1].subject},
+            )
+            raise Unauthorized("email or password is incorrect")
+        await attempt.succeeded(db)
+    return account
 
 
 async def _second_step(
