@@ -321,6 +321,19 @@ def audit_verify() -> None:
     out.print(f"audit chain intact: {checked} events verified")
 
 
+@app.command()
+def purge() -> None:
+    """Delete expired sessions, codes and login states, and failure records past every throttle window."""
+
+    async def work(db: Any) -> dict[str, int]:
+        from silver_auth.ops.housekeeping import purge_expired  # noqa: PLC0415
+
+        return await purge_expired(db)
+
+    counts = _with_db(work)
+    out.print("purged: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+
+
 # --- Authentik (G8, G9) ------------------------------------------------------------------------------
 authentik_app = typer.Typer(help="The Authentik identity engine.", no_args_is_help=True)
 app.add_typer(authentik_app, name="authentik")

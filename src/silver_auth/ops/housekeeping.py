@@ -1,0 +1,38 @@
+"""Housekeeping: drop rows that can no longer do anything — expired sessions, codes and login states,
+and failure records older than every throttle window. Run by `silver-auth purge` (and, later, by the
+worker on a schedule). Audit events are never touched: they are the record (G27)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.core import clock
+from silver_auth.endusers.models import EndUserSession, RedirectCode
+from silver_auth.identity import throttle
+from silver_auth.sessions.service import purge_expired_sessions
+from silver_auth.sso.models import OidcLogin
+
+# Longer than any throttle window (the longest, sign-up, defaults to an hour): a failure this old no
+# longer counts against anyone, so keeping it only grows the table.
+FAILURE_RETENTION = timedelta(days=1)
+
+
+async def purge_expired(db: AsyncSession) -> dict[str, int]:
+    """Delete what has expired; returns how many rows went, per kind."""
+    now = clock.now()
+    counts = {
+        "console_sessions": await purge_expired_sessions(db),
+        "auth_failures": await throttle.purge_older_than(db, FAILURE_RETENTION),
+    }
+    # An expired end-user session takes its codes and retired refresh-token hashes with it (cascade).
+    for name, table, column in (
+        ("end_user_codes", RedirectCode, RedirectCode.expires_at),
+        ("end_user_sessions", EndUserSession, EndUserSession.expires_at),
+        ("oidc_logins", OidcLogin, OidcLogin.expires_at),
+    ):
+        result = await db.execute(delete(table).where(column < now))
+        counts[name] = int(result.rowcount)  # type: ignore[attr-defined]
+    return counts

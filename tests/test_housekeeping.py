@@ -1,0 +1,45 @@
+"""`silver-auth purge`: expired sessions, codes, login states and stale failure records go; live ones
+and the audit log stay."""
+
+from __future__ import annotations
+
+from silver_auth.core import clock
+from silver_auth.db.session import transaction
+from silver_auth.ops.housekeeping import purge_expired
+from tests.dbstate import snapshot
+from tests.endusers.support import customer_project, exchange, sign_up
+from tests.factories import PASSWORD, Harness
+
+
+def _purge(harness: Harness) -> dict[str, int]:
+    async def work() -> dict[str, int]:
+        async with transaction(harness.runtime.sessionmaker) as db:
+            return await purge_expired(db)
+
+    return harness.run(work)
+
+
+def test_purge_drops_only_what_has_expired(harness: Harness) -> None:
+    project = customer_project(harness)
+    _, used_code = sign_up(harness, project, "old@example.com")
+    assert exchange(harness, project, used_code).status_code == 200
+    sign_up(harness, project, "unexchanged@example.com")  # its code is never used
+    harness.client.post("/console/api/sign-in", json={"email": project.owner.email, "password": "wrong" * 3})
+    # A month and a half later every one of those has expired...
+    clock.advance(45 * 24 * 3600)
+    # ...and these are fresh.
+    fresh_owner = harness.sign_in(project.owner.email, PASSWORD)
+    _, fresh_code = sign_up(harness, project, "new@example.com")
+    before = snapshot(harness)
+
+    counts = _purge(harness)
+
+    after = snapshot(harness)
+    assert counts["console_sessions"] >= 1 and counts["end_user_sessions"] == 2
+    assert counts["end_user_codes"] >= 1 and counts["auth_failures"] >= 1
+    assert after["audit_events"] == before["audit_events"]  # the record is never purged (G27)
+    assert len(after["end_user_sessions"]) == 1 and len(after["end_user_codes"]) == 1
+    assert len(after["end_users"]) == len(before["end_users"])  # users are not sessions
+    fresh_owner.ok("GET", "/console/api/me")
+    assert exchange(harness, project, fresh_code).status_code == 200
+    assert _purge(harness) == dict.fromkeys(counts, 0)  # nothing more to do
