@@ -14,6 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from silver_auth import __version__
 from silver_auth.admin.guards import platform_admin_guard
 from silver_auth.admin.routes import ADMIN_CONTROLLERS
+from silver_auth.api.cors import cors_middleware
 from silver_auth.api.deps import DEPENDENCIES
 from silver_auth.api.guards import console_guard
 from silver_auth.api.http import EXCEPTION_HANDLERS, make_before_send
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[make_before_send(settings)],
+        middleware=[cors_middleware],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         state=State({"runtime": runtime}),

@@ -44,6 +44,8 @@ class KeyPrincipal:
     org_id: str
     project_name: str
     sign_in_methods: tuple[str, ...]
+    allowed_origins: frozenset[str]
+    """Browser origins whose pages may read answers given for this key (CORS)."""
     expires_at: float | None
     """Epoch seconds when a rotated key stops working; None for no end."""
 
@@ -173,6 +175,7 @@ def _principal(key: ApiKey, project: Project) -> KeyPrincipal:
         org_id=project.org_id,
         project_name=project.name,
         sign_in_methods=tuple(project.sign_in_methods),
+        allowed_origins=frozenset(project.allowed_origins),
         expires_at=_epoch(key.expires_at),
     )
 

@@ -1,0 +1,69 @@
+"""CORS for browser callers of the publishable-key routes: only the project's allowed origins may read
+the answers (exact match); preflights state methods and headers; the hot path is covered too."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.endusers.support import REDIRECT, customer_project
+from tests.factories import Harness
+
+APP = "https://app.example.com"
+ACAO = "access-control-allow-origin"
+
+
+def _project(harness: Harness) -> tuple[httpx.Client, str]:
+    project = customer_project(harness)
+    path = f"/console/api/projects/{project.project_id}"
+    project.owner.ok("PATCH", path, json={"allowed_origins": [APP]})
+    harness.client.cookies.clear()
+    return harness.client, project.publishable
+
+
+def test_preflight_states_methods_and_headers(harness: Harness) -> None:
+    client, _ = _project(harness)
+    for path, method in (("/v1/client-config", "GET"), ("/v1/client/sessions/exchange", "POST")):
+        answer = client.options(
+            path,
+            headers={
+                "origin": APP,
+                "access-control-request-method": method,
+                "access-control-request-headers": "x-publishable-key, content-type",
+            },
+        )
+        assert answer.status_code == 204, answer.text
+        assert answer.headers[ACAO] == APP
+        assert method in answer.headers["access-control-allow-methods"]
+        assert "x-publishable-key" in answer.headers["access-control-allow-headers"]
+        assert "access-control-allow-credentials" not in answer.headers  # these routes take no cookies
+
+
+@pytest.mark.parametrize("attempt", range(2))  # the first answer fills the key cache; the second is hot
+def test_only_allowed_origins_may_read_client_config(harness: Harness, attempt: int) -> None:
+    client, pk = _project(harness)
+    for _ in range(attempt + 1):
+        allowed = client.get("/v1/client-config", headers={"origin": APP, "x-publishable-key": pk})
+    assert allowed.status_code == 200 and allowed.headers[ACAO] == APP
+    assert "Origin" in allowed.headers["vary"]
+    for origin in ("https://evil.example", APP + ":8443", "http://app.example.com", APP + ".evil.example"):
+        refused = client.get("/v1/client-config", headers={"origin": origin, "x-publishable-key": pk})
+        assert refused.status_code == 200 and ACAO not in refused.headers, origin
+    by_query = client.get("/v1/client-config", params={"publishable_key": pk}, headers={"origin": APP})
+    assert by_query.headers[ACAO] == APP
+
+
+def test_unknown_keys_and_other_routes_get_no_cors(harness: Harness) -> None:
+    client, pk = _project(harness)
+    unknown = client.get(
+        "/v1/client-config", headers={"origin": APP, "x-publishable-key": "pk_test_" + "x" * 43}
+    )
+    assert unknown.status_code == 404 and ACAO not in unknown.headers
+    console = client.get("/console/api/me", headers={"origin": APP})
+    assert ACAO not in console.headers
+    exchange = client.post(
+        "/v1/client/sessions/exchange",
+        headers={"origin": APP, "x-publishable-key": pk},
+        json={"code": "nope", "redirect_url": REDIRECT, "code_verifier": "v" * 43},
+    )
+    assert exchange.status_code == 400 and exchange.headers[ACAO] == APP  # the page may read the refusal
