@@ -15,11 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.api.deps import runtime_of
 from silver_auth.api.guards import console_context
 from silver_auth.api.state import Runtime
-from silver_auth.core.errors import Forbidden, NotFound, ProblemError
+from silver_auth.core.errors import Forbidden, IdentityProviderUnavailable, ProblemError
 from silver_auth.db.session import transaction
 from silver_auth.identity.models import Account
 from silver_auth.identity.service import PLATFORM_ADMIN_GROUP, account_groups
-from silver_auth.sso.client import IdentityProviderUnavailable
 
 PLATFORM_ADMIN_ACCESS = "platform-admin"
 PLATFORM_ADMIN = {"access": PLATFORM_ADMIN_ACCESS}
@@ -52,8 +51,6 @@ async def platform_admin_guard(
             )
         if runtime.sso is not None:  # Authentik: its word now, not the groups synced at sign-in (G7, G29)
             await _confirm_with_authentik(runtime, db, context.account)
-        if not all(str(value).isprintable() for value in connection.path_params.values()):
-            raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)
     connection.state.console = context
 
 

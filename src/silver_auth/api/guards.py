@@ -67,8 +67,9 @@ def check_origin(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
 
 
 async def console_context(connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession) -> ConsoleContext:
-    """The live console session behind the request's cookie (else 401); unsafe methods also pass the
-    Origin and CSRF checks (else 403). Shared by the console and platform-admin guards."""
+    """The live console session behind the request's cookie (else 401); path ids must be printable
+    (else 404); unsafe methods also pass the Origin and CSRF checks (else 403). Shared by the console
+    and platform-admin guards."""
     runtime = runtime_of(connection)
     resolved = await resolve_session(
         db,
@@ -79,6 +80,8 @@ async def console_context(connection: ASGIConnection[Any, Any, Any, Any], db: As
     if resolved is None:
         raise Unauthorized("sign in to the console first")
     session, account = resolved
+    if not all(str(value).isprintable() for value in connection.path_params.values()):
+        raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)
     if connection.scope.get("method") in UNSAFE_METHODS:
         check_origin(connection)
         if not runtime.sessions.csrf_valid(session.id, connection.headers.get(CSRF_HEADER)):
@@ -103,8 +106,6 @@ async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
         account, session = context.account, context.session
         if access != "account":
             required = Role(access)
-            if not all(str(value).isprintable() for value in connection.path_params.values()):
-                raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)
             org_id = await _org_of(db, connection.path_params)
             membership = await db.get(Membership, (org_id, account.id)) if org_id else None
             if membership is None:  # unknown and foreign ids look the same: no existence leak

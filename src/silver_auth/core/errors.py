@@ -55,6 +55,12 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class IdentityProviderUnavailable(ProblemError):
+    """The identity provider (Authentik: its API or its OIDC endpoints) did not answer: retry later."""
+
+    status, slug, title = 503, "identity-provider-unavailable", "Identity provider unavailable"
+
+
 class QuotaExceeded(ProblemError):
     status, slug, title = 403, "quota-exceeded", "Plan quota exceeded"
 

@@ -173,15 +173,7 @@ async def deactivate_account(db: AsyncSession, account_id: str, *, actor: Actor)
     """Deactivate an account and end all its sessions at once (G29); returns the sessions revoked."""
     account = await _account(db, account_id)
     account.is_active = False
-    revoked = await revoke_all_sessions(db, account.id)
-    await record(
-        db,
-        AuditAction.ACCOUNT_DEACTIVATED,
-        actor=actor,
-        target=account.id,
-        metadata={"sessions_revoked": revoked},
-    )
-    return revoked
+    return await _end_sessions(db, account, AuditAction.ACCOUNT_DEACTIVATED, actor=actor)
 
 
 async def reset_account_mfa(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
@@ -189,26 +181,23 @@ async def reset_account_mfa(db: AsyncSession, account_id: str, *, actor: Actor) 
     (G29); returns the factors removed. The account enrols again after its next sign-in."""
     account = await _account(db, account_id)
     removed = await mfa.remove_factors(db, account.id)
-    revoked = await revoke_all_sessions(db, account.id)
-    await record(
-        db,
-        AuditAction.ACCOUNT_MFA_RESET,
-        actor=actor,
-        target=account.id,
-        metadata={"factors_removed": removed, "sessions_revoked": revoked},
-    )
+    await _end_sessions(db, account, AuditAction.ACCOUNT_MFA_RESET, actor=actor, factors_removed=removed)
     return removed
 
 
 async def revoke_account_sessions(db: AsyncSession, account_id: str, *, actor: Actor) -> int:
     """End every session of an account (lost device, suspicious access: G29); returns the count."""
-    account = await _account(db, account_id)
+    return await _end_sessions(
+        db, await _account(db, account_id), AuditAction.ACCOUNT_SESSIONS_REVOKED, actor=actor
+    )
+
+
+async def _end_sessions(
+    db: AsyncSession, account: Account, action: AuditAction, *, actor: Actor, **metadata: int
+) -> int:
+    """Revoke every session of the account and audit `action` with the count (G29); returns it."""
     revoked = await revoke_all_sessions(db, account.id)
     await record(
-        db,
-        AuditAction.ACCOUNT_SESSIONS_REVOKED,
-        actor=actor,
-        target=account.id,
-        metadata={"sessions_revoked": revoked},
+        db, action, actor=actor, target=account.id, metadata={**metadata, "sessions_revoked": revoked}
     )
     return revoked

@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
-from silver_auth.core.errors import ProblemError
+from silver_auth.core.errors import IdentityProviderUnavailable, ProblemError
 from silver_auth.settings import Settings
 
 with warnings.catch_warnings():  # Authlib 1.9 nudges towards httpx2; httpx is what this service ships
@@ -32,10 +32,6 @@ LEEWAY_SECONDS = 30
 
 class SignInFailed(ProblemError):
     status, slug, title = 401, "sso-failed", "Single sign-on failed"
-
-
-class IdentityProviderUnavailable(ProblemError):
-    status, slug, title = 503, "identity-provider-unavailable", "Identity provider unavailable"
 
 
 @dataclass(frozen=True, slots=True)

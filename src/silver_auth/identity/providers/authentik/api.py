@@ -26,16 +26,14 @@ from authentik_client import (
 )
 from authentik_client.exceptions import ApiException, NotFoundException, OpenApiException
 
-from silver_auth.core.errors import ProblemError
+from silver_auth.core.errors import IdentityProviderUnavailable, ProblemError
 
 T = TypeVar("T")
 API_PATH = "/api/v3"
 
 
-class AuthentikUnavailable(ProblemError):
-    """Authentik did not answer (down, timeout, TLS failure): try again later."""
-
-    status, slug, title = 503, "identity-provider-unavailable", "Identity provider unavailable"
+# Authentik did not answer (down, timeout, TLS failure): the one "identity provider unavailable" problem.
+AuthentikUnavailable = IdentityProviderUnavailable
 
 
 class AuthentikFailed(ProblemError):
