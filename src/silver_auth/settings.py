@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
@@ -203,9 +204,18 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
         "SILVER_KEY_PEPPER": secrets.token_urlsafe(48),
         "SILVER_SEALING_KEYS": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(generated, handle)
+    # Written whole under a private name, then linked into place: processes starting together (a CLI
+    # command beside `dev`) either win the link or read the winner's complete file, never a half one.
+    fd, scratch = tempfile.mkstemp(dir=data_dir, prefix=".secrets-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(generated, handle)
+        os.link(scratch, path)
+    except FileExistsError:
+        stored = json.loads(path.read_text())
+        return stored
+    finally:
+        os.unlink(scratch)
     return generated
 
 
