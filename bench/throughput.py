@@ -154,10 +154,10 @@ def migrate(env: dict[str, str], cwd: Path) -> None:
 
 
 async def _seed() -> tuple[str, str]:
+    from silver_auth.accounts.service import create_account  # noqa: PLC0415
     from silver_auth.app import build_runtime  # noqa: PLC0415 - after the env is in place
     from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
     from silver_auth.db.session import transaction  # noqa: PLC0415
-    from silver_auth.identity.service import create_account  # noqa: PLC0415
     from silver_auth.keys.service import create_key  # noqa: PLC0415
     from silver_auth.orgs.service import create_org  # noqa: PLC0415
     from silver_auth.projects.service import create_project  # noqa: PLC0415

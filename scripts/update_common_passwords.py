@@ -1,4 +1,4 @@
-"""Regenerate src/silver_auth/identity/data/common-passwords.txt (ASVS 5.0 V6.2: refuse common passwords).
+"""Regenerate src/silver_auth/accounts/data/common-passwords.txt (ASVS 5.0 V6.2: refuse common passwords).
 
 Source: the ranked `passwords` frequency list of the `zxcvbn` package on PyPI (MIT licence,
 Copyright (c) 2016 Daniel Wolf; the list itself comes from Dropbox's zxcvbn, also MIT). It is only
@@ -17,7 +17,7 @@ from pathlib import Path
 from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-not-found]
 
 COUNT = 10_000
-TARGET = Path(__file__).resolve().parent.parent / "src/silver_auth/identity/data/common-passwords.txt"
+TARGET = Path(__file__).resolve().parent.parent / "src/silver_auth/accounts/data/common-passwords.txt"
 
 
 def main() -> None:

@@ -22,12 +22,12 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from silver_auth.accounts import passwords
 from silver_auth.app import create_app
 from silver_auth.core import clock
 from silver_auth.db.engine import create_engine
 from silver_auth.db.migrate import upgrade
 from silver_auth.db.models import Base
-from silver_auth.identity import passwords
 from silver_auth.settings import Settings, load_settings
 from tests.factories import Harness
 

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 import httpx
 from litestar.testing import TestClient
 
-from silver_auth.api.state import Runtime
+from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, create_account
 from silver_auth.audit.service import CLI_ACTOR
 from silver_auth.db.session import transaction
-from silver_auth.identity.service import PLATFORM_ADMIN_GROUP, create_account
+from silver_auth.runtime import Runtime
 from silver_auth.settings import Settings
 
 T = TypeVar("T")

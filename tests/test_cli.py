@@ -20,8 +20,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
 from silver_auth import cli
+from silver_auth.accounts.models import Account
 from silver_auth.db.migrate import alembic_config
-from silver_auth.identity.models import Account
 from tests.factories import PASSWORD, Harness
 
 SILVER_AUTH = Path(sys.executable).parent / "silver-auth"

@@ -16,9 +16,9 @@ import structlog
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from silver_auth.api import http as api_http
 from silver_auth.app import create_app
 from silver_auth.settings import Settings
+from silver_auth.web import http as api_http
 from tests.conftest import base_settings
 from tests.dbstate import chain_head_seq, snapshot
 from tests.factories import ConsoleUser, Harness

@@ -8,40 +8,38 @@ from typing import Any
 
 from litestar import Litestar, Request, Router, get
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from silver_auth import __version__
+from silver_auth.accounts.credential_routes import AccountController
+from silver_auth.accounts.guards import console_guard, provide_console
+from silver_auth.accounts.routes import SessionController
 from silver_auth.admin.guards import platform_admin_guard
 from silver_auth.admin.routes import ADMIN_CONTROLLERS
-from silver_auth.api.cors import cors_middleware
-from silver_auth.api.deps import DEPENDENCIES
-from silver_auth.api.guards import console_guard
-from silver_auth.api.http import EXCEPTION_HANDLERS, make_before_send
-from silver_auth.api.state import Runtime
 from silver_auth.audit.routes import AuditController
+from silver_auth.authentik.console_routes import OidcController
+from silver_auth.authentik.hosted_routes import HostedOidcCallback
+from silver_auth.authentik.routes import ProjectIdentityController
 from silver_auth.core.logging import configure_logging
 from silver_auth.core.production_guard import production_violations
-from silver_auth.db.engine import create_engine, create_sessionmaker
-from silver_auth.endusers.account_pages import AccountPages
-from silver_auth.endusers.backend import backend_router
-from silver_auth.endusers.client import client_router
-from silver_auth.endusers.console import EndUserConsoleController
-from silver_auth.endusers.oidc_pages import HostedOidcCallback
-from silver_auth.endusers.pages import HostedPages, stylesheet
+from silver_auth.endusers.routes.backend import backend_router
+from silver_auth.endusers.routes.client import client_router
+from silver_auth.endusers.routes.console import EndUserConsoleController
 from silver_auth.health.routes import health, service_config
-from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
-from silver_auth.identity.routes import AccountController
+from silver_auth.hosted.account import AccountPages
+from silver_auth.hosted.sign_in import HostedPages, stylesheet
 from silver_auth.keys.routes import KeyController, backend_project
-from silver_auth.keys.verifier import KeyVerifier
+from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config
-from silver_auth.provisioning.routes import ProjectIdentityController
-from silver_auth.sessions.routes import SessionController
-from silver_auth.sessions.service import SessionCodec
+from silver_auth.runtime import SERVICE_DEPENDENCIES, build_runtime
 from silver_auth.settings import Settings, load_settings
 from silver_auth.signing.routes import SigningKeyController, jwks
-from silver_auth.sso.routes import OidcController
+from silver_auth.web.cors import cors_middleware
+from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
+from silver_auth.web.http import EXCEPTION_HANDLERS, make_before_send
 
 CONSOLE_CONTROLLERS = [
     SessionController,
@@ -80,32 +78,6 @@ class ProductionGuardError(SystemExit):
         self.violations = violations
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    engine = create_engine(settings)
-    sessionmaker = create_sessionmaker(engine)
-    runtime = Runtime(
-        settings=settings,
-        engine=engine,
-        sessionmaker=sessionmaker,
-        keys=KeyVerifier(sessionmaker, settings.secret("key_pepper"), settings.key_cache_ttl_seconds),
-        sessions=SessionCodec(settings),
-        identity=BuiltinIdentityProvider(),
-    )
-    if settings.identity == "authentik":
-        # Imported here: authentik-client takes seconds to import, and the builtin backend never needs it.
-        from silver_auth.identity.providers.authentik import build_authentik_provider  # noqa: PLC0415
-        from silver_auth.provisioning.service import ProjectIdentity  # noqa: PLC0415
-        from silver_auth.sso.client import OidcClient  # noqa: PLC0415
-        from silver_auth.sso.service import ConsoleSso  # noqa: PLC0415
-
-        # One client serves the admin proxy operations (G26), provisioning and the admin MFA check.
-        runtime.authentik = build_authentik_provider(settings)
-        runtime.identity = runtime.authentik
-        runtime.project_identity = ProjectIdentity(runtime.authentik, settings)
-        runtime.sso = ConsoleSso(settings, OidcClient(settings), runtime.authentik)
-    return runtime
-
-
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     violations = production_violations(settings)
@@ -125,18 +97,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if runtime.authentik is not None:
                 runtime.authentik.close()
 
-    # Every console route passes the console guard: session, CSRF, then the route's own access rule.
-    console = Router(path="/", route_handlers=CONSOLE_CONTROLLERS, guards=[console_guard])
+    # Every console route passes the console guard (session, CSRF), then its org role, if it names one.
+    console = Router(path="/", route_handlers=CONSOLE_CONTROLLERS, guards=[console_guard, org_role_guard])
     handlers: list[Any] = [health, service_config, client_config, backend_project, openapi_json, console]
     # Every /admin/api route passes the platform-admin guard: session, CSRF, SEQN-A, MFA (G6, G7).
     handlers.append(Router(path="/", route_handlers=ADMIN_CONTROLLERS, guards=[platform_admin_guard]))
     handlers += END_USER_HANDLERS
     return Litestar(
         route_handlers=handlers,
-        dependencies=DEPENDENCIES,
+        dependencies={
+            **DEPENDENCIES,
+            **SERVICE_DEPENDENCIES,
+            "console": Provide(provide_console, sync_to_thread=False),
+            "org_access": Provide(provide_org_access, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[make_before_send(settings)],
-        middleware=[cors_middleware],
+        middleware=[cors_middleware, request_db_middleware],
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         state=State({"runtime": runtime}),

@@ -11,8 +11,8 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import keyed_hash, seal
 from silver_auth.core.ids import new_id
 from silver_auth.db.session import transaction
-from silver_auth.identity import totp
-from silver_auth.identity.models import RecoveryCode, TotpFactor
+from silver_auth.mfa import totp
+from silver_auth.mfa.models import RecoveryCode, TotpFactor
 from tests.factories import ConsoleUser, Harness
 from tests.identity.support import Mfa, enable_mfa, mfa_sign_in
 from tests.orgs.support import problem

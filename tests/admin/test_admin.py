@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from silver_auth.identity.models import RecoveryCode, TotpFactor
+from silver_auth.accounts.sessions import ConsoleSession
 from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
-from silver_auth.sessions.models import ConsoleSession
+from silver_auth.mfa.models import RecoveryCode, TotpFactor
 from tests.admin.support import (
     ADMIN,
     MFA_SECRETS,

@@ -19,11 +19,11 @@ import pytest
 from litestar import Litestar, Router, get, post
 from litestar.testing import TestClient
 
+from silver_auth.accounts.guards import console_guard
 from silver_auth.admin.guards import PLATFORM_ADMIN_ACCESS, platform_admin_guard
-from silver_auth.api.guards import console_guard
-from silver_auth.api.http import EXCEPTION_HANDLERS
 from silver_auth.app import create_app
 from silver_auth.settings import Settings
+from silver_auth.web.http import EXCEPTION_HANDLERS
 from tests.admin.support import ADMIN, make_mfa_session, platform_admin, problem
 from tests.dbstate import chain_head_seq, snapshot
 from tests.factories import ConsoleUser, Harness

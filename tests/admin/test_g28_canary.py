@@ -8,11 +8,12 @@ import json
 import pytest
 from sqlalchemy import select
 
+from silver_auth.accounts.models import Account
+from silver_auth.accounts.sessions import ConsoleSession
 from silver_auth.audit.models import AuditEvent
-from silver_auth.identity.models import Account, RecoveryCode, TotpFactor
 from silver_auth.keys.models import ApiKey
+from silver_auth.mfa.models import RecoveryCode, TotpFactor
 from silver_auth.orgs.models import Invitation
-from silver_auth.sessions.models import ConsoleSession
 from tests.admin.support import ADMIN, MFA_SECRETS, make_mfa_session, platform_admin
 from tests.factories import PASSWORD, Harness
 from tests.identity.support import mfa_sign_in

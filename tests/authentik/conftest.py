@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from silver_auth.app import create_app
-from silver_auth.identity.providers.authentik.permissions import NEEDED
+from silver_auth.authentik.permissions import NEEDED
 from silver_auth.settings import Settings
 from tests.conftest import base_settings
 from tests.factories import Harness

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from silver_auth.accounts.models import Account
+from silver_auth.accounts.sessions import start_session
 from silver_auth.core import clock
 from silver_auth.core.ids import new_id
 from silver_auth.db.models import Base
 from silver_auth.db.session import transaction
-from silver_auth.identity.models import Account
-from silver_auth.sessions.service import start_session
 from tests.factories import ConsoleUser, Harness
 
 

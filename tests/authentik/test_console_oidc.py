@@ -15,10 +15,10 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
+from silver_auth.accounts.models import Account, AccountGroup
 from silver_auth.app import create_app
+from silver_auth.authentik.console_sign_in import ADMIN_RECHECK_SECONDS, STATE_COOKIE
 from silver_auth.core import clock
-from silver_auth.identity.models import Account, AccountGroup
-from silver_auth.sso.service import ADMIN_RECHECK_SECONDS, STATE_COOKIE
 from tests.authentik.conftest import authentik_settings
 from tests.authentik.support import all_rows_text, audit_rows
 from tests.dbstate import snapshot

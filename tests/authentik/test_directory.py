@@ -10,10 +10,10 @@ from litestar.testing import TestClient
 from typer.testing import CliRunner
 
 from silver_auth.app import create_app
+from silver_auth.authentik.permissions import NEEDED
 from silver_auth.cli import app as cli_app
 from silver_auth.core.errors import NotFound
 from silver_auth.identity.providers.authentik import AuthentikProvider
-from silver_auth.identity.providers.authentik.permissions import NEEDED
 from silver_auth.identity.providers.base import IdentityProvider
 from tests.authentik.conftest import authentik_settings, least_privilege_token
 from tests.authentik.support import sso_user

@@ -18,15 +18,15 @@ import jwt
 import pytest
 from sqlalchemy import select
 
+from silver_auth.authentik import applications as provisioning
+from silver_auth.authentik.console_sign_in import STATE_COOKIE
 from silver_auth.core import clock
 from silver_auth.core.errors import QuotaExceeded
 from silver_auth.core.ids import new_id
 from silver_auth.db.session import transaction
 from silver_auth.endusers.models import EndUser
 from silver_auth.plans.service import plan_for
-from silver_auth.provisioning import service as provisioning
 from silver_auth.signing.service import issuer as session_issuer
-from silver_auth.sso.service import STATE_COOKIE
 from tests.authentik.support import all_rows_text, audit_rows, sso_user
 from tests.dbstate import snapshot
 from tests.endusers.support import REDIRECT, Browser, CustomerProject, backend, code_from, exchange

@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 from silver_auth.app import create_app
 from silver_auth.audit.service import Actor
+from silver_auth.authentik import applications as provisioning
+from silver_auth.authentik.models import AuthentikApplication
 from silver_auth.cli import app as cli_app
 from silver_auth.core import clock
 from silver_auth.core.errors import InvalidInput
 from silver_auth.db.session import transaction
 from silver_auth.projects.models import Project
-from silver_auth.provisioning import service as provisioning
-from silver_auth.provisioning.models import AuthentikApplication
 from tests.authentik.conftest import authentik_settings
 from tests.authentik.support import all_rows_text, audit_rows, member, sso_user
 from tests.dbstate import snapshot
@@ -163,8 +163,8 @@ def test_a_database_failure_after_provisioning_undoes_it_in_authentik(
 ) -> None:
     owner, org_id = _world(ak_harness)
     runtime = ak_harness.runtime
-    identity = runtime.project_identity
-    assert identity is not None
+    applications = runtime.applications
+    assert applications is not None
 
     async def work() -> None:
         async with transaction(runtime.sessionmaker) as db:
@@ -180,7 +180,8 @@ def test_a_database_failure_after_provisioning_undoes_it_in_authentik(
             )
             db.add(project)
             await db.flush()
-            await identity.created(db, project, actor=Actor(owner.account_id))
+            made = await applications.provision(db, project)
+            await applications.provisioned(db, project, made, actor=Actor(owner.account_id))
             assert contract.state.providers  # it exists in Authentik while the transaction is open
             raise RuntimeError("the commit never happens")
 

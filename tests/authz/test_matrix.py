@@ -22,14 +22,14 @@ from litestar import Litestar, Router, get, post
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
-from silver_auth.api.guards import console_guard
-from silver_auth.api.http import EXCEPTION_HANDLERS
+from silver_auth.accounts.guards import console_guard
 from silver_auth.app import create_app
 from silver_auth.audit.models import AuditChainHead
 from silver_auth.core import clock
 from silver_auth.db.session import transaction
 from silver_auth.orgs.models import Org
 from silver_auth.settings import Settings
+from silver_auth.web.http import EXCEPTION_HANDLERS
 from tests.factories import PASSWORD, ConsoleUser, Harness
 
 CONSOLE = "/console/api"

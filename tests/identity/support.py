@@ -9,11 +9,11 @@ import httpx
 import pyotp
 from sqlalchemy import select
 
+from silver_auth.accounts.service import deactivate_account, reset_account_mfa
 from silver_auth.audit.models import AuditEvent
 from silver_auth.audit.service import CLI_ACTOR
 from silver_auth.core import clock
 from silver_auth.db.session import transaction
-from silver_auth.identity.service import deactivate_account, reset_account_mfa
 from tests.dbstate import snapshot
 from tests.factories import PASSWORD, ConsoleUser, Harness
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from silver_auth.accounts.service import deactivate_account, reset_account_mfa
 from silver_auth.audit.service import CLI_ACTOR
 from silver_auth.core.errors import NotFound
 from silver_auth.db.session import transaction
-from silver_auth.identity.service import deactivate_account, reset_account_mfa
 from tests.dbstate import snapshot
 from tests.factories import PASSWORD, Harness
 from tests.identity.support import (

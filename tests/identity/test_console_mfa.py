@@ -126,7 +126,7 @@ def test_g17_secret_is_sealed_to_its_owner_and_recovery_codes_are_keyed_hashes(h
     async def sealed() -> dict[str, str]:
         from sqlalchemy import select  # noqa: PLC0415
 
-        from silver_auth.identity.models import TotpFactor  # noqa: PLC0415
+        from silver_auth.mfa.models import TotpFactor  # noqa: PLC0415
 
         async with harness.runtime.sessionmaker() as db:
             rows = (await db.scalars(select(TotpFactor))).all()

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
+from silver_auth.accounts import passwords
+from silver_auth.accounts.passwords import check_policy, common_passwords, hash_password, verify_password
 from silver_auth.core.errors import InvalidInput
-from silver_auth.identity import passwords
-from silver_auth.identity.passwords import check_policy, common_passwords, hash_password, verify_password
 from tests.dbstate import snapshot
 from tests.factories import PASSWORD, Harness
 from tests.identity.support import API, changes, deactivate, post_sign_in, problem

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from silver_auth.app import create_app
 from silver_auth.audit.models import AuditEvent
 from silver_auth.core import clock
-from silver_auth.identity.models import AuthFailure
+from silver_auth.throttle.models import AuthFailure
 from tests.concurrent import send, send_together
 from tests.conftest import base_settings
 from tests.dbstate import snapshot

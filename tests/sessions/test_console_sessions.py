@@ -17,9 +17,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from silver_auth.accounts.sessions import SessionCodec
 from silver_auth.app import create_app
 from silver_auth.core import clock
-from silver_auth.sessions.service import SessionCodec
 from silver_auth.settings import Settings
 from tests.conftest import base_settings
 from tests.dbstate import chain_head_seq, row_count, snapshot

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from silver_auth.sessions.devices import device_label
+from silver_auth.accounts.devices import device_label
 from tests.factories import PASSWORD, ConsoleUser, Harness
 from tests.identity.support import enable_mfa, events, mfa_sign_in, next_code, problem
 from tests.sessions.test_console_sessions import running, same_secrets

@@ -12,13 +12,12 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import runtime_of
-from silver_auth.api.guards import console_context
-from silver_auth.api.state import Runtime
+from silver_auth.accounts.guards import console_context
+from silver_auth.accounts.models import Account
+from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, account_groups
 from silver_auth.core.errors import Forbidden, IdentityProviderUnavailable, ProblemError
-from silver_auth.db.session import transaction
-from silver_auth.identity.models import Account
-from silver_auth.identity.service import PLATFORM_ADMIN_GROUP, account_groups
+from silver_auth.runtime import Runtime, runtime_of
+from silver_auth.web.deps import request_db
 
 PLATFORM_ADMIN_ACCESS = "platform-admin"
 PLATFORM_ADMIN = {"access": PLATFORM_ADMIN_ACCESS}
@@ -36,21 +35,19 @@ async def platform_admin_guard(
     if handler.opt.get("access") != PLATFORM_ADMIN_ACCESS:  # fail closed
         raise Forbidden("this admin route has no platform-admin access rule")
     runtime = runtime_of(connection)
-    async with transaction(runtime.sessionmaker) as db:
-        context = await console_context(connection, db)  # 401 without a session; CSRF and Origin
-        # Group rows are the identity backend's: builtin manages them; Authentik's sign-in syncs them.
-        if PLATFORM_ADMIN_GROUP not in await account_groups(db, context.account.id):
-            raise Forbidden(
-                f"platform admins only: this needs membership of the {PLATFORM_ADMIN_GROUP} group"
-            )
-        if not context.session.mfa:
-            raise MfaRequired(
-                f"{PLATFORM_ADMIN_GROUP} members need a session that passed multi-factor sign-in (G6): "
-                "enrol a TOTP authenticator (POST /console/api/mfa/totp, then "
-                "/console/api/mfa/totp/confirm), then sign out and sign in again with a code from it"
-            )
-        if runtime.sso is not None:  # Authentik: its word now, not the groups synced at sign-in (G7, G29)
-            await _confirm_with_authentik(runtime, db, context.account)
+    db = request_db(connection)  # the handler's transaction too
+    context = await console_context(connection, db)  # 401 without a session; CSRF and Origin
+    # Group rows are the identity backend's: builtin manages them; Authentik's sign-in syncs them.
+    if PLATFORM_ADMIN_GROUP not in await account_groups(db, context.account.id):
+        raise Forbidden(f"platform admins only: this needs membership of the {PLATFORM_ADMIN_GROUP} group")
+    if not context.session.mfa:
+        raise MfaRequired(
+            f"{PLATFORM_ADMIN_GROUP} members need a session that passed multi-factor sign-in (G6): "
+            "enrol a TOTP authenticator (POST /console/api/mfa/totp, then "
+            "/console/api/mfa/totp/confirm), then sign out and sign in again with a code from it"
+        )
+    if runtime.sso is not None:  # Authentik: its word now, not the groups synced at sign-in (G7, G29)
+        await _confirm_with_authentik(runtime, db, context.account)
     connection.state.console = context
 
 

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.admin import service
 from silver_auth.admin.guards import PLATFORM_ADMIN
 from silver_auth.admin.schemas import (
@@ -24,8 +25,7 @@ from silver_auth.admin.schemas import (
     PlanChanged,
     SessionsRevoked,
 )
-from silver_auth.api.deps import ConsoleContext
-from silver_auth.api.state import Runtime
+from silver_auth.runtime import Runtime
 
 Search = Annotated[str | None, QueryParameter(max_length=200, description="Case-insensitive substring")]
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.accounts.models import Account, AccountGroup
+from silver_auth.accounts.service import account_groups
+from silver_auth.accounts.sessions import list_sessions, revoke_all_sessions
 from silver_auth.admin.schemas import (
     AdminAccountDetail,
     AdminAccountOrg,
@@ -36,16 +39,13 @@ from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound
 from silver_auth.core.text import has_control_characters
-from silver_auth.identity.models import Account, AccountGroup
 from silver_auth.identity.providers.base import DirectoryUser, IdentityProvider
 from silver_auth.identity.providers.builtin import like_escaped
-from silver_auth.identity.service import account_groups
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Membership, Org
 from silver_auth.orgs.service import list_members, orgs_of
 from silver_auth.plans.service import PLANS, plan_for
 from silver_auth.projects.models import Project
-from silver_auth.sessions.service import list_sessions, revoke_all_sessions
 
 
 def clean_search(search: str | None) -> str | None:

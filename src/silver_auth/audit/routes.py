@@ -10,10 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.guards import ADMIN
 from silver_auth.audit import service
 from silver_auth.audit.schemas import AuditEventPublic, AuditPage
 from silver_auth.core.errors import InvalidInput
+from silver_auth.orgs.guards import ADMIN
 
 MAX_CURSOR = 2**63 - 1
 

@@ -28,7 +28,11 @@ def keyed_hash(pepper: bytes, value: str) -> str:
     return hmac.new(pepper, value.encode(), hashlib.sha256).hexdigest()
 
 
-def keyed_hasher(pepper: bytes) -> Callable[[str], str]:
+Hasher = Callable[[str], str]
+"""A keyed hash under one server pepper (see `keyed_hasher`)."""
+
+
+def keyed_hasher(pepper: bytes) -> Hasher:
     """`keyed_hash` under one pepper, for hot paths: the HMAC key set-up (slow with OpenSSL 3) runs once."""
     prepared = hmac.new(pepper, digestmod=hashlib.sha256)
 

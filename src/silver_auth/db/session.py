@@ -23,7 +23,16 @@ def on_rollback(db: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
 
 @asynccontextmanager
 async def transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker() as db:
+    """A new session whose transaction commits when the block ends (rolls back if it raises)."""
+    async with settle(sessionmaker()) as db:
+        yield db
+
+
+@asynccontextmanager
+async def settle(db: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Commit `db` when the block ends, or roll back (and run the undo hooks) if it raises; then run the
+    after-commit hooks and close it."""
+    async with db:
         try:
             yield db
             await db.commit()

@@ -13,9 +13,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from silver_auth.core.crypto import keyed_hash
-from silver_auth.identity import throttle
-from silver_auth.identity.throttle import Limit
 from silver_auth.settings import Settings
+from silver_auth.throttle import service as throttle
+from silver_auth.throttle.service import Limit
 
 if TYPE_CHECKING:
     from silver_auth.endusers.service import Scope

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from silver_auth.accounts.passwords import verify_password
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import Unauthorized
 from silver_auth.endusers import limits
 from silver_auth.endusers.models import EndUser
 from silver_auth.endusers.service import org_of, record_user_event
-from silver_auth.identity import mfa, throttle
-from silver_auth.identity.mfa import Enrolment
-from silver_auth.identity.passwords import verify_password
-from silver_auth.identity.throttle import Attempt
+from silver_auth.mfa import factors as mfa
+from silver_auth.mfa.factors import Enrolment
 from silver_auth.settings import Settings
+from silver_auth.throttle import service as throttle
+from silver_auth.throttle.service import Attempt
 
 has_mfa = mfa.has_confirmed_totp
 

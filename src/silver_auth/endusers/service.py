@@ -13,6 +13,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from silver_auth.accounts.passwords import check_policy, hash_password, verify_password
+from silver_auth.accounts.service import email_key, normalize_email
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
@@ -20,14 +22,12 @@ from silver_auth.core.ids import looks_like, new_id
 from silver_auth.core.text import has_control_characters
 from silver_auth.endusers import limits
 from silver_auth.endusers.models import EndUser, EndUserSession
-from silver_auth.identity import throttle
-from silver_auth.identity.mfa import confirmed_owners, remove_factors
-from silver_auth.identity.passwords import check_policy, hash_password, verify_password
-from silver_auth.identity.service import email_key, normalize_email
+from silver_auth.mfa.factors import confirmed_owners, remove_factors
 from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
+from silver_auth.throttle import service as throttle
 
 ENVIRONMENTS = ("test", "live")
 PAGE_SIZE_MAX = 100

@@ -6,10 +6,10 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 
 from silver_auth import __version__
-from silver_auth.api.state import Runtime
 from silver_auth.core.schemas import Output
 from silver_auth.health.service import check_database
 from silver_auth.plans.service import PLANS
+from silver_auth.runtime import Runtime
 
 
 class Health(Output):

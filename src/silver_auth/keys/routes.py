@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import ConsoleContext, bearer_token, require_secret_key
-from silver_auth.api.guards import DEVELOPER, VIEWER
-from silver_auth.api.hot import hot_answer
-from silver_auth.api.state import Runtime
-from silver_auth.db.session import on_commit
+from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.keys import service
+from silver_auth.keys.guards import require_secret_key
 from silver_auth.keys.models import ApiKey
 from silver_auth.keys.schemas import (
     BackendKey,
@@ -30,8 +27,13 @@ from silver_auth.keys.schemas import (
     KeyRotate,
     KeyRotated,
 )
+from silver_auth.keys.service import KeyService
 from silver_auth.keys.verifier import KeyPrincipal
+from silver_auth.orgs.guards import DEVELOPER, VIEWER, resolves_org
 from silver_auth.projects.service import get_project
+from silver_auth.runtime import scope_runtime
+from silver_auth.web.deps import bearer_token
+from silver_auth.web.hot import hot_answer
 
 
 def key_public(key: ApiKey) -> KeyPublic:
@@ -54,7 +56,7 @@ def key_public(key: ApiKey) -> KeyPublic:
 
 def key_created(issued: service.IssuedKey) -> KeyCreated:
     public = key_public(issued.key)
-    return KeyCreated(**{f: getattr(public, f) for f in public.__struct_fields__}, key=issued.raw)
+    return KeyCreated(**msgspec.structs.asdict(public), key=issued.raw)
 
 
 class KeyController(Controller):
@@ -74,16 +76,11 @@ class KeyController(Controller):
         data: JSONBody[KeyCreate],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        key_service: NamedDependency[KeyService],
     ) -> KeyCreated:
-        issued = await service.create_key(
-            db,
-            await get_project(db, project_id),
-            data.kind,
-            data.environment,
-            pepper=runtime.settings.secret("key_pepper"),
-            name=data.name,
-            actor=console.actor,
+        project = await get_project(db, project_id)
+        issued = await key_service.create(
+            project, data.kind, data.environment, name=data.name, actor=console.actor
         )
         return key_created(issued)
 
@@ -99,16 +96,11 @@ class KeyController(Controller):
         data: JSONBody[KeyRotate],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        key_service: NamedDependency[KeyService],
     ) -> KeyRotated:
-        issued, old = await service.rotate_key(
-            db,
-            await service.get_key(db, key_id),
-            grace_seconds=data.grace_seconds,
-            pepper=runtime.settings.secret("key_pepper"),
-            actor=console.actor,
+        issued, old = await key_service.rotate(
+            await service.get_key(db, key_id), grace_seconds=data.grace_seconds, actor=console.actor
         )
-        on_commit(db, partial(runtime.keys.forget_key, old.lookup_hash))
         return KeyRotated(new=key_created(issued), old=key_public(old))
 
     @delete("/keys/{key_id:str}", opt=DEVELOPER, status_code=200, summary="Revoke a key at once")
@@ -117,11 +109,13 @@ class KeyController(Controller):
         key_id: FromPath[str],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        key_service: NamedDependency[KeyService],
     ) -> KeyPublic:
-        key = await service.revoke_key(db, await service.get_key(db, key_id), actor=console.actor)
-        on_commit(db, partial(runtime.keys.forget_key, key.lookup_hash))
+        key = await key_service.revoke(await service.get_key(db, key_id), actor=console.actor)
         return key_public(key)
+
+
+resolves_org("key_id", service.org_of_key)
 
 
 def backend_project_answer(key: KeyPrincipal) -> BackendProjectAnswer:
@@ -133,9 +127,9 @@ def backend_project_answer(key: KeyPrincipal) -> BackendProjectAnswer:
     )
 
 
-def _backend_project_hot(runtime: Runtime, scope: Scope) -> BackendProjectAnswer | None:
+def _backend_project_hot(scope: Scope) -> BackendProjectAnswer | None:
     raw = bearer_token(scope)
-    key = None if raw is None else runtime.keys.cached(raw, "secret")
+    key = None if raw is None else scope_runtime(scope).keys.cached(raw, "secret")
     return None if key is None else backend_project_answer(key)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -12,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
-from silver_auth.core.crypto import keyed_hash, random_base62
+from silver_auth.core.crypto import Hasher, random_base62
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import has_control_characters
+from silver_auth.db.session import on_commit
+from silver_auth.keys.cache import KeyCache
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
@@ -59,83 +62,6 @@ class IssuedKey:
     """The whole key: returned in this one answer and never stored."""
 
 
-def _status(key: ApiKey) -> str:
-    now = clock.now()
-    if key.revoked_at is not None:
-        return "revoked"
-    if key.expires_at is not None:
-        return "expired" if key.expires_at <= now else "expiring"
-    return "active"
-
-
-def key_status(key: ApiKey) -> str:
-    """`active`, `expiring` (rotated, in its grace period), `expired` or `revoked`."""
-    return _status(key)
-
-
-async def _issue(
-    db: AsyncSession,
-    project: Project,
-    kind: KeyKind,
-    environment: Environment,
-    pepper: bytes,
-    name: str | None,
-    actor: Actor,
-) -> IssuedKey:
-    raw = mint(kind, environment)
-    key = ApiKey(
-        id=new_id("key"),
-        project_id=project.id,
-        kind=kind,
-        environment=environment,
-        lookup_hash=keyed_hash(pepper, raw),
-        prefix=display_prefix(raw),
-        publishable_key=raw if kind == "publishable" else None,
-        name=_clean_key_name(name),
-        created_by=actor.id,
-        created_at=clock.now(),
-        last_used_at=None,
-        expires_at=None,
-        revoked_at=None,
-        replaced_by=None,
-    )
-    db.add(key)
-    return IssuedKey(key, raw)
-
-
-async def create_key(
-    db: AsyncSession,
-    project: Project,
-    kind: KeyKind,
-    environment: Environment,
-    *,
-    pepper: bytes,
-    name: str | None = None,
-    actor: Actor,
-) -> IssuedKey:
-    org = await db.get(Org, project.org_id)
-    limit = plan_for(org.plan if org else "free").api_keys_per_project
-    active = await db.scalar(
-        select(func.count())
-        .select_from(ApiKey)
-        .where(ApiKey.project_id == project.id, ApiKey.revoked_at.is_(None))
-    )
-    if int(active or 0) >= limit:
-        raise QuotaExceeded(f"at most {limit} unrevoked keys per project on this plan; revoke unused ones")
-    issued = await _issue(db, project, kind, environment, pepper, name, actor)
-    # G16/G18: the audit record names the key by id and display prefix, never the key.
-    await record(
-        db,
-        AuditAction.KEY_CREATED,
-        actor=actor,
-        org_id=project.org_id,
-        project_id=project.id,
-        target=issued.key.id,
-        metadata={"kind": kind, "environment": environment, "prefix": issued.key.prefix},
-    )
-    return issued
-
-
 async def get_key(db: AsyncSession, key_id: str) -> ApiKey:
     key = await db.get(ApiKey, key_id)
     if key is None:
@@ -150,56 +76,148 @@ async def list_keys(db: AsyncSession, project_id: str) -> list[ApiKey]:
     return list(rows.all())
 
 
-async def rotate_key(
-    db: AsyncSession, key: ApiKey, *, grace_seconds: int, pepper: bytes, actor: Actor
-) -> tuple[IssuedKey, ApiKey]:
-    """A new key of the same kind; the old one stays valid for `grace_seconds` (0: refused at once)."""
-    if grace_seconds < 0 or timedelta(seconds=grace_seconds) > MAX_GRACE:
-        raise InvalidInput(f"grace_seconds must be between 0 and {int(MAX_GRACE.total_seconds())}")
-    if _status(key) in ("revoked", "expired"):
-        raise Conflict(f"the key is {_status(key)}; create a new one instead")
-    if key.replaced_by is not None:
-        raise Conflict("the key was already rotated")
-    project = await db.get(Project, key.project_id)
-    if project is None:
-        raise NotFound("no such key")
-    kind: KeyKind = "secret" if key.kind == "secret" else "publishable"
-    environment: Environment = "live" if key.environment == "live" else "test"
-    issued = await _issue(db, project, kind, environment, pepper, key.name, actor)
-    now = clock.now()
-    key.replaced_by = issued.key.id
-    if grace_seconds == 0:
-        key.revoked_at = now
-    else:
-        key.expires_at = now + timedelta(seconds=grace_seconds)
-    await record(
-        db,
-        AuditAction.KEY_ROTATED,
-        actor=actor,
-        org_id=project.org_id,
-        project_id=project.id,
-        target=key.id,
-        metadata={
-            "new_key": issued.key.id,
-            "prefix": key.prefix,
-            "new_prefix": issued.key.prefix,
-            "grace_seconds": grace_seconds,
-        },
+def key_status(key: ApiKey) -> str:
+    """`active`, `expiring` (rotated, in its grace period), `expired` or `revoked`."""
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None:
+        return "expired" if key.expires_at <= clock.now() else "expiring"
+    return "active"
+
+
+async def org_of_key(db: AsyncSession, key_id: str) -> str | None:
+    """The org a key belongs to, for org-role checks on `/keys/{key_id}` routes."""
+    return await db.scalar(
+        select(Project.org_id).join(ApiKey, ApiKey.project_id == Project.id).where(ApiKey.id == key_id)
     )
-    return issued, key
 
 
-async def revoke_key(db: AsyncSession, key: ApiKey, *, actor: Actor) -> ApiKey:
-    if key.revoked_at is None:
-        key.revoked_at = clock.now()
-        project = await db.get(Project, key.project_id)
-        await record(
-            db,
-            AuditAction.KEY_REVOKED,
-            actor=actor,
-            org_id=project.org_id if project else None,
-            project_id=key.project_id,
-            target=key.id,
-            metadata={"prefix": key.prefix},
+class KeyService:
+    """Key changes with their effects: keyed hashing (G17) and this worker's key cache, whoever calls."""
+
+    def __init__(self, db: AsyncSession, hasher: Hasher, key_cache: KeyCache) -> None:
+        self.db = db
+        self.hasher = hasher
+        self.key_cache = key_cache
+
+    def _issue(
+        self, project: Project, kind: KeyKind, environment: Environment, name: str | None, actor: Actor
+    ) -> IssuedKey:
+        raw = mint(kind, environment)
+        key = ApiKey(
+            id=new_id("key"),
+            project_id=project.id,
+            kind=kind,
+            environment=environment,
+            lookup_hash=self.hasher(raw),
+            prefix=display_prefix(raw),
+            publishable_key=raw if kind == "publishable" else None,
+            name=_clean_key_name(name),
+            created_by=actor.id,
+            created_at=clock.now(),
+            last_used_at=None,
+            expires_at=None,
+            revoked_at=None,
+            replaced_by=None,
         )
-    return key
+        self.db.add(key)
+        return IssuedKey(key, raw)
+
+    async def create(
+        self,
+        project: Project,
+        kind: KeyKind,
+        environment: Environment,
+        *,
+        name: str | None = None,
+        actor: Actor,
+    ) -> IssuedKey:
+        db = self.db
+        org = await db.get(Org, project.org_id)
+        limit = plan_for(org.plan if org else "free").api_keys_per_project
+        active = await db.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.project_id == project.id, ApiKey.revoked_at.is_(None))
+        )
+        if int(active or 0) >= limit:
+            raise QuotaExceeded(
+                f"at most {limit} unrevoked keys per project on this plan; revoke unused ones"
+            )
+        issued = self._issue(project, kind, environment, name, actor)
+        # G16/G18: the audit record names the key by id and display prefix, never the key.
+        await _record_for_key(
+            db,
+            AuditAction.KEY_CREATED,
+            issued.key,
+            project.org_id,
+            actor,
+            {"kind": kind, "environment": environment, "prefix": issued.key.prefix},
+        )
+        return issued
+
+    async def rotate(self, key: ApiKey, *, grace_seconds: int, actor: Actor) -> tuple[IssuedKey, ApiKey]:
+        """A new key of the same kind; the old one stays valid for `grace_seconds` (0: refused at once)."""
+        if grace_seconds < 0 or timedelta(seconds=grace_seconds) > MAX_GRACE:
+            raise InvalidInput(f"grace_seconds must be between 0 and {int(MAX_GRACE.total_seconds())}")
+        status = key_status(key)
+        if status in ("revoked", "expired"):
+            raise Conflict(f"the key is {status}; create a new one instead")
+        if key.replaced_by is not None:
+            raise Conflict("the key was already rotated")
+        project = await self.db.get(Project, key.project_id)
+        if project is None:
+            raise NotFound("no such key")
+        kind: KeyKind = "secret" if key.kind == "secret" else "publishable"
+        environment: Environment = "live" if key.environment == "live" else "test"
+        issued = self._issue(project, kind, environment, key.name, actor)
+        now = clock.now()
+        key.replaced_by = issued.key.id
+        if grace_seconds == 0:
+            key.revoked_at = now
+        else:
+            key.expires_at = now + timedelta(seconds=grace_seconds)
+        await _record_for_key(
+            self.db,
+            AuditAction.KEY_ROTATED,
+            key,
+            project.org_id,
+            actor,
+            {
+                "new_key": issued.key.id,
+                "prefix": key.prefix,
+                "new_prefix": issued.key.prefix,
+                "grace_seconds": grace_seconds,
+            },
+        )
+        # The cached entry carries no expiry yet: this worker must learn of the grace end at once.
+        on_commit(self.db, partial(self.key_cache.forget_key, key.lookup_hash))
+        return issued, key
+
+    async def revoke(self, key: ApiKey, *, actor: Actor) -> ApiKey:
+        if key.revoked_at is None:
+            key.revoked_at = clock.now()
+            project = await self.db.get(Project, key.project_id)
+            await _record_for_key(
+                self.db,
+                AuditAction.KEY_REVOKED,
+                key,
+                project.org_id if project else None,
+                actor,
+                {"prefix": key.prefix},
+            )
+            on_commit(self.db, partial(self.key_cache.forget_key, key.lookup_hash))
+        return key
+
+
+async def _record_for_key(
+    db: AsyncSession,
+    action: AuditAction,
+    key: ApiKey,
+    org_id: str | None,
+    actor: Actor,
+    metadata: dict[str, object],
+) -> None:
+    await record(
+        db, action, actor=actor, org_id=org_id, project_id=key.project_id, target=key.id, metadata=metadata
+    )

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.core import clock
-from silver_auth.core.crypto import keyed_hash, keyed_hasher
+from silver_auth.core.crypto import Hasher
 from silver_auth.db.session import transaction
 from silver_auth.keys.models import ApiKey
 from silver_auth.keys.service import KeyKind, well_formed
@@ -52,10 +52,10 @@ class KeyPrincipal:
 
 class KeyVerifier:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], pepper: bytes, ttl_seconds: float
+        self, sessionmaker: async_sessionmaker[AsyncSession], hasher: Hasher, ttl_seconds: float
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._hash = keyed_hasher(pepper)
+        self._hash = hasher
         self._ttl = ttl_seconds
         # digest -> (deadline, principal). Misses are cached too (as None), so a flood of unknown keys
         # costs one query per key per TTL. Every entry lives the same TTL and is re-inserted on refill,
@@ -178,7 +178,3 @@ def _principal(key: ApiKey, project: Project) -> KeyPrincipal:
         allowed_origins=frozenset(project.allowed_origins),
         expires_at=_epoch(key.expires_at),
     )
-
-
-def lookup_hash(pepper: bytes, raw: str) -> str:
-    return keyed_hash(pepper, raw)

@@ -9,11 +9,11 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.accounts.sessions import purge_expired_sessions
+from silver_auth.authentik.models import OidcLogin
 from silver_auth.core import clock
 from silver_auth.endusers.models import EndUserSession, RedirectCode
-from silver_auth.identity import throttle
-from silver_auth.sessions.service import purge_expired_sessions
-from silver_auth.sso.models import OidcLogin
+from silver_auth.throttle import service as throttle
 
 # Longer than any throttle window (the longest, sign-up, defaults to an hour): a failure this old no
 # longer counts against anyone, so keeping it only grows the table.

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import ConsoleContext
-from silver_auth.api.guards import ACCOUNT, ADMIN, OWNER, VIEWER
-from silver_auth.api.state import Runtime
+from silver_auth.accounts.guards import ACCOUNT, ConsoleContext
 from silver_auth.core import clock
-from silver_auth.db.session import on_commit
 from silver_auth.orgs import service
+from silver_auth.orgs.guards import ADMIN, OWNER, VIEWER, OrgAccess
 from silver_auth.orgs.models import Invitation, Org, Role
 from silver_auth.orgs.schemas import (
     InvitationAccept,
@@ -33,6 +29,8 @@ from silver_auth.orgs.schemas import (
     Usage,
 )
 from silver_auth.plans.service import plan_for
+from silver_auth.projects.service import ProjectService
+from silver_auth.settings import Settings
 
 
 def _org(org: Org, role: Role) -> OrgPublic:
@@ -98,9 +96,10 @@ class OrgController(Controller):
         self,
         org_id: FromPath[str],
         console: NamedDependency[ConsoleContext],
+        org_access: NamedDependency[OrgAccess],
         db: NamedDependency[AsyncSession],
     ) -> OrgDetail:
-        return await _detail(db, await service.get_org(db, org_id), console.member_role)
+        return await _detail(db, await service.get_org(db, org_id), org_access.role)
 
     @patch("/orgs/{org_id:str}", opt=ADMIN, summary="Rename an org")
     async def update_org(
@@ -108,10 +107,11 @@ class OrgController(Controller):
         org_id: FromPath[str],
         data: JSONBody[OrgUpdate],
         console: NamedDependency[ConsoleContext],
+        org_access: NamedDependency[OrgAccess],
         db: NamedDependency[AsyncSession],
     ) -> OrgDetail:
         org = await service.rename_org(db, await service.get_org(db, org_id), data.name, actor=console.actor)
-        return await _detail(db, org, console.member_role)
+        return await _detail(db, org, org_access.role)
 
     @delete("/orgs/{org_id:str}", opt=OWNER, summary="Delete an org with its projects and keys")
     async def delete_org(
@@ -119,11 +119,11 @@ class OrgController(Controller):
         org_id: FromPath[str],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        projects: NamedDependency[ProjectService],
     ) -> None:
-        project_ids = await service.delete_org(db, await service.get_org(db, org_id), actor=console.actor)
-        for project_id in project_ids:
-            on_commit(db, partial(runtime.keys.forget_project, project_id))
+        await service.delete_org(
+            db, await service.get_org(db, org_id), actor=console.actor, projects=projects
+        )
 
     @get("/orgs/{org_id:str}/members", opt=VIEWER, summary="Members and their roles")
     async def list_members(self, org_id: FromPath[str], db: NamedDependency[AsyncSession]) -> MemberPage:
@@ -141,10 +141,11 @@ class OrgController(Controller):
         account_id: FromPath[str],
         data: JSONBody[MemberUpdate],
         console: NamedDependency[ConsoleContext],
+        org_access: NamedDependency[OrgAccess],
         db: NamedDependency[AsyncSession],
     ) -> MemberPublic:
         membership = await service.change_role(
-            db, org_id, account_id, data.role, actor_role=console.member_role, actor=console.actor
+            db, org_id, account_id, data.role, actor_role=org_access.role, actor=console.actor
         )
         email = next(e for m, e in await service.list_members(db, org_id) if m.account_id == account_id)
         return MemberPublic(
@@ -157,24 +158,24 @@ class OrgController(Controller):
         org_id: FromPath[str],
         account_id: FromPath[str],
         console: NamedDependency[ConsoleContext],
+        org_access: NamedDependency[OrgAccess],
         db: NamedDependency[AsyncSession],
     ) -> None:
-        await service.remove_member(
-            db, org_id, account_id, actor_role=console.member_role, actor=console.actor
-        )
+        await service.remove_member(db, org_id, account_id, actor_role=org_access.role, actor=console.actor)
 
     @post("/orgs/{org_id:str}/leave", opt=VIEWER, status_code=204, summary="Leave an org")
     async def leave(
         self,
         org_id: FromPath[str],
         console: NamedDependency[ConsoleContext],
+        org_access: NamedDependency[OrgAccess],
         db: NamedDependency[AsyncSession],
     ) -> None:
         await service.remove_member(
             db,
             org_id,
             console.account.id,
-            actor_role=console.member_role,
+            actor_role=org_access.role,
             actor=console.actor,
             keep_session_id=console.session.id,
         )
@@ -191,19 +192,20 @@ class OrgController(Controller):
         org_id: FromPath[str],
         data: JSONBody[InvitationCreate],
         console: NamedDependency[ConsoleContext],
+        org_access: NamedDependency[OrgAccess],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        settings: NamedDependency[Settings],
     ) -> InvitationCreated:
         invitation, token = await service.create_invitation(
             db,
             await service.get_org(db, org_id),
             data.role,
             data.email,
-            actor_role=console.member_role,
+            actor_role=org_access.role,
             actor=console.actor,
         )
         public = _invitation(invitation)
-        url = f"{runtime.settings.accounts_url.rstrip('/')}/console/invitations/{token}"
+        url = f"{settings.accounts_url.rstrip('/')}/console/invitations/{token}"
         return InvitationCreated(
             **{f: getattr(public, f) for f in public.__struct_fields__}, token=token, url=url
         )

@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import secrets
-import unicodedata
 from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.accounts.models import Account
+from silver_auth.accounts.sessions import revoke_all_sessions
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import token_hash
 from silver_auth.core.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
-from silver_auth.core.text import has_control_characters
-from silver_auth.identity.models import Account
+from silver_auth.core.text import clean_name, has_control_characters
 from silver_auth.orgs.models import Invitation, Membership, Org, Role
 from silver_auth.plans.service import DEFAULT_PLAN, plan_for
 from silver_auth.projects.models import Project
-from silver_auth.sessions.service import revoke_all_sessions
+from silver_auth.projects.service import ProjectService, list_projects
 
 INVITATION_LIFETIME = timedelta(days=7)
-MAX_NAME = 100
-
-
-# Bidi overrides and isolates can make a name display as something else (CVE-2021-42574 style).
-
-
-def clean_name(name: str) -> str:
-    name = " ".join(name.split())
-    if has_control_characters(name):
-        raise InvalidInput("name must not contain control characters")
-    if not name or all(unicodedata.category(c) == "Cf" for c in name):  # e.g. only zero-width spaces
-        raise InvalidInput("name must not be blank")
-    if len(name) > MAX_NAME:
-        raise InvalidInput(f"name is limited to {MAX_NAME} characters")
-    return name
 
 
 async def create_org(db: AsyncSession, name: str, *, owner_id: str, actor: Actor) -> Org:
@@ -94,19 +79,20 @@ async def rename_org(db: AsyncSession, org: Org, name: str, *, actor: Actor) -> 
     return org
 
 
-async def delete_org(db: AsyncSession, org: Org, *, actor: Actor) -> list[str]:
-    """Delete the org and everything in it; returns its project ids (their cached keys must go)."""
-    project_ids = list((await db.scalars(select(Project.id).where(Project.org_id == org.id))).all())
+async def delete_org(db: AsyncSession, org: Org, *, actor: Actor, projects: ProjectService) -> None:
+    """Delete the org and everything in it; each project goes through the project service, so its
+    identity-engine objects and cached keys go too."""
+    doomed = await list_projects(db, org.id)
+    await projects.delete_many(doomed, actor=actor)
     await record(
         db,
         AuditAction.ORG_DELETED,
         actor=actor,
         org_id=org.id,
         target=org.id,
-        metadata={"name": org.name, "projects": project_ids},
+        metadata={"name": org.name, "projects": [project.id for project in doomed]},
     )
     await db.delete(org)
-    return project_ids
 
 
 async def list_members(db: AsyncSession, org_id: str) -> list[tuple[Membership, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
@@ -11,13 +10,10 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import ConsoleContext, runtime_of, scope_header
-from silver_auth.api.guards import ADMIN, VIEWER
-from silver_auth.api.hot import hot_answer
-from silver_auth.api.state import Runtime
+from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.core.errors import NotFound
-from silver_auth.db.session import on_commit
 from silver_auth.keys.verifier import KeyPrincipal
+from silver_auth.orgs.guards import ADMIN, VIEWER, resolves_org
 from silver_auth.projects import service
 from silver_auth.projects.models import Project
 from silver_auth.projects.schemas import (
@@ -29,6 +25,11 @@ from silver_auth.projects.schemas import (
     ProjectPublic,
     ProjectUpdate,
 )
+from silver_auth.projects.service import ProjectService
+from silver_auth.runtime import runtime_of, scope_runtime
+from silver_auth.web.cors import allow_origins
+from silver_auth.web.deps import scope_header
+from silver_auth.web.hot import hot_answer
 
 
 def project_public(project: Project) -> ProjectPublic:
@@ -59,14 +60,9 @@ class ProjectController(Controller):
         org_id: FromPath[str],
         data: JSONBody[ProjectCreate],
         console: NamedDependency[ConsoleContext],
-        db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        projects: NamedDependency[ProjectService],
     ) -> ProjectPublic:
-        return project_public(
-            await service.create_project(
-                db, org_id, data.name, actor=console.actor, identity=runtime.project_identity
-            )
-        )
+        return project_public(await projects.create(org_id, data.name, actor=console.actor))
 
     @get("/projects/{project_id:str}", opt=VIEWER, summary="A project")
     async def get_project(
@@ -85,19 +81,17 @@ class ProjectController(Controller):
         data: JSONBody[ProjectUpdate],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        projects: NamedDependency[ProjectService],
     ) -> ProjectPublic:
-        project = await service.update_project(
-            db,
-            await service.get_project(db, project_id),
+        changes = service.ProjectChanges(
             name=data.name,
             allowed_origins=data.allowed_origins,
             redirect_urls=data.redirect_urls,
             sign_in_methods=list(data.sign_in_methods) if data.sign_in_methods is not None else None,
-            actor=console.actor,
-            identity=runtime.project_identity,
         )
-        on_commit(db, partial(runtime.keys.forget_project, project_id))
+        project = await projects.update(
+            await service.get_project(db, project_id), changes, actor=console.actor
+        )
         return project_public(project)
 
     @delete("/projects/{project_id:str}", opt=ADMIN, summary="Delete a project and its keys")
@@ -106,15 +100,12 @@ class ProjectController(Controller):
         project_id: FromPath[str],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        projects: NamedDependency[ProjectService],
     ) -> None:
-        await service.delete_project(
-            db,
-            await service.get_project(db, project_id),
-            actor=console.actor,
-            identity=runtime.project_identity,
-        )
-        on_commit(db, partial(runtime.keys.forget_project, project_id))
+        await projects.delete(await service.get_project(db, project_id), actor=console.actor)
+
+
+resolves_org("project_id", service.org_of_project)
 
 
 def client_config_answer(principal: KeyPrincipal, auth_url: str) -> ClientConfig:
@@ -133,10 +124,14 @@ def client_config_answer(principal: KeyPrincipal, auth_url: str) -> ClientConfig
     )
 
 
-def _client_config_hot(runtime: Runtime, scope: Scope) -> ClientConfig | None:
+def _client_config_hot(scope: Scope) -> ClientConfig | None:
     raw = scope_header(scope, b"x-publishable-key")
+    runtime = scope_runtime(scope)
     principal = None if raw is None else runtime.keys.cached(raw, "publishable")
-    return None if principal is None else client_config_answer(principal, runtime.settings.auth_url)
+    if principal is None:
+        return None
+    allow_origins(scope, principal.allowed_origins)
+    return client_config_answer(principal, runtime.settings.auth_url)
 
 
 @get(
@@ -154,4 +149,5 @@ async def client_config(
     principal = await runtime.keys.verify(header_key or publishable_key or "", "publishable")
     if principal is None:
         raise NotFound("no project for this publishable key")
+    allow_origins(request.scope, principal.allowed_origins)
     return client_config_answer(principal, runtime.settings.auth_url)

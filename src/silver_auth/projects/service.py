@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
@@ -12,12 +14,13 @@ from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
-from silver_auth.core.text import has_control_characters
+from silver_auth.core.text import clean_name, has_control_characters
+from silver_auth.db.session import on_commit
+from silver_auth.keys.cache import KeyCache
 from silver_auth.orgs.models import Org
-from silver_auth.orgs.service import clean_name
 from silver_auth.plans.service import plan_for
+from silver_auth.projects.lifecycle import ProjectLifecycle
 from silver_auth.projects.models import Project
-from silver_auth.provisioning.service import ProjectIdentity
 
 SIGN_IN_METHODS = ("password",)
 ENVIRONMENTS = ("test", "live")
@@ -96,44 +99,6 @@ def clean_sign_in_methods(methods: list[str]) -> list[str]:
     return [m for m in SIGN_IN_METHODS if m in methods]
 
 
-async def create_project(
-    db: AsyncSession, org_id: str, name: str, *, actor: Actor, identity: ProjectIdentity | None = None
-) -> Project:
-    # Lock the org row so two concurrent creates cannot both squeeze under the quota.
-    org = await db.scalar(select(Org).where(Org.id == org_id).with_for_update())
-    if org is None:
-        raise NotFound("no such org")
-    plan = plan_for(org.plan)
-    count = await db.scalar(select(func.count()).select_from(Project).where(Project.org_id == org_id))
-    if int(count or 0) >= plan.projects:
-        raise QuotaExceeded(f"the {plan.name} plan allows {plan.projects} projects")
-    now = clock.now()
-    project = Project(
-        id=new_id("prj"),
-        org_id=org_id,
-        name=clean_name(name),
-        allowed_origins=[],
-        redirect_urls=[],
-        sign_in_methods=list(SIGN_IN_METHODS),
-        created_at=now,
-        updated_at=now,
-    )
-    db.add(project)
-    await record(
-        db,
-        AuditAction.PROJECT_CREATED,
-        actor=actor,
-        org_id=org_id,
-        project_id=project.id,
-        target=project.id,
-        metadata={"name": project.name},
-    )
-    if identity is not None:  # Authentik backend: the project's OAuth2 provider and application (G8)
-        await db.flush()
-        await identity.created(db, project, actor=actor)
-    return project
-
-
 async def get_project(db: AsyncSession, project_id: str) -> Project:
     project = await db.get(Project, project_id)
     if project is None:
@@ -146,58 +111,124 @@ async def list_projects(db: AsyncSession, org_id: str) -> list[Project]:
     return list(rows.all())
 
 
-async def update_project(
-    db: AsyncSession,
-    project: Project,
-    *,
-    name: str | None,
-    allowed_origins: list[str] | None,
-    redirect_urls: list[str] | None,
-    sign_in_methods: list[str] | None,
-    actor: Actor,
-    identity: ProjectIdentity | None = None,
-) -> Project:
-    changes: dict[str, object] = {}
-    if name is not None:
-        changes["name"] = clean_name(name)
-    if allowed_origins is not None:
-        changes["allowed_origins"] = _clean_list(allowed_origins, clean_origin, "allowed origins")
-    if redirect_urls is not None:
-        changes["redirect_urls"] = _clean_list(redirect_urls, clean_redirect_url, "redirect URLs")
-    if sign_in_methods is not None:
-        changes["sign_in_methods"] = clean_sign_in_methods(sign_in_methods)
-    changes = {field: value for field, value in changes.items() if getattr(project, field) != value}
-    if not changes:
+async def org_of_project(db: AsyncSession, project_id: str) -> str | None:
+    """The org a project belongs to, for org-role checks on `/projects/{project_id}` routes."""
+    return await db.scalar(select(Project.org_id).where(Project.id == project_id))
+
+
+class ProjectService:
+    """Project changes with their effects: the identity lifecycle and the key cache, whoever calls."""
+
+    def __init__(self, db: AsyncSession, lifecycle: ProjectLifecycle, key_cache: KeyCache) -> None:
+        self.db = db
+        self.lifecycle = lifecycle
+        self.key_cache = key_cache
+
+    async def create(self, org_id: str, name: str, *, actor: Actor) -> Project:
+        db = self.db
+        org = await db.get(Org, org_id)
+        if org is None:
+            raise NotFound("no such org")
+        await _check_project_quota(db, org)  # early refusal, before anything leaves the machine
+        now = clock.now()
+        project = Project(
+            id=new_id("prj"),
+            org_id=org_id,
+            name=clean_name(name),
+            allowed_origins=[],
+            redirect_urls=[],
+            sign_in_methods=list(SIGN_IN_METHODS),
+            created_at=now,
+            updated_at=now,
+        )
+        # The identity engine's calls come before any lock: a slow Authentik must not stall other writes.
+        provisioned = await self.lifecycle.provision(db, project)
+        # Lock the org row so two concurrent creates cannot both squeeze under the quota.
+        locked = await db.scalar(select(Org).where(Org.id == org_id).with_for_update())
+        if locked is None:
+            raise NotFound("no such org")
+        await _check_project_quota(db, locked)
+        db.add(project)
+        await db.flush()
+        await record_for_project(db, AuditAction.PROJECT_CREATED, project, actor, {"name": project.name})
+        await self.lifecycle.provisioned(db, project, provisioned, actor=actor)
         return project
-    for field, value in changes.items():
-        setattr(project, field, value)
-    project.updated_at = clock.now()
-    await record(
-        db,
-        AuditAction.PROJECT_UPDATED,
-        actor=actor,
-        org_id=project.org_id,
-        project_id=project.id,
-        target=project.id,
-        metadata={"changed": changes},
-    )
-    if identity is not None and "redirect_urls" in changes:  # Authentik matches them strictly too
-        await identity.redirects_changed(db, project)
-    return project
+
+    async def update(
+        self,
+        project: Project,
+        changes: ProjectChanges,
+        *,
+        actor: Actor,
+    ) -> Project:
+        cleaned = _cleaned_changes(project, changes)
+        if not cleaned:
+            return project
+        if "redirect_urls" in cleaned:  # Authentik matches them strictly too
+            await self.lifecycle.redirects_changing(self.db, project, list(cleaned["redirect_urls"]))  # type: ignore[call-overload]
+        for field, value in cleaned.items():
+            setattr(project, field, value)
+        project.updated_at = clock.now()
+        await record_for_project(self.db, AuditAction.PROJECT_UPDATED, project, actor, {"changed": cleaned})
+        # The cached key principals carry the name and origins: every worker must read them afresh.
+        on_commit(self.db, partial(self.key_cache.forget_project, project.id))
+        return project
+
+    async def delete(self, project: Project, *, actor: Actor) -> None:
+        await self.delete_many([project], actor=actor)
+
+    async def delete_many(self, projects: list[Project], *, actor: Actor) -> None:
+        """Delete projects with their keys; the identity engine's objects go first, all before any
+        audit write, so no network call waits inside the audited part of the transaction."""
+        for project in projects:
+            await self.lifecycle.deleting(self.db, project)
+        for project in projects:
+            await record_for_project(
+                self.db, AuditAction.PROJECT_DELETED, project, actor, {"name": project.name}
+            )
+            await self.db.delete(project)
+            on_commit(self.db, partial(self.key_cache.forget_project, project.id))
 
 
-async def delete_project(
-    db: AsyncSession, project: Project, *, actor: Actor, identity: ProjectIdentity | None = None
+async def _check_project_quota(db: AsyncSession, org: Org) -> None:
+    plan = plan_for(org.plan)
+    count = await db.scalar(select(func.count()).select_from(Project).where(Project.org_id == org.id))
+    if int(count or 0) >= plan.projects:
+        raise QuotaExceeded(f"the {plan.name} plan allows {plan.projects} projects")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectChanges:
+    """What an update asks for; None leaves a field as it is."""
+
+    name: str | None = None
+    allowed_origins: list[str] | None = None
+    redirect_urls: list[str] | None = None
+    sign_in_methods: list[str] | None = None
+
+
+def _cleaned_changes(project: Project, changes: ProjectChanges) -> dict[str, object]:
+    cleaned: dict[str, object] = {}
+    if changes.name is not None:
+        cleaned["name"] = clean_name(changes.name)
+    if changes.allowed_origins is not None:
+        cleaned["allowed_origins"] = _clean_list(changes.allowed_origins, clean_origin, "allowed origins")
+    if changes.redirect_urls is not None:
+        cleaned["redirect_urls"] = _clean_list(changes.redirect_urls, clean_redirect_url, "redirect URLs")
+    if changes.sign_in_methods is not None:
+        cleaned["sign_in_methods"] = clean_sign_in_methods(changes.sign_in_methods)
+    return {field: value for field, value in cleaned.items() if getattr(project, field) != value}
+
+
+async def record_for_project(
+    db: AsyncSession, action: AuditAction, project: Project, actor: Actor, metadata: dict[str, object]
 ) -> None:
-    if identity is not None:
-        await identity.deleting(db, project)
     await record(
         db,
-        AuditAction.PROJECT_DELETED,
+        action,
         actor=actor,
         org_id=project.org_id,
         project_id=project.id,
         target=project.id,
-        metadata={"name": project.name},
+        metadata=metadata,
     )
-    await db.delete(project)

@@ -9,12 +9,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.api.deps import ConsoleContext
-from silver_auth.api.guards import ADMIN, VIEWER
-from silver_auth.api.state import Runtime
+from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.core.errors import NotFound
 from silver_auth.core.ids import looks_like
+from silver_auth.orgs.guards import ADMIN, VIEWER
 from silver_auth.projects.service import get_project
+from silver_auth.runtime import Runtime
 from silver_auth.signing import service
 from silver_auth.signing.models import SigningKey
 from silver_auth.signing.schemas import SigningKeyPage, SigningKeyPublic

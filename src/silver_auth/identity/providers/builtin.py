@@ -8,11 +8,12 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.accounts.models import Account, AccountGroup
+from silver_auth.accounts.service import deactivate_account, reset_account_mfa
 from silver_auth.audit.service import Actor
 from silver_auth.core.errors import NotFound
-from silver_auth.identity.models import Account, AccountGroup, TotpFactor
 from silver_auth.identity.providers.base import DirectoryGroup, DirectoryUser
-from silver_auth.identity.service import deactivate_account, reset_account_mfa
+from silver_auth.mfa.models import TotpFactor
 
 BUILTIN_BACKEND = Actor("identity:builtin")
 

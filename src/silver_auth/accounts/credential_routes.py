@@ -1,0 +1,167 @@
+"""The signed-in account's own password and TOTP MFA (console, builtin identity)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.accounts import service
+from silver_auth.accounts.guards import ACCOUNT, ConsoleContext
+from silver_auth.accounts.schemas import (
+    CodeInput,
+    MfaDisable,
+    MfaStatusPublic,
+    PasswordChange,
+    PasswordInput,
+    RecoveryCodes,
+    SessionsRevoked,
+    TotpEnrolment,
+)
+from silver_auth.authentik.console_sign_in import UseSingleSignOn
+from silver_auth.mfa import console as console_mfa
+from silver_auth.runtime import Runtime, runtime_of
+
+
+def _deps(runtime: Runtime) -> console_mfa.Deps:
+    return console_mfa.Deps(runtime.sessionmaker, runtime.settings)
+
+
+def builtin_identity_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """With Authentik as the identity engine, passwords and second factors live there: a device bound
+    here would not be Authentik's confirmed device that admin MFA rests on (G6)."""
+    if runtime_of(connection).settings.identity != "builtin":
+        raise UseSingleSignOn(
+            "passwords and MFA devices are managed in Authentik for this console",
+            sso="/console/api/oidc/start",
+        )
+
+
+class AccountController(Controller):
+    path = "/console/api"
+    tags = ["console: account security"]
+    guards = [builtin_identity_only]
+
+    @post(
+        "/me/password",
+        opt=ACCOUNT,
+        status_code=200,
+        summary="Change your password (ends your other sessions)",
+    )
+    async def change_password(
+        self,
+        data: JSONBody[PasswordChange],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> SessionsRevoked:
+        revoked = await service.change_password(
+            db,
+            runtime.sessionmaker,
+            runtime.settings,
+            console.account.id,
+            console.session.id,
+            data.current_password,
+            data.new_password,
+            actor=console.actor,
+        )
+        return SessionsRevoked(sessions_revoked=revoked)
+
+    @get("/mfa", opt=ACCOUNT, summary="Your MFA status")
+    async def mfa_status(
+        self, console: NamedDependency[ConsoleContext], db: NamedDependency[AsyncSession]
+    ) -> MfaStatusPublic:
+        found = await console_mfa.status(db, console.account.id)
+        return MfaStatusPublic(
+            enabled=found.enabled,
+            confirmed_at=found.confirmed_at,
+            pending=found.pending,
+            recovery_codes_remaining=found.recovery_codes_remaining,
+        )
+
+    @post(
+        "/mfa/totp",
+        opt=ACCOUNT,
+        status_code=200,
+        summary="Start TOTP enrolment with your password (answers the secret and QR code, once)",
+    )
+    async def start_totp(
+        self,
+        data: JSONBody[PasswordInput],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> TotpEnrolment:
+        enrolment = await console_mfa.start_enrolment(
+            db, _deps(runtime), console.account.id, console.account.email, data.password, actor=console.actor
+        )
+        return TotpEnrolment(
+            secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+        )
+
+    @post(
+        "/mfa/totp/confirm",
+        opt=ACCOUNT,
+        status_code=200,
+        summary="Confirm TOTP with a first code: enables MFA, answers the recovery codes once",
+        description="The current session is not upgraded: sign in again with a code for an MFA session (G6).",
+    )
+    async def confirm_totp(
+        self,
+        data: JSONBody[CodeInput],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> RecoveryCodes:
+        codes = await console_mfa.confirm_enrolment(
+            db, _deps(runtime), console.account.id, console.session.id, data.code, actor=console.actor
+        )
+        return RecoveryCodes(recovery_codes=codes)
+
+    @post(
+        "/mfa/recovery-codes",
+        opt=ACCOUNT,
+        status_code=200,
+        summary="Replace your recovery codes (needs a current TOTP code)",
+    )
+    async def regenerate_recovery_codes(
+        self,
+        data: JSONBody[CodeInput],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> RecoveryCodes:
+        codes = await console_mfa.regenerate_recovery_codes(
+            db, _deps(runtime), console.account.id, data.code, actor=console.actor
+        )
+        return RecoveryCodes(recovery_codes=codes)
+
+    @post(
+        "/mfa/disable",
+        opt=ACCOUNT,
+        status_code=200,
+        summary="Turn MFA off (password and a code or recovery code; ends your other sessions)",
+    )
+    async def disable(
+        self,
+        data: JSONBody[MfaDisable],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> SessionsRevoked:
+        revoked = await console_mfa.disable(
+            db,
+            _deps(runtime),
+            console.account.id,
+            console.session.id,
+            password=data.password,
+            code=data.code,
+            recovery_code=data.recovery_code,
+            actor=console.actor,
+        )
+        return SessionsRevoked(sessions_revoked=revoked)

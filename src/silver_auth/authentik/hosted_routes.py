@@ -1,0 +1,76 @@
+"""`GET /p/{project_id}/oidc/callback`: Authentik sends the end-user's browser back here
+(SILVER_IDENTITY=authentik); the session then starts exactly as after the builtin sign-in form."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.authentik import hosted_sign_in as oidc
+from silver_auth.authentik.console_sign_in import STATE_COOKIE
+from silver_auth.core.ids import looks_like
+from silver_auth.endusers import sessions
+from silver_auth.hosted import tokens as forms
+from silver_auth.hosted.context import PAGE_HANDLERS, Page, PageError, Req
+from silver_auth.hosted.sign_in import _finish
+from silver_auth.hosted.tokens import PAGE_OPT, PagePath
+from silver_auth.runtime import Runtime
+from silver_auth.web.deps import request_ip
+
+Query = Annotated[str | None, QueryParameter(required=False, max_length=4096)]
+StateQuery = Annotated[str | None, QueryParameter(name="state", required=False, max_length=4096)]
+
+
+class HostedOidcCallback(Controller):
+    path = "/p/{project_id:str}/oidc"
+    tags = ["hosted pages"]
+    include_in_schema = False
+    exception_handlers = PAGE_HANDLERS
+
+    @get("/callback", opt=PAGE_OPT)
+    async def callback(
+        self,
+        request: Req,
+        project_id: FromPath[str],
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+        code: Query = None,
+        oauth_state: StateQuery = None,  # `state` is a reserved name in Litestar
+        error: Query = None,
+    ) -> Response[Any]:
+        settings = runtime.settings
+        if not looks_like("prj", project_id) or settings.identity != "authentik":
+            raise PageError(404, "There is no such sign-in page.")
+        project, claims, login = await oidc.finish(
+            db,
+            runtime.sessionmaker,
+            settings,
+            project_id,
+            code=code,
+            state=oauth_state,
+            error=error,
+            cookie=request.cookies.get(STATE_COOKIE),
+        )
+        redirect_url = login.redirect_url or ""
+        if redirect_url and not sessions.redirect_allowed(project, redirect_url):
+            # The allowlist changed while the user was at Authentik: the URL is no longer registered.
+            raise PageError(400, "The redirect URL is no longer registered for this project.")
+        page = Page(
+            runtime=runtime,
+            project_id=project.id,
+            project_name=project.name,
+            where=PagePath(settings.auth_url, project.id, str(login.environment)),
+            form_cookie=forms.new_csrf_cookie(),
+            new_cookie=False,
+            redirect_url=redirect_url,
+            state=login.client_state or "",
+            code_challenge=login.client_challenge or "",
+        )
+        user = await oidc.end_user_for(db, page.scope, claims, ip=request_ip(request))
+        response = await _finish(db, page, request, user, mfa=oidc.signed_in_with_mfa(claims))
+        response.set_cookie(forms.oidc_state_cookie(settings, project.id, ""))
+        return response

@@ -1,0 +1,101 @@
+"""The customer's side of the hosted sign-in: exchange the redirect `code`, refresh the session JWT.
+
+Either key of the project environment authenticates: the publishable key (`X-Publishable-Key`, public
+by design, so a code needs its PKCE verifier), or the secret key (`Authorization: Bearer sk_…`, a
+customer server; a code started without PKCE is accepted). A Bearer header, when sent, is the one used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.core.errors import Unauthorized
+from silver_auth.endusers import grants
+from silver_auth.endusers.schemas import ClientSession, CodeExchange, SessionRefresh
+from silver_auth.endusers.service import Scope
+from silver_auth.keys.guards import require_secret_key
+from silver_auth.runtime import Runtime, runtime_of
+from silver_auth.web.cors import allow_origins
+from silver_auth.web.deps import bearer_token, request_ip
+
+Req = Request[Any, Any, Any]
+
+
+async def _key_first(request: Req) -> None:
+    """Runs before the body is parsed: without a valid key the answer is 401, whatever the body."""
+    await _caller(request)
+
+
+async def _caller(request: Req) -> tuple[Scope, bool]:
+    """The key's project environment, and whether it is the secret key (a confidential client)."""
+    if bearer_token(request.scope) is not None:
+        principal = await require_secret_key(request)
+        return Scope(principal.project_id, principal.environment), True
+    raw = request.headers.get("x-publishable-key") or ""
+    found = await runtime_of(request).keys.verify(raw, "publishable")
+    if found is None:
+        raise Unauthorized(
+            "a valid publishable key (X-Publishable-Key) or secret key (Authorization: Bearer sk_…) "
+            "is required"
+        )
+    allow_origins(request.scope, found.allowed_origins)
+    return Scope(found.project_id, found.environment), False
+
+
+def _answer(issued: grants.IssuedSession) -> ClientSession:
+    return ClientSession(
+        session_id=issued.session.id,
+        user_id=issued.user.id,
+        session_token=issued.session_token,
+        jwt=issued.jwt,
+        jwt_expires_at=issued.jwt_expires_at,
+    )
+
+
+@post(
+    "/exchange", status_code=200, summary="Exchange the one-time code for a session token and a session JWT"
+)
+async def exchange(
+    request: Req,
+    data: JSONBody[CodeExchange],
+    db: NamedDependency[AsyncSession],
+    runtime: NamedDependency[Runtime],
+) -> ClientSession:
+    scope, confidential = await _caller(request)
+    issued = await grants.exchange_code(
+        db,
+        runtime.settings,
+        scope,
+        data.code,
+        redirect_url=data.redirect_url,
+        code_verifier=data.code_verifier,
+        confidential=confidential,
+    )
+    return _answer(issued)
+
+
+@post("/refresh", status_code=200, summary="A fresh session JWT and the next session token (rotation)")
+async def refresh(
+    request: Req,
+    data: JSONBody[SessionRefresh],
+    db: NamedDependency[AsyncSession],
+    runtime: NamedDependency[Runtime],
+) -> ClientSession:
+    scope, _ = await _caller(request)
+    issued = await grants.refresh(
+        db, runtime.sessionmaker, runtime.settings, scope, data.session_token, ip=request_ip(request)
+    )
+    return _answer(issued)
+
+
+client_router = Router(
+    path="/v1/client/sessions",
+    tags=["client: end-user sessions"],
+    before_request=_key_first,
+    route_handlers=[exchange, refresh],
+)

@@ -1,0 +1,117 @@
+"""The signed-in end-user's own page on the auth host: turn two-step verification (TOTP) on or off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.endusers import mfa, sessions
+from silver_auth.endusers.models import EndUser
+from silver_auth.hosted.context import PAGE_HANDLERS, Page, PageError, Req, entered_page, field, posted_page
+from silver_auth.hosted.tokens import PAGE_OPT
+from silver_auth.runtime import Runtime
+from silver_auth.web.deps import request_ip
+
+TITLE = "Two-step verification"
+
+
+async def _signed_in(page: Page, request: Req, db: AsyncSession) -> EndUser:
+    settings = page.runtime.settings
+    current = await sessions.session_from_cookie(
+        db, settings, page.scope, request.cookies.get(settings.end_user_cookie_name)
+    )
+    if current is None:
+        raise PageError(
+            401,
+            "Sign in first to manage two-step verification.",
+            context={
+                "project_name": page.project_name,
+                "title": "Sign in first",
+                "sign_in_url": page.where.url("sign-in"),
+            },
+        )
+    return current[1]
+
+
+async def _posted(request: Req, db: AsyncSession, runtime: Runtime) -> tuple[Page, dict[str, Any], EndUser]:
+    """A submitted form of the signed-in user (the redirect fields of sign-in pages do not apply).
+    Read what a refusal page shows (the email) before a failure: it ends the transaction, and the
+    user's row with it; `page.refusing(..., email=user.email)` does, its arguments come first."""
+    page, values = await posted_page(request, db, runtime, "account", carry=False)
+    return page, values, await _signed_in(page, request, db)
+
+
+class AccountPages(Controller):
+    path = "/p/{project_id:str}/{environment:str}/account/two-step"
+    tags = ["hosted pages"]
+    include_in_schema = False
+    exception_handlers = PAGE_HANDLERS
+
+    @get("/", opt=PAGE_OPT)
+    async def show(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page = await entered_page(request, db, runtime, "account", {})
+        user = await _signed_in(page, request, db)
+        return page.show("two_step.html", TITLE, email=user.email, enabled=await mfa.has_mfa(db, user.id))
+
+    @post("/start", opt=PAGE_OPT)
+    async def start(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page, _, user = await _posted(request, db, runtime)
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
+            enrolment = await mfa.start_totp(db, runtime.settings, user, issuer=page.project_name)
+        # The secret is shown here once, to this signed-in user, for manual entry next to the QR code.
+        return page.show("two_step_confirm.html", TITLE, secret=enrolment.secret, qr_svg=enrolment.qr_svg)
+
+    @post("/confirm", opt=PAGE_OPT)
+    async def confirm(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page, values, user = await _posted(request, db, runtime)
+        # On a refusal the pending factor stays; the user starts over to see the QR code again.
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=False):
+            codes = await mfa.confirm_totp(
+                db,
+                runtime.sessionmaker,
+                runtime.settings,
+                user,
+                field(values, "code", 64),
+                ip=request_ip(request),
+            )
+        return page.show("recovery_codes.html", TITLE, codes=codes)
+
+    @post("/disable", opt=PAGE_OPT)
+    async def disable(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page, values, user = await _posted(request, db, runtime)
+        with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
+            await mfa.disable_totp(
+                db,
+                runtime.sessionmaker,
+                runtime.settings,
+                user,
+                field(values, "password", 1024),
+                field(values, "code", 64),
+                ip=request_ip(request),
+            )
+        return page.show(
+            "two_step.html", TITLE, email=user.email, enabled=False, info="Two-step verification is off."
+        )

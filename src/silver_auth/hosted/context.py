@@ -1,0 +1,275 @@
+"""One request to a hosted end-user page: its project environment, form cookie and CSRF check, and
+refusals shown as HTML pages (shared by pages.py and account_pages.py)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect
+from litestar.types import ExceptionHandlersMap
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.authentik import hosted_sign_in as oidc
+from silver_auth.core.errors import ProblemError
+from silver_auth.core.ids import looks_like
+from silver_auth.endusers import sessions
+from silver_auth.endusers.service import ENVIRONMENTS, Scope
+from silver_auth.hosted import tokens as forms
+from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
+from silver_auth.projects.models import Project
+from silver_auth.runtime import Runtime
+
+Req = Request[Any, Any, Any]
+MAX_FIELD = 4096
+MAX_STATE = 512
+S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class PageError(Exception):
+    """A refusal shown as an HTML page (the request's transaction rolls back)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        template: str = "message.html",
+        context: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.template = status, message, template
+        self.context = context or {}
+        self.headers = headers or {}
+
+
+class Handover(Exception):
+    """The identity backend renders this page itself (identity_entry): its response is sent as is."""
+
+    def __init__(self, response: Response[Any]) -> None:
+        super().__init__("handed over to the identity backend")
+        self.response = response
+
+
+def _page_error(request: Req, exc: Exception) -> Response[Any]:
+    if isinstance(exc, Handover):
+        return exc.response
+    if isinstance(exc, PageError):
+        context = {"title": "Something is not right", "project_name": None, **exc.context}
+        context["error"] = exc.message
+        return render(exc.template, exc.status, exc.headers, **context)
+    if isinstance(exc, ProblemError):
+        retry = {k: v for k, v in exc.headers.items() if k.lower() == "retry-after"}
+        return render("message.html", exc.status, retry, title=exc.title, project_name=None, error=exc.detail)
+    status = exc.status_code if isinstance(exc, HTTPException) else 400
+    status = status if 400 <= status < 500 else 400
+    return render(
+        "message.html", status, title="Bad request", project_name=None, error="The request is not valid."
+    )
+
+
+@dataclass
+class Page:
+    """One request to a hosted page: the project environment, its redirect, the form cookie."""
+
+    runtime: Runtime
+    project_id: str
+    project_name: str
+    where: PagePath
+    form_cookie: str
+    new_cookie: bool
+    redirect_url: str
+    state: str
+    code_challenge: str
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.project_id, self.where.environment)
+
+    def context(self, title: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "title": title,
+            "project_name": self.project_name,
+            "environment": self.where.environment,
+            "where": self.where,
+            "csrf_token": forms.csrf_token(self.runtime.settings, self.where, self.form_cookie),
+            "redirect_url": self.redirect_url,
+            "state": self.state,
+            "code_challenge": self.code_challenge,
+            "error": None,
+            **extra,
+        }
+
+    def show(self, template: str, title: str, status: int = 200, **extra: Any) -> Response[str]:
+        response = render(template, status, **self.context(title, **extra))
+        if self.new_cookie:
+            response.set_cookie(
+                forms.cookie(self.runtime.settings, self.where, CSRF_COOKIE, self.form_cookie, None)
+            )
+        return response
+
+    def refuse(
+        self, template: str, title: str, problem: ProblemError | str, status: int = 400, **extra: Any
+    ) -> PageError:
+        message = problem.detail if isinstance(problem, ProblemError) else problem
+        status = problem.status if isinstance(problem, ProblemError) else status
+        headers = problem.headers if isinstance(problem, ProblemError) else {}
+        return PageError(
+            status, message, template=template, context=self.context(title, **extra), headers=headers
+        )
+
+    @contextmanager
+    def refusing(self, template: str, title: str, **extra: Any) -> Iterator[None]:
+        """Show a ProblemError raised inside as the error on `template` (the transaction rolls back)."""
+        try:
+            yield
+        except ProblemError as problem:
+            raise self.refuse(template, title, problem, **extra) from None
+
+
+async def identity_entry(db: AsyncSession, runtime: Runtime, page: Page, name: str) -> Response[Any] | None:
+    """The one place where the identity backend decides who renders the hosted pages.
+
+    builtin: None (this module's forms). authentik: sign-in and sign-up go to the project's Authentik
+    application (endusers/oidc.py); sign-out ends the session here; the account pages live in Authentik.
+    """
+    if runtime.settings.identity != "authentik" or name == "sign-out":
+        return None
+    if name not in ("sign-in", "sign-up"):
+        return render(
+            "message.html",
+            404,
+            title="Managed in Authentik",
+            project_name=page.project_name,
+            error="Your password and two-step verification are managed where you sign in, not here.",
+        )
+    project = await db.get(Project, page.project_id)
+    assert project is not None  # _open loaded it in this transaction
+    started = await oidc.start(
+        db,
+        runtime.settings,
+        project,
+        environment=page.where.environment,
+        redirect_url=page.redirect_url,
+        client_state=page.state,
+        client_challenge=page.code_challenge,
+    )
+    # The answer travels as a Handover exception, which rolls the request's transaction back: keep the
+    # login state by committing it now.
+    await db.commit()
+    response: Response[Any] = Redirect(
+        started.authorization_url, status_code=303, headers={"Cache-Control": "no-store"}
+    )
+    response.set_cookie(forms.oidc_state_cookie(runtime.settings, project.id, started.cookie_value))
+    return response
+
+
+def field(values: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str:
+    value = values.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        raise PageError(400, f"The field {name} is not valid.")
+    return value
+
+
+async def _open(
+    request: Req,
+    db: AsyncSession,
+    runtime: Runtime,
+    project_id: str,
+    environment: str,
+    values: dict[str, Any],
+) -> Page:
+    """Load the project environment and check the redirect URL; refuse before anything is written."""
+    project = await db.get(Project, project_id) if looks_like("prj", project_id) else None
+    if project is None or environment not in ENVIRONMENTS:
+        raise PageError(404, "There is no such sign-in page.")
+    where = PagePath(runtime.settings.auth_url, project.id, environment)
+    redirect_url, state = field(values, "redirect_url", 2048), field(values, "state", MAX_STATE)
+    challenge, method = field(values, "code_challenge", 128), field(values, "code_challenge_method", 10)
+    context = {"project_name": project.name, "title": "This link is not valid"}
+    if redirect_url and not sessions.redirect_allowed(project, redirect_url):
+        raise PageError(
+            400,
+            "The redirect URL is not registered for this project, so the sign-in page refuses it. "
+            "Registered URLs match exactly, character for character.",
+            context=context,
+        )
+    # RFC 7636: no method means `plain`, which RFC 9700 2.1.1 rules out; a method alone is a mistake too.
+    if (challenge or method) and (method != "S256" or not S256_CHALLENGE.fullmatch(challenge)):
+        raise PageError(
+            400,
+            "Only PKCE code_challenge_method=S256 is supported, with a code_challenge of 43 base64url "
+            "characters.",
+            context=context,
+        )
+    existing = request.cookies.get(CSRF_COOKIE)
+    fresh = not existing or len(existing) > 64
+    return Page(
+        runtime=runtime,
+        project_id=project.id,
+        project_name=project.name,
+        where=where,
+        form_cookie=forms.new_csrf_cookie() if fresh else str(existing),
+        new_cookie=fresh,
+        redirect_url=redirect_url,
+        state=state,
+        code_challenge=challenge,
+    )
+
+
+async def entered_page(
+    request: Req, db: AsyncSession, runtime: Runtime, entry: str, values: dict[str, Any]
+) -> Page:
+    """Open the page of the request's path (`/p/{project_id}/{environment}/…`), then hand it over
+    (Handover) when the identity backend renders it itself."""
+    path = request.path_params
+    page = await _open(request, db, runtime, path["project_id"], path["environment"], values)
+    if (response := await identity_entry(db, runtime, page, entry)) is not None:
+        raise Handover(response)
+    return page
+
+
+async def posted_page(
+    request: Req, db: AsyncSession, runtime: Runtime, entry: str, *, carry: bool = True
+) -> tuple[Page, dict[str, Any]]:
+    """A submitted form: read it, open its page (with the redirect fields it carries, when `carry`),
+    check its CSRF token."""
+    values = await _form(request)
+    page = await entered_page(request, db, runtime, entry, values if carry else {})
+    _check_csrf(page, request, values)
+    return page, values
+
+
+async def _form(request: Req) -> dict[str, Any]:
+    try:
+        form = await request.form()
+    except Exception:  # a malformed body is the caller's mistake, never a 500
+        raise PageError(400, "The form could not be read.") from None
+    return {key: form.get(key) for key in form}
+
+
+def _check_csrf(page: Page, request: Req, values: dict[str, Any]) -> None:
+    if page.new_cookie or not forms.csrf_valid(
+        page.runtime.settings, page.where, request.cookies.get(CSRF_COOKIE), field(values, "csrf_token")
+    ):
+        raise PageError(
+            403,
+            "This form has expired or was not sent from this page. Go back, reload the page and try again.",
+            context={"project_name": page.project_name, "title": "Please try again"},
+        )
+
+
+PAGE_HANDLERS: ExceptionHandlersMap = {
+    PageError: _page_error,
+    Handover: _page_error,
+    ProblemError: _page_error,
+    HTTPException: _page_error,
+}

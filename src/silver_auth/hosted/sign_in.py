@@ -1,0 +1,188 @@
+"""Hosted end-user pages on the auth host, per project and environment: `/p/{project_id}/{environment}/…`.
+
+Plain HTML forms (no JavaScript), every form protected by a signed token tied to a cookie, errors shown
+on the page. The browser comes back to the project's redirect URL (exact match only) with a single-use
+`code` and the caller's `state`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.core.errors import Unauthorized
+from silver_auth.endusers import mfa, service, sessions
+from silver_auth.endusers.models import EndUser
+from silver_auth.hosted import tokens as forms
+from silver_auth.hosted.context import PAGE_HANDLERS, Page, Req, entered_page, field, posted_page
+from silver_auth.hosted.tokens import PAGE_OPT
+from silver_auth.runtime import Runtime
+from silver_auth.web.deps import request_ip
+
+
+async def _finish(db: AsyncSession, page: Page, request: Req, user: EndUser, *, mfa: bool) -> Response[Any]:
+    """Start the session, set its cookie, and send the browser back with a one-time code."""
+    settings = page.runtime.settings
+    started = await sessions.start_session(
+        db, settings, user, mfa=mfa, ip=request_ip(request), user_agent=request.headers.get("user-agent")
+    )
+    session_cookie = forms.cookie(
+        settings,
+        page.where,
+        settings.end_user_cookie_name,
+        started.cookie,
+        settings.end_user_session_hours * 3600,
+    )
+    if not page.redirect_url:
+        response: Response[Any] = page.show("done.html", "Signed in", email=user.email)
+    else:
+        code = await sessions.issue_code(
+            db, settings, started.session, page.redirect_url, page.code_challenge or None
+        )
+        target = forms.with_query(page.redirect_url, code=code, state=page.state)
+        response = Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
+    response.set_cookie(session_cookie)
+    return response
+
+
+class HostedPages(Controller):
+    path = "/p/{project_id:str}/{environment:str}"
+    tags = ["hosted pages"]
+    include_in_schema = False
+    exception_handlers = PAGE_HANDLERS
+
+    @get("/sign-up", opt=PAGE_OPT)
+    async def sign_up_page(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page = await entered_page(request, db, runtime, "sign-up", dict(request.query_params))
+        return page.show("sign_up.html", "Create your account", email="")
+
+    @post("/sign-up", opt=PAGE_OPT)
+    async def sign_up(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page, values = await posted_page(request, db, runtime, "sign-up")
+        email, password = field(values, "email", 320), field(values, "password", 1024)
+        with page.refusing("sign_up.html", "Create your account", email=email):
+            user = await service.sign_up(
+                db,
+                runtime.sessionmaker,
+                runtime.settings,
+                page.scope,
+                email,
+                password,
+                ip=request_ip(request),
+            )
+        return await _finish(db, page, request, user, mfa=False)
+
+    @get("/sign-in", opt=PAGE_OPT)
+    async def sign_in_page(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page = await entered_page(request, db, runtime, "sign-in", dict(request.query_params))
+        return page.show("sign_in.html", "Sign in", email="")
+
+    @post("/sign-in", opt=PAGE_OPT)
+    async def sign_in(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page, values = await posted_page(request, db, runtime, "sign-in")
+        email = field(values, "email", 320)
+        with page.refusing("sign_in.html", "Sign in", email=email):
+            user = await service.authenticate(
+                db,
+                runtime.sessionmaker,
+                runtime.settings,
+                page.scope,
+                email,
+                field(values, "password", 1024),
+                ip=request_ip(request),
+            )
+        if await mfa.has_mfa(db, user.id):
+            pending = forms.pending_token(runtime.settings, page.where, user.id, page.form_cookie)
+            return page.show("totp.html", "Two-step verification", pending=pending)
+        return await _finish(db, page, request, user, mfa=False)
+
+    @post("/sign-in/code", opt=PAGE_OPT)
+    async def sign_in_code(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page, values = await posted_page(request, db, runtime, "sign-in")
+        pending = field(values, "pending")
+        user_id = forms.pending_user(runtime.settings, page.where, pending, page.form_cookie)
+        user = await db.get(EndUser, user_id) if user_id else None
+        if user is None or user.project_id != page.project_id or user.environment != page.where.environment:
+            raise page.refuse("sign_in.html", "Sign in", "That took too long; sign in again.", 400, email="")
+        with page.refusing("totp.html", "Two-step verification", pending=pending):
+            if user.banned_at is not None:
+                raise Unauthorized(service.WRONG_CREDENTIALS)
+            await mfa.check_second_factor(
+                db,
+                runtime.sessionmaker,
+                runtime.settings,
+                user,
+                field(values, "code", 64),
+                ip=request_ip(request),
+            )
+        return await _finish(db, page, request, user, mfa=True)
+
+    @get("/sign-out", opt=PAGE_OPT)
+    async def sign_out_page(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page = await entered_page(request, db, runtime, "sign-out", dict(request.query_params))
+        return page.show("sign_out.html", "Sign out")
+
+    @post("/sign-out", opt=PAGE_OPT)
+    async def sign_out(
+        self,
+        request: Req,
+        db: NamedDependency[AsyncSession],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        page, _ = await posted_page(request, db, runtime, "sign-out")
+        settings = runtime.settings
+        current = await sessions.session_from_cookie(
+            db, settings, page.scope, request.cookies.get(settings.end_user_cookie_name)
+        )
+        if current is not None:
+            await sessions.end_session(db, current[0])
+        response: Response[Any] = (
+            Redirect(forms.with_query(page.redirect_url, state=page.state), status_code=303)
+            if page.redirect_url
+            else page.show("message.html", "Signed out", error=None, info="You are signed out.")
+        )
+        response.delete_cookie(settings.end_user_cookie_name, path=page.where.path)
+        return response
+
+
+@get("/p/assets/hosted.css", include_in_schema=False)
+async def stylesheet() -> Response[str]:
+    return Response(
+        forms.STYLESHEET,
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

@@ -1,0 +1,27 @@
+"""The backend-key check (`Authorization: Bearer sk_…`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+from silver_auth.core.errors import Unauthorized
+from silver_auth.keys.verifier import KeyPrincipal
+from silver_auth.runtime import runtime_of
+from silver_auth.web.deps import bearer_token
+
+
+async def require_secret_key(request: ASGIConnection[Any, Any, Any, Any]) -> KeyPrincipal:
+    """The backend-key check: `Authorization: Bearer sk_…`, else 401 (missing, malformed, unknown, revoked,
+    expired). A backend route calls it first thing; it is not a guard or a dependency because on this hot
+    path Litestar's per-guard handler copy and its DI machinery cost more than the check itself.
+    """
+    raw = bearer_token(request.scope)
+    principal = None if raw is None else await runtime_of(request).keys.verify(raw, "secret")
+    if principal is None:
+        raise Unauthorized(
+            "a valid secret key is required: Authorization: Bearer sk_…",
+            headers={"WWW-Authenticate": 'Bearer realm="silver-auth"'},
+        )
+    return principal

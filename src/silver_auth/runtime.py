@@ -1,0 +1,124 @@
+"""The composition root: what the app keeps for its lifetime, and the per-request services built from it.
+
+Domains receive what they use through Litestar dependencies (`db`, `projects`, `keys`, …) declared here;
+the web layer sees only its own part (`web.runtime.WebRuntime`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.types import Scope
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silver_auth.accounts.sessions import SessionCodec
+from silver_auth.core.crypto import Hasher, keyed_hasher
+from silver_auth.db.engine import create_engine, create_sessionmaker
+from silver_auth.identity.providers.base import IdentityProvider
+from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
+from silver_auth.keys.service import KeyService
+from silver_auth.keys.verifier import KeyVerifier
+from silver_auth.projects.lifecycle import NoLifecycle, ProjectLifecycle
+from silver_auth.projects.service import ProjectService
+from silver_auth.settings import Settings
+from silver_auth.web.runtime import WebRuntime
+
+if TYPE_CHECKING:  # authentik-client takes seconds to import: only the Authentik backend loads it
+    from silver_auth.authentik.applications import AuthentikApplications
+    from silver_auth.authentik.console_sign_in import ConsoleSso
+    from silver_auth.identity.providers.authentik import AuthentikProvider
+else:  # Litestar resolves these hints at run time (dependency signatures)
+    AuthentikProvider = AuthentikApplications = ConsoleSso = object
+
+
+@dataclass(slots=True)
+class Runtime(WebRuntime):
+    key_hasher: Hasher
+    """HMAC-SHA256 under the key pepper (G17): the one place the pepper is used for API keys."""
+    keys: KeyVerifier
+    sessions: SessionCodec
+    identity: IdentityProvider
+    """The identity backend (builtin or Authentik) behind platform-admin proxy operations (G26)."""
+    lifecycle: ProjectLifecycle = field(default_factory=NoLifecycle)
+    # SILVER_IDENTITY=authentik only (None with the builtin backend)
+    authentik: AuthentikProvider | None = None
+    applications: AuthentikApplications | None = None
+    sso: ConsoleSso | None = None
+
+
+def runtime_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
+    runtime: Runtime = connection.app.state.runtime
+    return runtime
+
+
+def scope_runtime(scope: Scope) -> Runtime:
+    runtime: Runtime = scope["litestar_app"].state.runtime
+    return runtime
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    key_hasher = keyed_hasher(settings.secret("key_pepper"))
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        key_hasher=key_hasher,
+        keys=KeyVerifier(sessionmaker, key_hasher, settings.key_cache_ttl_seconds),
+        sessions=SessionCodec(settings),
+        identity=BuiltinIdentityProvider(),
+    )
+    if settings.identity == "authentik":
+        # Imported here: authentik-client takes seconds to import, and the builtin backend never needs it.
+        from silver_auth.authentik.applications import AuthentikApplications  # noqa: PLC0415
+        from silver_auth.authentik.console_sign_in import ConsoleSso  # noqa: PLC0415
+        from silver_auth.authentik.oidc import OidcClient  # noqa: PLC0415
+        from silver_auth.identity.providers.authentik import build_authentik_provider  # noqa: PLC0415
+
+        # One client serves the admin proxy operations (G26), provisioning and the admin MFA check.
+        runtime.authentik = build_authentik_provider(settings)
+        runtime.identity = runtime.authentik
+        runtime.applications = AuthentikApplications(runtime.authentik, settings)
+        runtime.lifecycle = runtime.applications
+        runtime.sso = ConsoleSso(settings, OidcClient(settings), runtime.authentik)
+    return runtime
+
+
+def project_service(runtime: Runtime, db: AsyncSession) -> ProjectService:
+    return ProjectService(db, runtime.lifecycle, runtime.keys)
+
+
+def key_service(runtime: Runtime, db: AsyncSession) -> KeyService:
+    return KeyService(db, runtime.key_hasher, runtime.keys)
+
+
+def _provide_runtime(request: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
+    return runtime_of(request)
+
+
+def _provide_settings(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    return runtime_of(request).settings
+
+
+def _provide_projects(
+    request: ASGIConnection[Any, Any, Any, Any], db: NamedDependency[AsyncSession]
+) -> ProjectService:
+    return project_service(runtime_of(request), db)
+
+
+def _provide_keys(
+    request: ASGIConnection[Any, Any, Any, Any], db: NamedDependency[AsyncSession]
+) -> KeyService:
+    return key_service(runtime_of(request), db)
+
+
+SERVICE_DEPENDENCIES = {
+    "runtime": Provide(_provide_runtime, sync_to_thread=False),
+    "settings": Provide(_provide_settings, sync_to_thread=False),
+    "projects": Provide(_provide_projects, sync_to_thread=False),
+    "key_service": Provide(_provide_keys, sync_to_thread=False),
+}
