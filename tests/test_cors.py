@@ -3,9 +3,14 @@ the answers (exact match); preflights state methods and headers; the hot path is
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
+from litestar.testing import TestClient
 
+from silver_auth.app import create_app
+from tests.conftest import base_settings
 from tests.endusers.support import REDIRECT, customer_project
 from tests.factories import Harness
 
@@ -67,3 +72,24 @@ def test_unknown_keys_and_other_routes_get_no_cors(harness: Harness) -> None:
         json={"code": "nope", "redirect_url": REDIRECT, "code_verifier": "v" * 43},
     )
     assert exchange.status_code == 400 and exchange.headers[ACAO] == APP  # the page may read the refusal
+
+
+def test_allowed_origins_read_answers_with_a_key_cache_ttl_of_zero(tmp_path: Path, database_url: str) -> None:
+    """An operator may pick a TTL of 0 for instant revocation: CORS must then still allow the project's
+    origins (it reads the principal the route verified, not a cache the route happened to warm)."""
+    settings = base_settings(tmp_path, DATABASE_URL=database_url, SILVER_KEY_CACHE_TTL_SECONDS=0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        client_, pk = _project(Harness(client, settings))
+        for _ in range(2):
+            answer = client_.get("/v1/client-config", headers={"origin": APP, "x-publishable-key": pk})
+            assert answer.status_code == 200 and answer.headers.get(ACAO) == APP
+        refused = client_.get(
+            "/v1/client-config", headers={"origin": "https://evil.example", "x-publishable-key": pk}
+        )
+        assert ACAO not in refused.headers
+        exchange = client_.post(
+            "/v1/client/sessions/exchange",
+            headers={"origin": APP, "x-publishable-key": pk},
+            json={"code": "nope", "redirect_url": REDIRECT, "code_verifier": "v" * 43},
+        )
+        assert exchange.status_code == 400 and exchange.headers.get(ACAO) == APP

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from litestar.testing import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from silver_auth.app import create_app
-from silver_auth.audit.service import Actor
+from silver_auth.audit.service import CLI_ACTOR, Actor, AuditAction, record
 from silver_auth.authentik import applications as provisioning
 from silver_auth.authentik.models import AuthentikApplication
 from silver_auth.cli import app as cli_app
 from silver_auth.core import clock
 from silver_auth.core.errors import InvalidInput
+from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.db.session import transaction
 from silver_auth.projects.models import Project
 from tests.authentik.conftest import authentik_settings
 from tests.authentik.support import all_rows_text, audit_rows, member, sso_user
+from tests.conftest import BACKEND
 from tests.dbstate import snapshot
 from tests.factories import ConsoleUser, Harness
 from tests.peers.authentik_contract import RunningContract
@@ -318,3 +323,61 @@ def test_provision_missing_after_switching_to_authentik(
     again = CliRunner().invoke(cli_app, ["authentik", "provision-missing"], env=env)
     assert again.exit_code == 0 and "0 project(s) provisioned" in again.stdout
     assert len(contract.state.providers) == 1
+
+
+def test_g8_deleting_an_org_deletes_every_project_application_in_authentik(
+    ak_harness: Harness, contract: RunningContract
+) -> None:
+    """The org's projects go through the project service: no provider or application stays live in
+    Authentik with working client credentials once Silver has forgotten them."""
+    owner, org_id = _world(ak_harness)
+    project_ids = [ak_harness.project(owner, org_id, name)["id"] for name in ("Web", "Mobile")]
+    assert len(contract.state.providers) == 2 and len(contract.state.applications) == 2
+    owner.ok("DELETE", f"{CONSOLE}/orgs/{org_id}", 204)
+    assert contract.state.providers == {}
+    assert contract.state.applications == {}
+    assert all(_row(ak_harness, project_id) is None for project_id in project_ids)
+
+
+def test_a_failed_delete_in_authentik_keeps_the_org(ak_harness: Harness, contract: RunningContract) -> None:
+    owner, org_id = _world(ak_harness)
+    ak_harness.project(owner, org_id)
+    contract.state.fail_next[("DELETE", "/core/applications/")] = 500
+    response = owner.delete(f"{CONSOLE}/orgs/{org_id}")
+    assert response.status_code == 502, response.text
+    assert owner.ok("GET", f"{CONSOLE}/orgs/{org_id}")["id"] == org_id
+    assert len(contract.state.providers) == 1
+
+
+@pytest.mark.skipif(
+    BACKEND != "postgres",
+    reason="SQLite has one database-wide write lock per transaction; production runs Postgres (G20)",
+)
+def test_no_authentik_call_is_made_while_the_audit_log_is_locked(
+    ak_harness: Harness, contract: RunningContract
+) -> None:
+    """While the service waits for Authentik (creating a project), an audited write of another org in
+    another transaction goes through at once: a slow Authentik stalls no one else's writes."""
+    owner, org_id = _world(ak_harness)
+    other_org = ak_harness.org(owner, "Elsewhere")["id"]
+    outcomes: list[str] = []
+
+    async def audited_write() -> str:
+        engine = create_engine(ak_harness.settings)
+        try:
+            async with transaction(create_sessionmaker(engine)) as db:
+                await db.execute(text("SET LOCAL lock_timeout = '2s'"))
+                await record(db, AuditAction.ORG_UPDATED, actor=CLI_ACTOR, org_id=other_org, target=other_org)
+            return "written"
+        except DBAPIError as error:
+            return f"blocked: {error.orig}"
+        finally:
+            await engine.dispose()
+
+    def meanwhile(method: str, path: str) -> None:
+        if method in ("POST", "PATCH", "PUT"):
+            outcomes.append(asyncio.run(audited_write()))
+
+    contract.state.on_call = meanwhile
+    ak_harness.project(owner, org_id)
+    assert outcomes and outcomes == ["written"] * len(outcomes)

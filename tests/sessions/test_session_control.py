@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from silver_auth.accounts.devices import device_label
 from tests.factories import PASSWORD, ConsoleUser, Harness
@@ -137,3 +138,36 @@ def test_g29_every_revocation_holds_on_another_worker_at_its_next_request(
         there_owner.ok("DELETE", f"{API}/orgs/{org_id}/members/{member.account_id}", 204)
         problem(member.get(ME), 401, "unauthorized")
         problem(member_extra.get(ME), 401, "unauthorized")
+
+
+def _account_events(harness: Harness, account_id: str) -> list[tuple[str, str | None, str | None]]:
+    async def work() -> list[tuple[str, str | None, str | None]]:
+        async with harness.runtime.engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT action, target, actor_ip FROM audit_events WHERE actor = :a ORDER BY at"),
+                {"a": account_id},
+            )
+            return [(row.action, row.target, row.actor_ip) for row in rows]
+
+    return harness.run(work)
+
+
+def test_g27_g29_console_sign_in_sign_out_and_revocations_are_audited(harness: Harness) -> None:
+    first = harness.user("audited@example.com")
+    second = harness.sign_in("audited@example.com")
+    third = harness.sign_in("audited@example.com")
+    sessions = {s["id"]: s for s in first.ok("GET", "/console/api/sessions")["items"]}
+    current = next(s for s in sessions.values() if s["current"])["id"]
+    other = next(s for s in sessions if s != current)
+    first.ok("DELETE", f"/console/api/sessions/{other}", 204)
+    first.ok("POST", "/console/api/sessions/revoke-others")
+    assert (
+        second.get("/console/api/me").status_code == 401 and third.get("/console/api/me").status_code == 401
+    )
+    first.ok("POST", "/console/api/sign-out", 204)
+    actions = [action for action, _, _ in _account_events(harness, first.account_id)]
+    assert actions.count("account.signed_in") == 3
+    assert actions[-3:] == ["account.session_revoked", "account.sessions_revoked", "account.signed_out"]
+    events = _account_events(harness, first.account_id)
+    assert ("account.session_revoked", other) in [(a, t) for a, t, _ in events]
+    assert all(ip is not None for _, _, ip in events)  # each names the source address

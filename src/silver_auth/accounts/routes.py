@@ -108,7 +108,7 @@ class SessionController(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[None]:
-        await service.revoke_session(db, console.account.id, console.session.id)
+        await service.revoke_session(db, console.session.id, actor=console.actor, signing_out=True)
         return Response(None, status_code=204, cookies=[_cookie(runtime, "", 0)])
 
     @get("/me", opt=ACCOUNT, summary="The signed-in account, with the CSRF token")
@@ -146,12 +146,12 @@ class SessionController(Controller):
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
     ) -> None:
-        await service.revoke_session(db, console.account.id, session_id)
+        await service.revoke_session(db, session_id, actor=console.actor)
 
     @post("/sessions/revoke-others", opt=ACCOUNT, status_code=200, summary="Sign out everywhere else")
     async def revoke_others(
         self, console: NamedDependency[ConsoleContext], db: NamedDependency[AsyncSession]
     ) -> RevokedCount:
         return RevokedCount(
-            revoked=await service.revoke_other_sessions(db, console.account.id, console.session.id)
+            revoked=await service.revoke_other_sessions(db, console.session.id, actor=console.actor)
         )

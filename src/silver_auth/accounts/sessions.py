@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from silver_auth.accounts.models import Account
+from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import sign, token_hash, verify_signature
 from silver_auth.core.errors import NotFound
@@ -107,6 +108,14 @@ async def start_session(
         awaiting_mfa=awaiting_mfa,
     )
     db.add(session)
+    if not awaiting_mfa:  # G27, G29: every console sign-in is on record, whichever way it came
+        await record(
+            db,
+            AuditAction.ACCOUNT_SIGNED_IN,
+            actor=Actor(account.id, ip),
+            target=session.id,
+            metadata={"mfa": mfa, "source": account.source},
+        )
     return IssuedSession(session, codec.cookie_for(token))
 
 
@@ -177,22 +186,36 @@ async def _lookup(
     return session, account
 
 
-async def revoke_session(db: AsyncSession, account_id: str, session_id: str) -> None:
+async def revoke_session(
+    db: AsyncSession, session_id: str, *, actor: Actor, signing_out: bool = False
+) -> None:
+    """Revoke one of the actor's own sessions (G29): signing out, or ending one from the session list."""
     result = await db.execute(
         update(ConsoleSession)
         .where(
             ConsoleSession.id == session_id,
-            ConsoleSession.account_id == account_id,
+            ConsoleSession.account_id == actor.id,
             ConsoleSession.revoked_at.is_(None),
         )
         .values(revoked_at=clock.now())
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound("no such active session")
+    action = AuditAction.ACCOUNT_SIGNED_OUT if signing_out else AuditAction.ACCOUNT_SESSION_REVOKED
+    await record(db, action, actor=actor, target=session_id)
 
 
-async def revoke_other_sessions(db: AsyncSession, account_id: str, keep_session_id: str) -> int:
-    return await revoke_all_sessions(db, account_id, keep_session_id=keep_session_id)
+async def revoke_other_sessions(db: AsyncSession, keep_session_id: str, *, actor: Actor) -> int:
+    """Sign the actor out everywhere but here (G29)."""
+    revoked = await revoke_all_sessions(db, actor.id, keep_session_id=keep_session_id)
+    await record(
+        db,
+        AuditAction.ACCOUNT_SESSIONS_REVOKED,
+        actor=actor,
+        target=actor.id,
+        metadata={"revoked": revoked, "kept": keep_session_id},
+    )
+    return revoked
 
 
 async def revoke_all_sessions(

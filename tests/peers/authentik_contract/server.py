@@ -3,6 +3,7 @@ with the client's request model, and answers JSON the client's model accepts."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -86,6 +87,8 @@ class ContractServer:
         path = "/" + request.path_params["path"]
         method = request.method
         self.state.calls.append((method, path))
+        if self.state.on_call is not None:
+            await asyncio.to_thread(self.state.on_call, method, path)
         try:
             user = self._caller(request)
             for (fail_method, fail_path), status in list(self.state.fail_next.items()):

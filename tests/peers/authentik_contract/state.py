@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,9 @@ class ContractState:
     fail_next: dict[tuple[str, str], int] = field(default_factory=dict)
     """(method, path) -> HTTP status to answer once instead of doing the work (0: drop the connection)."""
     calls: list[tuple[str, str]] = field(default_factory=list)
+    on_call: Callable[[str, str], None] | None = None
+    """Run (in the server's thread) as each request arrives, before it is answered: what else the
+    service can do while it waits for Authentik."""
     next_pk: int = 100
 
     def pk(self) -> int:
