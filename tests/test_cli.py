@@ -284,7 +284,7 @@ def test_failures_are_one_line_without_traceback_or_secret(tmp_path: Path) -> No
     assert "--server" in results[4].stderr
 
 
-# --- account security commands (issue 3: G7, G29), audited with the CLI actor -------------------------
+# --- account security commands (G7, G29), audited with the CLI actor -------------------------
 
 
 def _account_events(harness: Harness, account_id: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -319,7 +319,7 @@ def test_account_deactivate_and_revoke_sessions_end_every_session(run: Runner, h
     harness.sign_in(lost.email)  # revoking sessions does not lock the account out
     *_, deactivation, refusal = _account_events(harness, gone.account_id)
     assert deactivation == ("account.deactivated", "cli", {"sessions_revoked": 1})
-    assert refusal == ("account.sign_in_failed", gone.account_id, {})  # counted and audited (review M3)
+    assert refusal == ("account.sign_in_failed", gone.account_id, {})  # counted and audited
     assert _account_events(harness, lost.account_id)[-1] == (
         "account.sessions_revoked",
         "cli",

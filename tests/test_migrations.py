@@ -1,4 +1,4 @@
-"""Migrations (issue 2, item 3): a fresh database upgraded to head matches the models exactly."""
+"""Migrations: a fresh database upgraded to head matches the models exactly."""
 
 from __future__ import annotations
 

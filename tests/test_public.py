@@ -1,4 +1,4 @@
-"""Public endpoints (issue 2, item 8): /health, /v1/config, /v1/client-config, and that no public
+"""Public endpoints: /health, /v1/config, /v1/client-config, and that no public
 answer carries a secret of any kind (G10, G18)."""
 
 from __future__ import annotations

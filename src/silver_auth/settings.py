@@ -39,18 +39,18 @@ class Settings(BaseSettings):
     session_absolute_hours: int = Field(24 * 14, alias="SESSION_ABSOLUTE_HOURS", gt=0)
     session_cookie_name: str = Field("silver_session", alias="SESSION_COOKIE_NAME")
 
-    # Console MFA (issue 3): the pending second-factor step after a correct password, and the failure
+    # Console MFA: the pending second-factor step after a correct password, and the failure
     # throttle for TOTP and recovery codes, counted per account and per IP across every worker.
     console_mfa_pending_minutes: int = Field(5, alias="CONSOLE_MFA_PENDING_MINUTES", gt=0, le=60)
     console_mfa_max_failures: int = Field(5, alias="CONSOLE_MFA_MAX_FAILURES", gt=0)
     console_mfa_ip_max_failures: int = Field(20, alias="CONSOLE_MFA_IP_MAX_FAILURES", gt=0)
     console_mfa_failure_window_minutes: int = Field(15, alias="CONSOLE_MFA_FAILURE_WINDOW_MINUTES", gt=0)
-    # Console password sign-in failures (review M3, L1), in the same window: per email from one IP (the
+    # Console password sign-in failures, in the same window: per email from one IP (the
     # hard limit: guessing from elsewhere cannot lock the owner out), per IP, per email across IPs.
     console_sign_in_max_failures: int = Field(10, alias="CONSOLE_SIGN_IN_MAX_FAILURES", gt=0)
     console_sign_in_ip_max_failures: int = Field(50, alias="CONSOLE_SIGN_IN_IP_MAX_FAILURES", gt=0)
     console_sign_in_email_max_failures: int = Field(100, alias="CONSOLE_SIGN_IN_EMAIL_MAX_FAILURES", gt=0)
-    # Hosted end-user sign-up (review L2): attempts per client IP and per project environment.
+    # Hosted end-user sign-up: attempts per client IP and per project environment.
     end_user_sign_up_ip_max: int = Field(10, alias="SILVER_END_USER_SIGN_UP_IP_MAX", gt=0)
     end_user_sign_up_project_max: int = Field(200, alias="SILVER_END_USER_SIGN_UP_PROJECT_MAX", gt=0)
     end_user_sign_up_window_minutes: int = Field(60, alias="SILVER_END_USER_SIGN_UP_WINDOW_MINUTES", gt=0)
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, alias="SILVER_MAX_BODY_BYTES", gt=0)
     log_level: str = Field("INFO", alias="SILVER_LOG_LEVEL")
 
-    # End-users of customer projects: hosted pages, their sessions and session JWTs (issue 3, item 5).
+    # End-users of customer projects: hosted pages, their sessions and session JWTs.
     signing_algorithm: Literal["EdDSA", "ES256"] = Field("EdDSA", alias="SILVER_SIGNING_ALGORITHM")
     session_jwt_seconds: int = Field(60, alias="SILVER_SESSION_JWT_SECONDS", ge=10, le=3600)
     end_user_session_hours: int = Field(24 * 7, alias="SILVER_END_USER_SESSION_HOURS", gt=0)

@@ -1,4 +1,4 @@
-"""The platform-admin route matrix (issue 3 item 3; G6, G7, G26; L5, L6).
+"""The platform-admin route matrix (G6, G7, G26; L5, L6).
 
 EXPECTED lists every /admin/api route: a route added without a row, or not behind the platform-admin
 guard, fails test_every_admin_route_has_a_row. The matrix then calls every route as every kind of
@@ -221,7 +221,7 @@ def test_g6_g7_admin_route_matrix(harness: Harness, caller: str) -> None:
 
 
 def test_acceptance_account_without_mfa_cannot_reach_admin_api(harness: Harness) -> None:
-    """Issue 3 acceptance (G6, L5): SEQN-A alone is not enough; the session must have passed MFA."""
+    """G6, L5: SEQN-A alone is not enough; the session must have passed MFA."""
     admin = platform_admin(harness, mfa=False)
     for method, template in EXPECTED:
         path = PARAM.sub(lambda m: admin.account_id, template)
@@ -243,7 +243,7 @@ def test_acceptance_seqn_a_with_mfa_can_use_identity_proxy(harness: Harness) -> 
 
 
 def test_g26_acceptance_mfa_without_seqn_a_cannot_do_identity_proxy_operations(harness: Harness) -> None:
-    """Issue 3 acceptance: an MFA session does not make an account a platform admin (G26, L6)."""
+    """G26, L6: an MFA session does not make an account a platform admin (G26, L6)."""
     outsider = make_mfa_session(harness, harness.user())
     victim = harness.user()
     before = snapshot(harness)

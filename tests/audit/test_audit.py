@@ -1,4 +1,4 @@
-"""The audit log (issue 2, item 9; G27, G28): one hash-chained event per mutation, secret-free
+"""The audit log (G27, G28): one hash-chained event per mutation, secret-free
 metadata, the console listing with filters and pages, and `silver-auth audit verify` naming the
 first broken link after rows are edited or deleted in the database."""
 

@@ -350,7 +350,7 @@ def test_g6_local_totp_cannot_stand_in_for_authentik_mfa(
 ) -> None:
     """With Authentik as the identity engine, passwords and MFA devices are Authentik's: the console's own
     TOTP and password routes are refused, so an SEQN-A session signed in without MFA at Authentik cannot
-    bind a device here and become an admin session (security review H1)."""
+    bind a device here and become an admin session."""
     admin = _seqn_a(contract, op, device=False)
     response = sign_in(sso, op, admin, amr="pwd")
     body = me(sso, response)
@@ -378,7 +378,7 @@ def test_g7_g29_offboarding_in_authentik_ends_admin_access_within_the_recheck_bo
     sso: Harness, op: OpenIdProvider, contract: RunningContract, change: str
 ) -> None:
     """Group rows are synced at sign-in only; the admin guard asks Authentik again (at most
-    ADMIN_RECHECK_SECONDS later), so offboarding there ends admin access (security review M1)."""
+    ADMIN_RECHECK_SECONDS later), so offboarding there ends admin access."""
     admin = _seqn_a(contract, op, device=True)
     response = sign_in(sso, op, admin, amr="pwd,mfa")
     name = sso.settings.session_cookie_name

@@ -1,4 +1,4 @@
-"""The role x route matrix (issue 2, item 5; G25; L1 console boundary).
+"""The role x route matrix (G25; L1 console boundary).
 
 EXPECTED names the minimum access of every console route. A route added without a row here, or whose
 handler's `opt["access"]` disagrees with it, fails test_every_console_route_has_a_rule. The matrix test
@@ -86,7 +86,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/console/api/projects/{project_id}/signing-keys/rotate"): "admin",
     # end-users (read-only view)
     ("GET", "/console/api/projects/{project_id}/users"): "viewer",
-    # the account's own password and MFA (issue 3); MFA rows last, in this order: enable, then disable
+    # the account's own password and MFA; MFA rows last, in this order: enable, then disable
     ("POST", "/console/api/me/password"): "account",
     ("GET", "/console/api/mfa"): "account",
     ("POST", "/console/api/mfa/totp"): "account",

@@ -1,5 +1,5 @@
 """NUL and friends in filters, cursors and token headers are 4xx answers, never a 500 (Postgres refuses
-NUL in text: security review M4). The suite runs this on both databases."""
+NUL in text: a Postgres error, never a 500). The suite runs this on both databases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""End-user throttles (security review M2, L1, L2, L4): sign-in failures counted per email and IP, per
+"""End-user throttles: sign-in failures counted per email and IP, per
 IP and per email; parallel attempts cannot outrun the count; hosted sign-up limited per IP and per
 project; a wrong password while disabling two-step verification is counted and audited."""
 
@@ -47,7 +47,7 @@ def sign_in(harness: Harness, project: CustomerProject, email: str, password: st
     return browser.submit(project.pages("sign-in"), {"email": email, "password": password}).status_code
 
 
-def test_l1_guessing_from_elsewhere_does_not_lock_the_end_user_out(harness: Harness) -> None:
+def test_guessing_from_elsewhere_does_not_lock_the_end_user_out(harness: Harness) -> None:
     project = customer_project(harness)
     sign_up(harness, project, "frank@example.com")
     attacker = [sign_in(harness, project, "frank@example.com", WRONG, "198.51.100.9") for _ in range(11)]
@@ -57,7 +57,7 @@ def test_l1_guessing_from_elsewhere_does_not_lock_the_end_user_out(harness: Harn
     assert len(audit(harness, "end_user.sign_in_failed")) == limits.SIGN_IN_PER_EMAIL_AND_IP
 
 
-def test_m2_parallel_end_user_sign_ins_are_checked_at_most_max_failures_times(harness: Harness) -> None:
+def test_parallel_end_user_sign_ins_are_checked_at_most_max_failures_times(harness: Harness) -> None:
     project = customer_project(harness)
     sign_up(harness, project, "race@example.com")
     browser = Browser(harness, ip="198.51.100.20")
@@ -96,7 +96,7 @@ def sign_up_from(harness: Harness, project: CustomerProject, email: str, ip: str
     return answer.status_code, answer.text
 
 
-def test_l2_hosted_sign_up_is_limited_per_ip_then_per_project(strict: Harness) -> None:
+def test_hosted_sign_up_is_limited_per_ip_then_per_project(strict: Harness) -> None:
     project = customer_project(strict)
     for i in range(3):
         assert sign_up_from(strict, project, f"bot{i}@example.com", "198.51.100.30")[0] == 303
@@ -114,9 +114,9 @@ def test_l2_hosted_sign_up_is_limited_per_ip_then_per_project(strict: Harness) -
     assert sign_up_from(strict, other, "ok@example.com", "198.51.100.40")[0] == 303
 
 
-def test_l4_a_wrong_password_when_disabling_two_step_is_counted_and_audited(harness: Harness) -> None:
+def test_a_wrong_password_when_disabling_two_step_is_counted_and_audited(harness: Harness) -> None:
     project = customer_project(harness)
-    browser, _code = sign_up(harness, project, "l4@example.com")
+    browser, _code = sign_up(harness, project, "disabling@example.com")
     browser.get(project.pages("account/two-step/"))
     started = browser.submit(project.pages("account/two-step/start"), {})
     secret = started.text.split('<p class="secret"><code>', 1)[1].split("<", 1)[0]

@@ -1,5 +1,5 @@
 """Password change, deactivation and MFA reset of console accounts: each ends the account's other
-sessions (issue 3 item 0; ASVS V6.2.3; G29) and is audited (G27)."""
+sessions (ASVS V6.2.3; G29) and is audited (G27)."""
 
 from __future__ import annotations
 

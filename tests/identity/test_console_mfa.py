@@ -1,4 +1,4 @@
-"""Console TOTP MFA (issue 3 item 1): enrolment, the sign-in second step, recovery codes, disabling,
+"""Console TOTP MFA: enrolment, the sign-in second step, recovery codes, disabling,
 throttling (per account and per IP), and canaries for every secret involved (G17, G28)."""
 
 from __future__ import annotations
@@ -449,7 +449,7 @@ def test_g28_secrets_never_appear_in_answers_logs_or_audit_rows(
 
 
 def test_starting_enrolment_needs_the_password(harness: Harness) -> None:
-    """A stolen cookie alone must not bind the thief's authenticator to the account (security review H1)."""
+    """A stolen cookie alone must not bind the thief's authenticator to the account."""
     user = harness.user()
     before = snapshot(harness)
     refused = user.post(f"{API}/mfa/totp", json={"password": PASSWORD + "x"})
@@ -460,7 +460,7 @@ def test_starting_enrolment_needs_the_password(harness: Harness) -> None:
 
 
 def test_g6_disabling_mfa_downgrades_the_session_that_did_it(harness: Harness) -> None:
-    """The kept session no longer stands on a second factor the account has (security review L3)."""
+    """The kept session no longer stands on a second factor the account has."""
     admin = harness.user(platform_admin=True)
     mfa = enable_mfa(admin)
     upgraded = mfa_sign_in(harness, admin.email, mfa.secret)

@@ -1,4 +1,4 @@
-"""Failure throttles of the console (security review M2, M3, L1): attempts are reserved before the
+"""Failure throttles of the console: attempts are reserved before the
 secret is checked, so parallel requests cannot outrun the count; password sign-in is throttled per
 email and IP, per IP and per email, and audited."""
 
@@ -49,10 +49,10 @@ def events_by_action(harness: Harness, action: str) -> list[AuditEvent]:
     return harness.run(work)
 
 
-# --- M2: parallel attempts ---------------------------------------------------------------------------
+# --- parallel attempts: reserved before the check -------------------------------------------------------------------------------
 
 
-def test_m2_parallel_wrong_codes_are_checked_at_most_max_failures_times(harness: Harness) -> None:
+def test_parallel_wrong_codes_are_checked_at_most_max_failures_times(harness: Harness) -> None:
     user = harness.user()
     enable_mfa(user)
     pending = start(harness, user.email)
@@ -70,7 +70,7 @@ def test_m2_parallel_wrong_codes_are_checked_at_most_max_failures_times(harness:
     assert failure_rows(harness, "console_mfa_account") == statuses[401]
 
 
-def test_m2_parallel_wrong_passwords_are_checked_at_most_max_failures_times(harness: Harness) -> None:
+def test_parallel_wrong_passwords_are_checked_at_most_max_failures_times(harness: Harness) -> None:
     user = harness.user()
     harness.client.cookies.clear()
     limit = harness.settings.console_sign_in_max_failures
@@ -83,7 +83,7 @@ def test_m2_parallel_wrong_passwords_are_checked_at_most_max_failures_times(harn
     assert len(events(harness, user.account_id, "account.sign_in_failed")) == statuses[401]
 
 
-# --- M3 and L1: console password sign-in --------------------------------------------------------------
+# --- console password sign-in: throttled, audited, no lock-out from elsewhere --------------------------------------------------------------
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def sign_in_from(harness: Harness, ip: str, email: str, password: str) -> httpx.
     return send(harness, "POST", f"{API}/sign-in", ip, json={"email": email, "password": password})
 
 
-def test_m3_wrong_console_passwords_are_throttled_and_audited(strict: Harness) -> None:
+def test_wrong_console_passwords_are_throttled_and_audited(strict: Harness) -> None:
     harness = strict
     account_id = harness.create_account("admin@example.com", platform_admin=True)
     for _ in range(3):
@@ -120,7 +120,7 @@ def test_m3_wrong_console_passwords_are_throttled_and_audited(strict: Harness) -
     assert sign_in_from(harness, IP_A, "admin@example.com", PASSWORD).status_code == 200
 
 
-def test_m3_unknown_emails_count_the_same_and_are_audited_by_keyed_hash(strict: Harness) -> None:
+def test_unknown_emails_count_the_same_and_are_audited_by_keyed_hash(strict: Harness) -> None:
     harness = strict
     email = "nobody-here@example.com"
     answers = [sign_in_from(harness, IP_A, email, WRONG) for _ in range(4)]
@@ -134,7 +134,7 @@ def test_m3_unknown_emails_count_the_same_and_are_audited_by_keyed_hash(strict: 
         assert email not in str(event.metadata_) and WRONG not in str(event.metadata_)
 
 
-def test_l1_guessing_from_elsewhere_does_not_lock_the_owner_out(strict: Harness) -> None:
+def test_guessing_from_elsewhere_does_not_lock_the_owner_out(strict: Harness) -> None:
     harness = strict
     harness.create_account("owner@example.com")
     for _ in range(3):
@@ -143,7 +143,7 @@ def test_l1_guessing_from_elsewhere_does_not_lock_the_owner_out(strict: Harness)
     assert sign_in_from(harness, IP_B, "owner@example.com", PASSWORD).status_code == 200
 
 
-def test_l1_per_ip_limit_spans_emails_and_per_email_limit_spans_ips(strict: Harness) -> None:
+def test_per_ip_limit_spans_emails_and_per_email_limit_spans_ips(strict: Harness) -> None:
     harness = strict
     harness.create_account("victim@example.com")
     # One address trying many emails: 5 failures per IP, then 429 for any email.
@@ -156,7 +156,7 @@ def test_l1_per_ip_limit_spans_emails_and_per_email_limit_spans_ips(strict: Harn
     problem(sign_in_from(harness, IP_B, "victim@example.com", PASSWORD), 429, "too-many-attempts")
 
 
-def test_m3_v6_3_8_unknown_and_known_emails_get_the_same_answer(strict: Harness) -> None:
+def test_asvs_v6_3_8_unknown_and_known_emails_get_the_same_answer(strict: Harness) -> None:
     strict.create_account("known@example.com")
     known = sign_in_from(strict, IP_A, "known@example.com", WRONG)
     unknown = sign_in_from(strict, IP_B, "unknown@example.com", WRONG)
@@ -164,7 +164,7 @@ def test_m3_v6_3_8_unknown_and_known_emails_get_the_same_answer(strict: Harness)
     assert known.json() == unknown.json()
 
 
-def test_m2_an_attempt_refused_before_its_secret_is_checked_is_not_counted(harness: Harness) -> None:
+def test_an_attempt_refused_before_its_secret_is_checked_is_not_counted(harness: Harness) -> None:
     user = harness.user()
     enable_mfa(user)
     before = snapshot(harness)

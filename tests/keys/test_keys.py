@@ -1,4 +1,4 @@
-"""API keys (issue 2, item 7): formats, shown once (G16), stored as keyed hashes (G17), listing,
+"""API keys: formats, shown once (G16), stored as keyed hashes (G17), listing,
 rotation with a grace period, revocation (also across workers), malformed keys, and the query-free
 warm hot path."""
 

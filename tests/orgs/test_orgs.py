@@ -1,4 +1,4 @@
-"""Orgs, members, roles and invitations (issue 2, item 5; G25), with their audit events, plan member
+"""Orgs, members, roles and invitations (G25), with their audit events, plan member
 quota, and another org's ids answering exactly like unknown ids (acceptance: no existence leak)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Projects (issue 2, item 6): plan quota, test and live environments, allowed origins, redirect URLs and
+"""Projects: plan quota, test and live environments, allowed origins, redirect URLs and
 sign-in methods checked on write, deletion taking the project's keys with it; every mutation audited."""
 
 from __future__ import annotations

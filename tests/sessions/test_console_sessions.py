@@ -128,7 +128,7 @@ def test_wrong_password_and_unknown_email_get_the_same_401(harness: Harness) -> 
         assert "set-cookie" not in response.headers
         assert response.json() == wrong_password.json()
     assert "known@example.com" not in wrong_password.text
-    # No session row; each failure is counted and audited (review M3), the same way for all three.
+    # No session row; each failure is counted and audited, the same way for all three.
     changed = changes(before, snapshot(harness))
     assert set(changed) == {"auth_failures", "audit_events", "audit_chain_head"}, changed
     assert changed["audit_events"] == (3, 0)

@@ -52,7 +52,7 @@ def limits_for(settings: Settings, kind: Kind, account_id: str, ip: str | None) 
 
 
 def sign_in_limits(settings: Settings, email: str, ip: str | None) -> list[Limit]:
-    """Password sign-in failures (review L1: see throttle.per_pair_ip_and_subject), counted against a
+    """Password sign-in failures (see throttle.per_pair_ip_and_subject), counted against a
     keyed hash of the normalized email ("" when malformed) so unknown emails count the same way."""
     return throttle.per_pair_ip_and_subject(
         "console_signin",

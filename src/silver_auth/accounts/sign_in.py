@@ -71,7 +71,7 @@ async def sign_in(
 
 
 async def _password_step(db: AsyncSession, deps: Deps, email: str, password: str, ip: str | None) -> Account:
-    """Email and password, throttled (review M3, L1: failures.sign_in_limits) and audited; the same
+    """Email and password, throttled (failures.sign_in_limits) and audited; the same
     answer and work (one argon2 verification) whether or not the account exists."""
     limits = failures.sign_in_limits(deps.settings, email_key(email), ip)
     async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:

@@ -40,12 +40,12 @@ class AuditAction(enum.StrEnum):
     KEY_CREATED = "key.created"
     KEY_ROTATED = "key.rotated"
     KEY_REVOKED = "key.revoked"
-    # platform admins (issue 3: G6, G7, G26, G27, G29)
+    # platform admins (G6, G7, G26, G27, G29)
     SUBSCRIPTION_CHANGED = "subscription.changed"
     ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
     IDENTITY_USER_DEACTIVATED = "identity.user_deactivated"
     IDENTITY_MFA_RESET = "identity.mfa_reset"
-    # Console accounts: passwords, deactivation, groups, sessions and MFA (issue 3; G27, G29)
+    # Console accounts: passwords, deactivation, groups, sessions and MFA (G27, G29)
     ACCOUNT_PASSWORD_CHANGED = "account.password_changed"  # noqa: S105 - an event name
     ACCOUNT_REAUTH_FAILED = "account.reauth_failed"
     ACCOUNT_DEACTIVATED = "account.deactivated"
@@ -60,7 +60,7 @@ class AuditAction(enum.StrEnum):
     MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
     MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
     MFA_FAILED = "mfa.failed"
-    # End-users and signing keys (issue 3, item 5)
+    # End-users and signing keys (G27)
     END_USER_CREATED = "end_user.created"
     END_USER_UPDATED = "end_user.updated"
     END_USER_BANNED = "end_user.banned"
@@ -78,7 +78,7 @@ class AuditAction(enum.StrEnum):
     PROJECT_IDENTITY_PROVISIONED = "project.identity_provisioned"
     PROJECT_IDENTITY_SECRET_ROTATED = "project.identity_secret_rotated"  # noqa: S105 - an action name
     ACCOUNT_GROUPS_SYNCED = "account.groups_synced"
-    # Failure throttles (security review M3, L4)
+    # Refused secrets: console sign-in and end-user re-authentication failures
     ACCOUNT_SIGN_IN_FAILED = "account.sign_in_failed"
     END_USER_REAUTH_FAILED = "end_user.reauth_failed"
 

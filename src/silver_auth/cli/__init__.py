@@ -197,7 +197,7 @@ def account_create(
     )
 
 
-# --- account security (issue 3; G7, G29): each change audited with the CLI actor ----------------------
+# --- account security (G7, G29): each change audited with the CLI actor ----------------------
 
 group_app = typer.Typer(
     help="Identity-backend groups of an account (builtin), e.g. SEQN-A.", no_args_is_help=True

@@ -1,10 +1,10 @@
 """The end-user failure and sign-up limits (identity/throttle.py), one place for their numbers.
 
-Sign-in (review L1): the hard limit counts an email's failures from one IP, so guessing from
+Sign-in: the hard limit counts an email's failures from one IP, so guessing from
 elsewhere cannot lock the real user out; a per-IP limit stops one source trying many emails; a larger
 per-email limit across IPs bounds distributed guessing. Second factors and re-authentication count
 per user and per IP (the user already proved the password). Hosted sign-up counts every attempt per
-IP and per project environment (review L2: the plan's end-user quota is not a rate limit).
+IP and per project environment (the plan's end-user quota is not a rate limit).
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ async def disable_totp(
     ip: str | None,
 ) -> None:
     """Turn two-step verification off: needs the password and a current code (re-authentication)."""
-    # Re-authentication is throttled and audited like the console's (review L4); a right password and
+    # Re-authentication is throttled and audited like the console's; a right password and
     # a wrong code count against the second-factor limits instead.
     async with throttle.attempt(db, sessionmaker, limits.per_user("reauth", user.id, ip)) as attempt:
         if not verify_password(user.password_hash, password):

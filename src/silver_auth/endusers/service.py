@@ -238,7 +238,7 @@ async def sign_up(
     *,
     ip: str | None,
 ) -> EndUser:
-    """A hosted sign-up: counted per IP and per project environment (review L2; 429 past the limits)
+    """A hosted sign-up: counted per IP and per project environment (429 past the limits)
     once the input is valid, whatever the outcome (a taken email counts too)."""
     normalize_email(email)
     check_policy(password)
@@ -261,8 +261,8 @@ async def authenticate(
     ip: str | None,
 ) -> EndUser:
     """The user behind email + password; one answer, in about the same time, for every failure
-    (ASVS V6.3.8): unknown email, wrong password, no password, banned. Failures are throttled (review
-    L1: limits.sign_in) and audited."""
+    (ASVS V6.3.8): unknown email, wrong password, no password, banned. Failures are throttled
+    (limits.sign_in: per email from one IP, per IP, per email) and audited."""
     normalized = email_key(email)
     sign_in_limits = limits.sign_in(scope, normalized, ip, settings.secret("key_pepper"))
     async with throttle.attempt(db, sessionmaker, sign_in_limits) as attempt:

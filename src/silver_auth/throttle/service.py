@@ -3,7 +3,7 @@ database.
 
 An attempt is reserved BEFORE its secret is checked: one AuthFailure row per limit, committed and
 counted under a lock per limit. Counting first and recording the failure afterwards let N parallel
-requests all pass the count before any failure was written (security review M2). A wrong secret
+requests all pass the count before any failure was written. A wrong secret
 keeps the reservation as its failure record (and audits it); a right one deletes it; an attempt
 that never reaches its secret releases it. Pending attempts count: at most `max_failures` secrets
 are checked per window, however many requests arrive together (G35).
@@ -71,7 +71,7 @@ def per_pair_ip_and_subject(
     max_per_subject: int,
     window: timedelta,
 ) -> list[Limit]:
-    """Password sign-in (review L1): the tight limit counts a subject's failures from one IP (`{scope}_pair`),
+    """Password sign-in, without locking owners out: the tight limit counts a subject's failures from one IP (`{scope}_pair`),
     so guessing from elsewhere cannot lock the owner out; a per-IP limit stops one source trying many
     subjects; a larger per-subject limit across IPs bounds distributed guessing. A success forgets the
     pair only (the first limit)."""
