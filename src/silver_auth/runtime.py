@@ -27,11 +27,12 @@ from silver_auth.settings import Settings
 from silver_auth.web.runtime import WebRuntime
 
 if TYPE_CHECKING:  # authentik-client takes seconds to import: only the Authentik backend loads it
+    from silver_auth.authentik.admin_standing import AdminStandingCheck
     from silver_auth.authentik.applications import AuthentikApplications
     from silver_auth.authentik.console_sign_in import ConsoleSso
     from silver_auth.identity.providers.authentik import AuthentikProvider
 else:  # Litestar resolves these hints at run time (dependency signatures)
-    AuthentikProvider = AuthentikApplications = ConsoleSso = object
+    AuthentikProvider = AuthentikApplications = ConsoleSso = AdminStandingCheck = object
 
 
 @dataclass(slots=True)
@@ -47,6 +48,7 @@ class Runtime(WebRuntime):
     authentik: AuthentikProvider | None = None
     applications: AuthentikApplications | None = None
     sso: ConsoleSso | None = None
+    admin_standing: AdminStandingCheck | None = None
 
 
 def runtime_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
@@ -74,6 +76,7 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     if settings.identity == "authentik":
         # Imported here: authentik-client takes seconds to import, and the builtin backend never needs it.
+        from silver_auth.authentik.admin_standing import AdminStandingCheck  # noqa: PLC0415
         from silver_auth.authentik.applications import AuthentikApplications  # noqa: PLC0415
         from silver_auth.authentik.console_sign_in import ConsoleSso  # noqa: PLC0415
         from silver_auth.authentik.oidc import OidcClient  # noqa: PLC0415
@@ -85,6 +88,7 @@ def build_runtime(settings: Settings) -> Runtime:
         runtime.applications = AuthentikApplications(runtime.authentik, settings)
         runtime.lifecycle = runtime.applications
         runtime.sso = ConsoleSso(settings, OidcClient(settings), runtime.authentik)
+        runtime.admin_standing = AdminStandingCheck(runtime.authentik)
     return runtime
 
 

@@ -385,7 +385,7 @@ def test_verify_reports_an_intact_chain(harness: Harness, tmp_path: Path) -> Non
     report = _verify(harness)
     assert report.broken is None
     count = len(_events(harness))
-    assert count == 7  # account, org, owner membership, project, 3 keys
+    assert count == 8  # account, its sign-in, org, owner membership, project, 3 keys
     assert report.checked == count
     result = _cli_verify(harness, tmp_path)
     assert result.returncode == 0, result.stderr

@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from silver_auth.accounts.models import Account, AccountGroup
 from silver_auth.app import create_app
-from silver_auth.authentik.console_sign_in import ADMIN_RECHECK_SECONDS, STATE_COOKIE
+from silver_auth.authentik.admin_standing import ADMIN_RECHECK_SECONDS
+from silver_auth.authentik.login_states import STATE_COOKIE
 from silver_auth.core import clock
 from tests.authentik.conftest import authentik_settings
 from tests.authentik.support import all_rows_text, audit_rows

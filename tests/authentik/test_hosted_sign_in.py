@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from silver_auth.authentik import applications as provisioning
-from silver_auth.authentik.console_sign_in import STATE_COOKIE
+from silver_auth.authentik.login_states import STATE_COOKIE
 from silver_auth.core import clock
 from silver_auth.core.errors import QuotaExceeded
 from silver_auth.core.ids import new_id

@@ -49,7 +49,7 @@ def events_by_action(harness: Harness, action: str) -> list[AuditEvent]:
     return harness.run(work)
 
 
-# --- parallel attempts: reserved before the check -------------------------------------------------------------------------------
+# --- parallel attempts: reserved before the check ---------------------------------------------------
 
 
 def test_parallel_wrong_codes_are_checked_at_most_max_failures_times(harness: Harness) -> None:
@@ -83,7 +83,7 @@ def test_parallel_wrong_passwords_are_checked_at_most_max_failures_times(harness
     assert len(events(harness, user.account_id, "account.sign_in_failed")) == statuses[401]
 
 
-# --- console password sign-in: throttled, audited, no lock-out from elsewhere --------------------------------------------------------------
+# --- console password sign-in: throttled, audited, no lock-out from elsewhere -------------------------
 
 
 @pytest.fixture

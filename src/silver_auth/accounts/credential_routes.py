@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts import service
-from silver_auth.accounts.guards import ACCOUNT, ConsoleContext
+from silver_auth.accounts.guards import ACCOUNT, ConsoleContext, builtin_identity_only
 from silver_auth.accounts.schemas import (
     CodeInput,
     MfaDisable,
@@ -23,23 +19,12 @@ from silver_auth.accounts.schemas import (
     SessionsRevoked,
     TotpEnrolment,
 )
-from silver_auth.authentik.console_sign_in import UseSingleSignOn
 from silver_auth.mfa import console as console_mfa
-from silver_auth.runtime import Runtime, runtime_of
+from silver_auth.runtime import Runtime
 
 
 def _deps(runtime: Runtime) -> console_mfa.Deps:
     return console_mfa.Deps(runtime.sessionmaker, runtime.settings)
-
-
-def builtin_identity_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """With Authentik as the identity engine, passwords and second factors live there: a device bound
-    here would not be Authentik's confirmed device that admin MFA rests on (G6)."""
-    if runtime_of(connection).settings.identity != "builtin":
-        raise UseSingleSignOn(
-            "passwords and MFA devices are managed in Authentik for this console",
-            sso="/console/api/oidc/start",
-        )
 
 
 class AccountController(Controller):

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.accounts.models import Account
 from silver_auth.accounts.sessions import ConsoleSession, resolve_session
 from silver_auth.audit.service import Actor
-from silver_auth.core.errors import CsrfFailed, Forbidden, NotFound, Unauthorized
+from silver_auth.core import urls
+from silver_auth.core.errors import CsrfFailed, Forbidden, NotFound, ProblemError, Unauthorized
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db, request_ip
 
@@ -85,6 +86,21 @@ async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
     if access == "public":
         return
     connection.state.console = await console_context(connection, request_db(connection))
+
+
+class UseSingleSignOn(ProblemError):
+    status, slug, title = 403, "sso-required", "Sign in through Authentik"
+
+
+def builtin_identity_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """With Authentik as the identity engine, console passwords and second factors live there: a device
+    bound here would not be Authentik's confirmed device that admin MFA rests on (G6)."""
+    if runtime_of(connection).settings.identity != "builtin":
+        raise UseSingleSignOn(
+            "passwords and MFA devices are managed in Authentik for this console: "
+            f"sign in with GET {urls.CONSOLE_OIDC}/start",
+            sso=f"{urls.CONSOLE_OIDC}/start",
+        )
 
 
 def provide_console(request: ASGIConnection[Any, Any, Any, Any]) -> ConsoleContext:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.accounts import sessions as service
 from silver_auth.accounts import sign_in as console_sign_in
 from silver_auth.accounts.devices import device_label
-from silver_auth.accounts.guards import ACCOUNT, PUBLIC, ConsoleContext, check_origin
+from silver_auth.accounts.guards import ACCOUNT, PUBLIC, ConsoleContext, builtin_identity_only, check_origin
 from silver_auth.accounts.models import Account
 from silver_auth.accounts.schemas import (
     AccountPublic,
@@ -26,7 +26,6 @@ from silver_auth.accounts.schemas import (
 )
 from silver_auth.accounts.service import account_groups
 from silver_auth.accounts.sessions import ConsoleSession
-from silver_auth.authentik.console_sign_in import refuse_password_sign_in
 from silver_auth.mfa import console as console_mfa
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
@@ -63,6 +62,7 @@ class SessionController(Controller):
     @post(
         "/sign-in",
         opt=PUBLIC,
+        guards=[builtin_identity_only],  # SILVER_IDENTITY=authentik: passwords live in Authentik
         status_code=200,
         summary="Sign in: email and password, then a TOTP or recovery code when MFA is enabled",
     )
@@ -75,7 +75,6 @@ class SessionController(Controller):
     ) -> Response[Me | MfaRequired]:
         check_origin(request)
         settings = runtime.settings
-        refuse_password_sign_in(settings)  # SILVER_IDENTITY=authentik: passwords live in Authentik
         result = await console_sign_in.sign_in(
             db,
             console_mfa.Deps(runtime.sessionmaker, settings),

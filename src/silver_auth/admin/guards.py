@@ -6,7 +6,7 @@ so a new route cannot be public or merely signed-in by accident.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -16,8 +16,11 @@ from silver_auth.accounts.guards import console_context
 from silver_auth.accounts.models import Account
 from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, account_groups
 from silver_auth.core.errors import Forbidden, IdentityProviderUnavailable, ProblemError
-from silver_auth.runtime import Runtime, runtime_of
+from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db
+
+if TYPE_CHECKING:
+    from silver_auth.authentik.admin_standing import AdminStandingCheck
 
 PLATFORM_ADMIN_ACCESS = "platform-admin"
 PLATFORM_ADMIN = {"access": PLATFORM_ADMIN_ACCESS}
@@ -46,15 +49,13 @@ async def platform_admin_guard(
             "enrol a TOTP authenticator (POST /console/api/mfa/totp, then "
             "/console/api/mfa/totp/confirm), then sign out and sign in again with a code from it"
         )
-    if runtime.sso is not None:  # Authentik: its word now, not the groups synced at sign-in (G7, G29)
-        await _confirm_with_authentik(runtime, db, context.account)
+    if runtime.admin_standing is not None:  # Authentik: its word now, not the groups synced at sign-in
+        await _confirm_with_authentik(runtime.admin_standing, db, context.account)
     connection.state.console = context
 
 
-async def _confirm_with_authentik(runtime: Runtime, db: AsyncSession, account: Account) -> None:
-    if runtime.sso is None:
-        return
-    standing = await runtime.sso.admin_standing(db, account)
+async def _confirm_with_authentik(check: AdminStandingCheck, db: AsyncSession, account: Account) -> None:
+    standing = await check.standing(db, account)  # (G7, G29)
     if standing == "ok":
         return
     if standing == "no-device":

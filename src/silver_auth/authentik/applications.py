@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.authentik.models import AuthentikApplication
-from silver_auth.core import clock
+from silver_auth.core import clock, urls
 from silver_auth.core.crypto import seal, unseal
 from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.db.session import on_rollback, transaction
@@ -38,7 +38,7 @@ def secret_context(project_id: str) -> str:
 
 def hosted_callback(settings: Settings, project_id: str) -> str:
     """The auth host's own callback for the project's hosted sign-in."""
-    return f"{settings.auth_url.rstrip('/')}/p/{project_id}/oidc/callback"
+    return urls.hosted_oidc_callback(settings.auth_url, project_id)
 
 
 def redirect_uris(settings: Settings, project: Project) -> list[str]:

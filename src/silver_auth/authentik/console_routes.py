@@ -12,13 +12,8 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import PUBLIC
-from silver_auth.authentik.console_sign_in import (
-    LOGIN_TTL,
-    STATE_COOKIE,
-    STATE_COOKIE_PATH,
-    ConsoleSso,
-    SsoNotEnabled,
-)
+from silver_auth.authentik.console_sign_in import STATE_COOKIE_PATH, ConsoleSso, SsoNotEnabled
+from silver_auth.authentik.login_states import LOGIN_TTL, STATE_COOKIE
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
 

@@ -11,7 +11,7 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.authentik import hosted_sign_in as oidc
-from silver_auth.authentik.console_sign_in import STATE_COOKIE
+from silver_auth.authentik.login_states import STATE_COOKIE
 from silver_auth.core.ids import looks_like
 from silver_auth.endusers import sessions
 from silver_auth.hosted import tokens as forms

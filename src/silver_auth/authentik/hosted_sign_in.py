@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from silver_auth.accounts.service import normalize_email
 from silver_auth.audit.service import Actor
 from silver_auth.authentik.applications import client_secret, end_user_authorize_url, hosted_callback, issuer
-from silver_auth.authentik.console_sign_in import LoginStates, Started
+from silver_auth.authentik.login_states import LoginStarted, LoginStates
 from silver_auth.authentik.models import AuthentikApplication, OidcLogin
 from silver_auth.authentik.oidc import OidcClient, RelyingParty, SignInFailed
 from silver_auth.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -53,7 +53,7 @@ async def start(
     redirect_url: str,
     client_state: str,
     client_challenge: str,
-) -> Started:
+) -> LoginStarted:
     """Record the login (the caller checked redirect_url against the allowlist) and build the
     authorize URL of the project's Authentik application."""
     row = await application(db, settings, project.id)
@@ -75,7 +75,7 @@ async def start(
         nonce=login.nonce,
         code_challenge=create_s256_code_challenge(login.code_verifier),
     )
-    return Started(url, states.cookie_for(state))
+    return LoginStarted(url, states.cookie_for(state))
 
 
 def client_for(settings: Settings, row: AuthentikApplication) -> OidcClient:

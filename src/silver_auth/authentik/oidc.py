@@ -15,6 +15,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
+from silver_auth.core import urls
 from silver_auth.core.errors import IdentityProviderUnavailable, ProblemError
 from silver_auth.settings import Settings
 
@@ -22,7 +23,6 @@ with warnings.catch_warnings():  # Authlib 1.9 nudges towards httpx2; httpx is w
     warnings.simplefilter("ignore")
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-CALLBACK_PATH = "/console/api/oidc/callback"
 SCOPES = "openid email profile"
 # Asymmetric only: an HS256 ID token would be signed with the client secret (an Authentik provider
 # without a signing key), which this client refuses.
@@ -52,7 +52,7 @@ class RelyingParty:
             issuer=settings.console_oidc_issuer,
             client_id=settings.console_oidc_client_id,
             client_secret=secret.get_secret_value() if secret else None,
-            redirect_uri=settings.accounts_url.rstrip("/") + CALLBACK_PATH,
+            redirect_uri=urls.console_oidc_callback(settings.accounts_url),
         )
 
 

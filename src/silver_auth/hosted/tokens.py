@@ -14,8 +14,8 @@ import jinja2
 from litestar import Response
 from litestar.datastructures import Cookie
 
-from silver_auth.authentik.console_sign_in import LOGIN_TTL, STATE_COOKIE
-from silver_auth.core import clock
+from silver_auth.authentik.login_states import LOGIN_TTL, STATE_COOKIE
+from silver_auth.core import clock, urls
 from silver_auth.core.crypto import sign, verify_signature
 from silver_auth.settings import Settings
 
@@ -59,7 +59,7 @@ class PagePath:
 
     @property
     def path(self) -> str:
-        return f"/p/{self.project_id}/{self.environment}"
+        return urls.hosted_pages_path(self.project_id, self.environment)
 
     def url(self, page: str, **query: str | None) -> str:
         kept = {k: v for k, v in query.items() if v}
@@ -83,7 +83,7 @@ def oidc_state_cookie(settings: Settings, project_id: str, value: str) -> Cookie
     return Cookie(
         key=STATE_COOKIE,
         value=value,
-        path=f"/p/{project_id}/oidc",  # the project's callback only
+        path=urls.hosted_oidc_callback_path(project_id).removesuffix("/callback"),  # that callback only
         httponly=True,
         secure=settings.cookie_secure,
         samesite="lax",

@@ -11,6 +11,7 @@ from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import ConsoleContext
+from silver_auth.core import urls
 from silver_auth.core.errors import NotFound
 from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.orgs.guards import ADMIN, VIEWER, resolves_org
@@ -109,9 +110,8 @@ resolves_org("project_id", service.org_of_project)
 
 
 def client_config_answer(principal: KeyPrincipal, auth_url: str) -> ClientConfig:
-    base = auth_url.rstrip("/")
     # The environment is a path segment of the hosted pages: a test key never lands on live users.
-    pages = f"{base}/p/{principal.project_id}/{principal.environment}"
+    pages = urls.hosted_pages(auth_url, principal.project_id, principal.environment)
     return ClientConfig(
         project=ClientProject(id=principal.project_id, name=principal.project_name),
         environment=principal.environment,
@@ -119,7 +119,7 @@ def client_config_answer(principal: KeyPrincipal, auth_url: str) -> ClientConfig
         urls=ClientUrls(
             sign_in=f"{pages}/sign-in",
             sign_up=f"{pages}/sign-up",
-            jwks=f"{base}/v1/projects/{principal.project_id}/jwks.json",
+            jwks=urls.jwks(auth_url, principal.project_id),
         ),
     )
 

@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
-from silver_auth.core import clock
+from silver_auth.core import clock, urls
 from silver_auth.core.crypto import seal, unseal
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.projects.models import Project
@@ -36,7 +36,7 @@ SYSTEM_ACTOR = Actor("system")
 
 def issuer(settings: Settings, project_id: str) -> str:
     """The `iss` of a project's session JWTs: its base on the auth host."""
-    return f"{settings.auth_url.rstrip('/')}/p/{project_id}"
+    return urls.session_jwt_issuer(settings.auth_url, project_id)
 
 
 def _context(kid: str) -> str:

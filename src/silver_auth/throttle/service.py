@@ -71,8 +71,8 @@ def per_pair_ip_and_subject(
     max_per_subject: int,
     window: timedelta,
 ) -> list[Limit]:
-    """Password sign-in, without locking owners out: the tight limit counts a subject's failures from one IP (`{scope}_pair`),
-    so guessing from elsewhere cannot lock the owner out; a per-IP limit stops one source trying many
+    """Password sign-in: the tight limit counts a subject's failures from one IP (`{scope}_pair`), so
+    guessing from elsewhere cannot lock the owner out; a per-IP limit stops one source trying many
     subjects; a larger per-subject limit across IPs bounds distributed guessing. A success forgets the
     pair only (the first limit)."""
     return [
