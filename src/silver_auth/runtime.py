@@ -14,7 +14,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.accounts.sessions import SessionCodec
+from silver_auth.accounts.sessions import ConsoleSessionCodec
 from silver_auth.core.crypto import Hasher, keyed_hasher
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.identity.providers.base import IdentityProvider
@@ -40,7 +40,7 @@ class Runtime(WebRuntime):
     key_hasher: Hasher
     """HMAC-SHA256 under the key pepper (G17): the one place the pepper is used for API keys."""
     keys: KeyVerifier
-    sessions: SessionCodec
+    sessions: ConsoleSessionCodec
     identity: IdentityProvider
     """The identity backend (builtin or Authentik) behind platform-admin proxy operations (G26)."""
     lifecycle: ProjectLifecycle = field(default_factory=NoLifecycle)
@@ -71,7 +71,7 @@ def build_runtime(settings: Settings) -> Runtime:
         sessionmaker=sessionmaker,
         key_hasher=key_hasher,
         keys=KeyVerifier(sessionmaker, key_hasher, settings.key_cache_ttl_seconds),
-        sessions=SessionCodec(settings),
+        sessions=ConsoleSessionCodec(settings),
         identity=BuiltinIdentityProvider(),
     )
     if settings.identity == "authentik":

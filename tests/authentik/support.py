@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from silver_auth.accounts.models import Account
-from silver_auth.accounts.sessions import start_session
+from silver_auth.accounts.sessions import start_console_session
 from silver_auth.core import clock
 from silver_auth.core.ids import new_id
 from silver_auth.db.models import Base
@@ -38,7 +38,7 @@ def sso_user(harness: Harness, *, subject: str | None = None) -> ConsoleUser:
             if existing is None:
                 db.add(account)
                 await db.flush()
-            issued = await start_session(
+            issued = await start_console_session(
                 db, runtime.sessions, runtime.settings, account, ip=None, user_agent="tests"
             )
             return account.id, issued.cookie_value, runtime.sessions.csrf_token(issued.session.id)

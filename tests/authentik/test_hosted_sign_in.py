@@ -23,10 +23,10 @@ from silver_auth.authentik.login_states import STATE_COOKIE
 from silver_auth.core import clock
 from silver_auth.core.errors import QuotaExceeded
 from silver_auth.core.ids import new_id
+from silver_auth.core.urls import session_jwt_issuer
 from silver_auth.db.session import transaction
 from silver_auth.endusers.models import EndUser
 from silver_auth.plans.service import plan_for
-from silver_auth.signing.service import issuer as session_issuer
 from tests.authentik.support import all_rows_text, audit_rows, sso_user
 from tests.dbstate import snapshot
 from tests.endusers.support import REDIRECT, Browser, CustomerProject, backend, code_from, exchange
@@ -94,7 +94,7 @@ def world(ak_harness: Harness, contract: RunningContract) -> Iterator[World]:
         provisioning.hosted_callback(settings, project_id),
         client_id=provider["client_id"],
         client_secret=provider["client_secret"],
-        issuer=provisioning.issuer(settings, slug),
+        issuer=provisioning.authentik_issuer(settings, slug),
     ):
         contract.server.oidc_upstream = op.origin
         yield World(ak_harness, contract, project, op, provider["client_secret"], [])
@@ -149,7 +149,7 @@ def test_happy_path_ends_with_a_session_jwt_the_customer_verifies(world: World) 
         key.key,
         algorithms=[key.algorithm_name],
         audience=world.project.project_id,
-        issuer=session_issuer(world.harness.settings, world.project.project_id),
+        issuer=session_jwt_issuer(world.harness.settings.auth_url, world.project.project_id),
     )
     assert claims["sub"] == body["user_id"] and claims["env"] == "test"
     verdict = backend(world.harness, world.project, "POST", "/sessions/verify", json={"token": token}).json()

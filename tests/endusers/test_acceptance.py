@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import jwt
 
-from silver_auth.signing.service import issuer
+from silver_auth.core.urls import session_jwt_issuer
 from tests.endusers.support import backend, customer_project, exchange, refresh, sign_up
 from tests.factories import Harness
 
@@ -35,7 +35,7 @@ def test_end_user_signs_up_and_the_customer_verifies_the_session(harness: Harnes
         signing_key.key,
         algorithms=[signing_key.algorithm_name],
         audience=project.project_id,
-        issuer=issuer(harness.settings, project.project_id),
+        issuer=session_jwt_issuer(harness.settings.auth_url, project.project_id),
     )
     assert claims["sub"] == body["user_id"]
     assert claims["sid"] == body["session_id"]

@@ -13,7 +13,7 @@ import httpx
 from silver_auth.core.crypto import token_hash
 from silver_auth.db.session import transaction
 from silver_auth.endusers import grants
-from silver_auth.endusers.service import Scope
+from silver_auth.endusers.service import ProjectEnvironment
 from tests.dbstate import snapshot
 from tests.endusers.support import (
     REDIRECT,
@@ -191,9 +191,9 @@ def test_g29_two_refreshes_racing_with_one_token_revoke_the_session(harness: Har
     """No grace period (docs/end-users.md): one of the two rotates, the other is a replay."""
     project = customer_project(harness)
     first = _session(harness, project, "race@example.com")
-    runtime, scope = harness.runtime, Scope(project.project_id, project.environment)
+    runtime, scope = harness.runtime, ProjectEnvironment(project.project_id, project.environment)
 
-    async def once() -> grants.IssuedSession:
+    async def once() -> grants.EndUserSessionIssued:
         async with transaction(runtime.sessionmaker) as db:
             return await grants.refresh(
                 db, runtime.sessionmaker, runtime.settings, scope, first["session_token"]
@@ -203,8 +203,8 @@ def test_g29_two_refreshes_racing_with_one_token_revoke_the_session(harness: Har
         return list(await asyncio.gather(once(), once(), return_exceptions=True))
 
     outcomes = harness.run(race)
-    issued = [o for o in outcomes if isinstance(o, grants.IssuedSession)]
-    refused = [o for o in outcomes if not isinstance(o, grants.IssuedSession)]
+    issued = [o for o in outcomes if isinstance(o, grants.EndUserSessionIssued)]
+    refused = [o for o in outcomes if not isinstance(o, grants.EndUserSessionIssued)]
     assert len(issued) == 1 and len(refused) == 1, outcomes
     assert getattr(refused[0], "extra", {}).get("reason") == "refresh-token-reuse", refused
     _unauthorized(refresh(harness, project, issued[0].session_token), "revoked")

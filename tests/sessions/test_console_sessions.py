@@ -17,7 +17,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from silver_auth.accounts.sessions import SessionCodec
+from silver_auth.accounts.sessions import ConsoleSessionCodec
 from silver_auth.app import create_app
 from silver_auth.core import clock
 from silver_auth.settings import Settings
@@ -338,7 +338,7 @@ def test_forged_and_tampered_cookies_get_401(harness: Harness, tmp_path: Path) -
     user = harness.user()
     token, _, signature = user.cookie.partition(".")
     codec = harness.runtime.sessions
-    foreign_codec = SessionCodec(base_settings(tmp_path / "other"))
+    foreign_codec = ConsoleSessionCodec(base_settings(tmp_path / "other"))
     flip = {"A": "B"}
 
     def flipped(text: str) -> str:

@@ -13,10 +13,10 @@ from silver_auth.accounts.schemas import (
     CodeInput,
     MfaDisable,
     MfaStatusPublic,
+    OtherSessionsEnded,
     PasswordChange,
     PasswordInput,
     RecoveryCodes,
-    SessionsRevoked,
     TotpEnrolment,
 )
 from silver_auth.mfa import console as console_mfa
@@ -44,7 +44,7 @@ class AccountController(Controller):
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
-    ) -> SessionsRevoked:
+    ) -> OtherSessionsEnded:
         revoked = await service.change_password(
             db,
             runtime.sessionmaker,
@@ -55,7 +55,7 @@ class AccountController(Controller):
             data.new_password,
             actor=console.actor,
         )
-        return SessionsRevoked(sessions_revoked=revoked)
+        return OtherSessionsEnded(sessions_revoked=revoked)
 
     @get("/mfa", opt=ACCOUNT, summary="Your MFA status")
     async def mfa_status(
@@ -138,7 +138,7 @@ class AccountController(Controller):
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
-    ) -> SessionsRevoked:
+    ) -> OtherSessionsEnded:
         revoked = await console_mfa.disable(
             db,
             _deps(runtime),
@@ -149,4 +149,4 @@ class AccountController(Controller):
             recovery_code=data.recovery_code,
             actor=console.actor,
         )
-        return SessionsRevoked(sessions_revoked=revoked)
+        return OtherSessionsEnded(sessions_revoked=revoked)

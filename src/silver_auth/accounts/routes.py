@@ -18,14 +18,14 @@ from silver_auth.accounts.models import Account
 from silver_auth.accounts.schemas import (
     AccountPublic,
     Me,
-    MfaRequired,
-    RevokedCount,
+    MfaChallenge,
     SessionPage,
     SessionPublic,
     SignIn,
 )
 from silver_auth.accounts.service import account_groups
 from silver_auth.accounts.sessions import ConsoleSession
+from silver_auth.core.schemas import RevokedCount
 from silver_auth.mfa import console as console_mfa
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
@@ -72,7 +72,7 @@ class SessionController(Controller):
         data: JSONBody[SignIn],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
-    ) -> Response[Me | MfaRequired]:
+    ) -> Response[Me | MfaChallenge]:
         check_origin(request)
         settings = runtime.settings
         result = await console_sign_in.sign_in(
@@ -89,7 +89,7 @@ class SessionController(Controller):
         )
         if result.pending:  # the cookie finishes this sign-in and nothing else
             max_age = settings.console_mfa_pending_minutes * 60
-            challenge = MfaRequired(mfa_required=True, methods=console_sign_in.METHODS, expires_in=max_age)
+            challenge = MfaChallenge(mfa_required=True, methods=console_sign_in.METHODS, expires_in=max_age)
             return Response(challenge, cookies=[_cookie(runtime, result.issued.cookie_value, max_age)])
         me = _me(
             result.account,

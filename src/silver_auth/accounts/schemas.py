@@ -24,7 +24,7 @@ class SignIn(Input):
     recovery_code: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
-class MfaRequired(Output):
+class MfaChallenge(Output):
     """The password was right; finish signing in with a second factor within `expires_in` seconds."""
 
     mfa_required: bool
@@ -62,10 +62,6 @@ class SessionPublic(Output):
 
 class SessionPage(Output):
     items: list[SessionPublic]
-
-
-class RevokedCount(Output):
-    revoked: int
 
 
 class PasswordInput(Input):
@@ -110,6 +106,6 @@ class RecoveryCodes(Output):
     recovery_codes: list[str]
 
 
-class SessionsRevoked(Output):
+class OtherSessionsEnded(Output):
     sessions_revoked: int
     """Other sessions of the account that were ended."""

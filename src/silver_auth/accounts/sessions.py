@@ -46,13 +46,13 @@ LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedSession:
+class ConsoleSessionIssued:
     session: ConsoleSession
     cookie_value: str
     """`token.signature`, signed with SESSION_SECRET (G14: a new secret invalidates every cookie)."""
 
 
-class SessionCodec:
+class ConsoleSessionCodec:
     """Signs and checks the opaque cookie token and derives the session's CSRF token."""
 
     def __init__(self, settings: Settings) -> None:
@@ -74,9 +74,9 @@ class SessionCodec:
         return presented is not None and verify_signature(self._secret, "csrf:" + session_id, presented)
 
 
-async def start_session(
+async def start_console_session(
     db: AsyncSession,
-    codec: SessionCodec,
+    codec: ConsoleSessionCodec,
     settings: Settings,
     account: Account,
     *,
@@ -84,7 +84,7 @@ async def start_session(
     user_agent: str | None,
     mfa: bool = False,
     awaiting_mfa: bool = False,
-) -> IssuedSession:
+) -> ConsoleSessionIssued:
     """A new session with a new token (never a reused one: no fixation). `awaiting_mfa` issues the
     short-lived pending session of a sign-in whose second factor is still due."""
     token = secrets.token_urlsafe(32)
@@ -116,11 +116,11 @@ async def start_session(
             target=session.id,
             metadata={"mfa": mfa, "source": account.source},
         )
-    return IssuedSession(session, codec.cookie_for(token))
+    return ConsoleSessionIssued(session, codec.cookie_for(token))
 
 
 async def resolve_session(
-    db: AsyncSession, codec: SessionCodec, settings: Settings, cookie: str | None
+    db: AsyncSession, codec: ConsoleSessionCodec, settings: Settings, cookie: str | None
 ) -> tuple[ConsoleSession, Account] | None:
     """The live session behind a cookie, or None (forged, rotated secret, revoked, idle or expired,
     or a pending sign-in still awaiting its second factor)."""
@@ -143,7 +143,7 @@ async def resolve_session(
 
 
 async def resolve_pending(
-    db: AsyncSession, codec: SessionCodec, cookie: str | None
+    db: AsyncSession, codec: ConsoleSessionCodec, cookie: str | None
 ) -> tuple[ConsoleSession, Account] | None:
     """The pending sign-in behind a cookie (awaiting its second factor, not expired), or None."""
     found = await _lookup(db, codec, cookie)
@@ -168,7 +168,7 @@ async def finish_pending(db: AsyncSession, pending: ConsoleSession) -> bool:
 
 
 async def _lookup(
-    db: AsyncSession, codec: SessionCodec, cookie: str | None
+    db: AsyncSession, codec: ConsoleSessionCodec, cookie: str | None
 ) -> tuple[ConsoleSession, Account] | None:
     token = codec.token_from_cookie(cookie) if cookie else None
     if token is None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.accounts import failures, sessions
 from silver_auth.accounts.models import Account
 from silver_auth.accounts.service import check_credentials, email_key
-from silver_auth.accounts.sessions import IssuedSession, SessionCodec
+from silver_auth.accounts.sessions import ConsoleSessionCodec, ConsoleSessionIssued
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import InvalidInput, Unauthorized
 from silver_auth.mfa.console import Deps, check_second_factor
@@ -23,7 +23,7 @@ METHODS = ["totp", "recovery_code"]
 @dataclass(frozen=True, slots=True)
 class SignInResult:
     account: Account
-    issued: IssuedSession
+    issued: ConsoleSessionIssued
     pending: bool
     """True: the cookie is a pending sign-in that only a second factor can finish."""
 
@@ -31,7 +31,7 @@ class SignInResult:
 async def sign_in(
     db: AsyncSession,
     deps: Deps,
-    codec: SessionCodec,
+    codec: ConsoleSessionCodec,
     *,
     email: str | None,
     password: str | None,
@@ -64,7 +64,7 @@ async def sign_in(
         )
     account = await _password_step(db, deps, email, password, ip)
     pending = await has_confirmed_totp(db, account.id)
-    issued = await sessions.start_session(
+    issued = await sessions.start_console_session(
         db, codec, deps.settings, account, ip=ip, user_agent=user_agent, awaiting_mfa=pending
     )
     return SignInResult(account, issued, pending)
@@ -94,7 +94,7 @@ async def _password_step(db: AsyncSession, deps: Deps, email: str, password: str
 async def _second_step(
     db: AsyncSession,
     deps: Deps,
-    codec: SessionCodec,
+    codec: ConsoleSessionCodec,
     *,
     code: str | None,
     recovery_code: str | None,
@@ -121,7 +121,7 @@ async def _second_step(
     )
     if not await sessions.finish_pending(db, pending):
         raise Unauthorized("this sign-in was already finished: sign in with your password again")
-    issued = await sessions.start_session(
+    issued = await sessions.start_console_session(
         db, codec, deps.settings, account, ip=ip, user_agent=user_agent, mfa=True
     )
     return SignInResult(account, issued, pending=False)

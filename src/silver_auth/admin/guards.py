@@ -26,7 +26,7 @@ PLATFORM_ADMIN_ACCESS = "platform-admin"
 PLATFORM_ADMIN = {"access": PLATFORM_ADMIN_ACCESS}
 
 
-class MfaRequired(ProblemError):
+class AdminMfaRequired(ProblemError):
     """A platform admin whose current session did not pass a second factor (G6, L5)."""
 
     status, slug, title = 403, "mfa-required", "Multi-factor sign-in required"
@@ -44,7 +44,7 @@ async def platform_admin_guard(
     if PLATFORM_ADMIN_GROUP not in await account_groups(db, context.account.id):
         raise Forbidden(f"platform admins only: this needs membership of the {PLATFORM_ADMIN_GROUP} group")
     if not context.session.mfa:
-        raise MfaRequired(
+        raise AdminMfaRequired(
             f"{PLATFORM_ADMIN_GROUP} members need a session that passed multi-factor sign-in (G6): "
             "enrol a TOTP authenticator (POST /console/api/mfa/totp, then "
             "/console/api/mfa/totp/confirm), then sign out and sign in again with a code from it"
@@ -59,7 +59,7 @@ async def _confirm_with_authentik(check: AdminStandingCheck, db: AsyncSession, a
     if standing == "ok":
         return
     if standing == "no-device":
-        raise MfaRequired("Authentik holds no confirmed MFA device for this account any more (G6)")
+        raise AdminMfaRequired("Authentik holds no confirmed MFA device for this account any more (G6)")
     if standing == "unknown":
         raise IdentityProviderUnavailable(  # fail closed
             "Authentik could not confirm this platform admin now; try again shortly"

@@ -13,6 +13,7 @@ from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.admin import service
 from silver_auth.admin.guards import PLATFORM_ADMIN
 from silver_auth.admin.schemas import (
+    AccountSessionsRevoked,
     AdminAccountDetail,
     AdminAccountPage,
     AdminOrgDetail,
@@ -23,7 +24,6 @@ from silver_auth.admin.schemas import (
     MfaReset,
     PlanChange,
     PlanChanged,
-    SessionsRevoked,
 )
 from silver_auth.runtime import Runtime
 
@@ -98,7 +98,7 @@ class AdminAccountController(Controller):
         account_id: FromPath[str],
         db: NamedDependency[AsyncSession],
         console: NamedDependency[ConsoleContext],
-    ) -> SessionsRevoked:
+    ) -> AccountSessionsRevoked:
         return await service.revoke_account_sessions(
             db, account_id, current_session_id=console.session.id, actor=console.actor
         )

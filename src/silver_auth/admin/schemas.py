@@ -123,7 +123,7 @@ class AdminAccountDetail(AdminAccountSummary):
     """Active sessions: device, IP, times; never the token."""
 
 
-class SessionsRevoked(Output):
+class AccountSessionsRevoked(Output):
     account_id: str
     revoked: int
     kept_current: bool

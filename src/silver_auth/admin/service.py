@@ -15,6 +15,7 @@ from silver_auth.accounts.models import Account, AccountGroup
 from silver_auth.accounts.service import account_groups
 from silver_auth.accounts.sessions import list_sessions, revoke_all_sessions
 from silver_auth.admin.schemas import (
+    AccountSessionsRevoked,
     AdminAccountDetail,
     AdminAccountOrg,
     AdminAccountPage,
@@ -33,7 +34,6 @@ from silver_auth.admin.schemas import (
     MfaReset,
     PlanChanged,
     QuotaUse,
-    SessionsRevoked,
 )
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
@@ -290,7 +290,7 @@ async def account_support_view(
 
 async def revoke_account_sessions(
     db: AsyncSession, account_id: str, *, current_session_id: str, actor: Actor
-) -> SessionsRevoked:
+) -> AccountSessionsRevoked:
     """Revoke every session of an account (G29: lost device, suspicious access). Admins revoking their
     own account keep the session making the call (it just passed MFA); the rest fail on their next
     request on every worker."""
@@ -304,7 +304,7 @@ async def revoke_account_sessions(
         target=account.id,
         metadata={"revoked": revoked, "kept_current": own},
     )
-    return SessionsRevoked(account_id=account.id, revoked=revoked, kept_current=own)
+    return AccountSessionsRevoked(account_id=account.id, revoked=revoked, kept_current=own)
 
 
 # --- identity-backend proxy operations (G26) -----------------------------------------------------

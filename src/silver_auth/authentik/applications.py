@@ -47,7 +47,7 @@ def redirect_uris(settings: Settings, project: Project) -> list[str]:
     return [hosted_callback(settings, project.id), *project.redirect_urls]
 
 
-def issuer(settings: Settings, slug: str) -> str:
+def authentik_issuer(settings: Settings, slug: str) -> str:
     return f"{(settings.authentik_url or '').rstrip('/')}/application/o/{slug}/"
 
 

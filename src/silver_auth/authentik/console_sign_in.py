@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.accounts.models import Account, AccountGroup
 from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, normalize_email
-from silver_auth.accounts.sessions import IssuedSession, SessionCodec, start_session
+from silver_auth.accounts.sessions import ConsoleSessionCodec, ConsoleSessionIssued, start_console_session
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.authentik.login_states import LoginStarted, LoginStates
 from silver_auth.authentik.oidc import OidcClient, SignInFailed
@@ -88,12 +88,12 @@ class ConsoleSso:
     async def sign_in(
         self,
         db: AsyncSession,
-        codec: SessionCodec,
+        codec: ConsoleSessionCodec,
         claims: dict[str, Any],
         *,
         ip: str | None,
         user_agent: str | None,
-    ) -> IssuedSession:
+    ) -> ConsoleSessionIssued:
         subject = str(claims["sub"])
         groups = _groups(claims)
         account = await _find_or_create(db, subject, claims, ip)
@@ -101,7 +101,9 @@ class ConsoleSso:
             raise Forbidden("this console account is deactivated")
         await _sync_groups(db, account, groups, ip)
         mfa = await self._mfa(db, subject, claims, groups)
-        return await start_session(db, codec, self.settings, account, ip=ip, user_agent=user_agent, mfa=mfa)
+        return await start_console_session(
+            db, codec, self.settings, account, ip=ip, user_agent=user_agent, mfa=mfa
+        )
 
     async def _mfa(self, db: AsyncSession, subject: str, claims: dict[str, Any], groups: list[str]) -> bool:
         """`amr` only hints; for SEQN-A members Authentik must also show a confirmed device (G6)."""

@@ -16,14 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.accounts.service import normalize_email
 from silver_auth.audit.service import Actor
-from silver_auth.authentik.applications import client_secret, end_user_authorize_url, hosted_callback, issuer
+from silver_auth.authentik.applications import (
+    authentik_issuer,
+    client_secret,
+    end_user_authorize_url,
+    hosted_callback,
+)
 from silver_auth.authentik.login_states import LoginStarted, LoginStates
 from silver_auth.authentik.models import AuthentikApplication, OidcLogin
 from silver_auth.authentik.oidc import OidcClient, RelyingParty, SignInFailed
 from silver_auth.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from silver_auth.endusers import service
 from silver_auth.endusers.models import EndUser
-from silver_auth.endusers.service import Scope
+from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
 
@@ -81,7 +86,7 @@ async def start(
 def client_for(settings: Settings, row: AuthentikApplication) -> OidcClient:
     """The project's application as a relying party: its issuer, client id and unsealed secret."""
     party = RelyingParty(
-        issuer=issuer(settings, row.application_slug),
+        issuer=authentik_issuer(settings, row.application_slug),
         client_id=row.client_id,
         client_secret=client_secret(settings, row),
         redirect_uri=hosted_callback(settings, row.project_id),
@@ -111,7 +116,9 @@ async def finish(
     return project, await states.exchange(client, login, code=code, error=error), login
 
 
-async def end_user_for(db: AsyncSession, scope: Scope, claims: dict[str, Any], *, ip: str | None) -> EndUser:
+async def end_user_for(
+    db: AsyncSession, scope: ProjectEnvironment, claims: dict[str, Any], *, ip: str | None
+) -> EndUser:
     """The project environment's end-user with this `sub`, created on first sign-in within the plan's
     quota; a banned one is refused (G29)."""
     subject = str(claims["sub"])

@@ -22,7 +22,7 @@ def identity_public(settings: Settings, row: AuthentikApplication) -> ProjectIde
         project_id=row.project_id,
         application_slug=row.application_slug,
         client_id=row.client_id,
-        issuer=service.issuer(settings, row.application_slug),
+        issuer=service.authentik_issuer(settings, row.application_slug),
         created_at=row.created_at,
         secret_rotated_at=row.secret_rotated_at,
     )

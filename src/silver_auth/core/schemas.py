@@ -16,3 +16,9 @@ class Output(msgspec.Struct, kw_only=True):
 
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["Acme"])]
+
+
+class RevokedCount(Output):
+    """How many sessions a revocation ended."""
+
+    revoked: int

@@ -25,7 +25,7 @@ from silver_auth.core.crypto import token_hash
 from silver_auth.core.errors import ProblemError, Unauthorized
 from silver_auth.db.session import transaction
 from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode, RetiredRefreshToken
-from silver_auth.endusers.service import Scope
+from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.endusers.sessions import dead_reason
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
@@ -46,7 +46,7 @@ def pkce_s256(verifier: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedSession:
+class EndUserSessionIssued:
     session: EndUserSession
     user: EndUser
     session_token: str
@@ -70,13 +70,13 @@ def _same(a: str, b: str) -> bool:
 async def exchange_code(
     db: AsyncSession,
     settings: Settings,
-    scope: Scope,
+    scope: ProjectEnvironment,
     code: str,
     *,
     redirect_url: str,
     code_verifier: str | None,
     confidential: bool = False,
-) -> IssuedSession:
+) -> EndUserSessionIssued:
     """Code -> session token + session JWT. `confidential`: the caller proved the secret key, so a code
     started without PKCE is accepted. Every refusal is `invalid-grant`, writes nothing and leaves the
     code usable; all but "no verifier with a publishable key" read alike (nothing about the code)."""
@@ -114,18 +114,18 @@ async def exchange_code(
     session_token = secrets.token_urlsafe(32)
     session.refresh_hash = token_hash(session_token)
     token, expires = await _jwt_for(db, settings, session)
-    return IssuedSession(session, user, session_token, token, expires)
+    return EndUserSessionIssued(session, user, session_token, token, expires)
 
 
 async def refresh(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    scope: Scope,
+    scope: ProjectEnvironment,
     session_token: str,
     *,
     ip: str | None = None,
-) -> IssuedSession:
+) -> EndUserSessionIssued:
     """A fresh JWT and the NEXT session token; the one presented is void from now on (rotation).
 
     No grace period: a token is good for exactly one refresh, so a client that retries a refresh whose
@@ -161,13 +161,13 @@ async def refresh(
         raise await _replayed(db, sessionmaker, scope, presented, ip)
     db.add(RetiredRefreshToken(token_hash=presented, session_id=session.id, retired_at=now))
     token, expires = await _jwt_for(db, settings, session)
-    return IssuedSession(session, user, next_token, token, expires)
+    return EndUserSessionIssued(session, user, next_token, token, expires)
 
 
 async def _replayed(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
-    scope: Scope,
+    scope: ProjectEnvironment,
     presented: str,
     ip: str | None,
 ) -> Unauthorized:

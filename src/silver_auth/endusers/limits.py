@@ -18,7 +18,7 @@ from silver_auth.throttle import service as throttle
 from silver_auth.throttle.service import Limit
 
 if TYPE_CHECKING:
-    from silver_auth.endusers.service import Scope
+    from silver_auth.endusers.service import ProjectEnvironment
 
 WINDOW = timedelta(minutes=15)
 SIGN_IN_PER_EMAIL_AND_IP, SIGN_IN_PER_IP, SIGN_IN_PER_EMAIL = 10, 50, 100
@@ -37,7 +37,7 @@ def per_user(kind: str, user_id: str, ip: str | None) -> list[Limit]:
     )
 
 
-def sign_in(scope: Scope, email: str, ip: str | None, pepper: bytes) -> list[Limit]:
+def sign_in(scope: ProjectEnvironment, email: str, ip: str | None, pepper: bytes) -> list[Limit]:
     # The email is hashed: the subject column is short, and unknown emails must count the same way.
     subject = f"{scope.project_id}:{scope.environment}:{keyed_hash(pepper, email)[:32]}"
     return throttle.per_pair_ip_and_subject(
@@ -51,7 +51,7 @@ def sign_in(scope: Scope, email: str, ip: str | None, pepper: bytes) -> list[Lim
     )
 
 
-def sign_up(settings: Settings, scope: Scope, ip: str | None) -> list[Limit]:
+def sign_up(settings: Settings, scope: ProjectEnvironment, ip: str | None) -> list[Limit]:
     window = timedelta(minutes=settings.end_user_sign_up_window_minutes)
     project = f"{scope.project_id}:{scope.environment}"
     limits = [Limit("enduser_signup_project", project, settings.end_user_sign_up_project_max, window)]

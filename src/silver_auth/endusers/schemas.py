@@ -60,10 +60,6 @@ class EndUserSessionPage(Output):
     items: list[EndUserSessionPublic]
 
 
-class RevokedCount(Output):
-    revoked: int
-
-
 class VerifyRequest(Input):
     token: Opaque
 

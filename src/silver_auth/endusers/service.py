@@ -35,7 +35,7 @@ WRONG_CREDENTIALS = "email or password is incorrect"
 
 
 @dataclass(frozen=True, slots=True)
-class Scope:
+class ProjectEnvironment:
     """The project and environment a caller acts in."""
 
     project_id: str
@@ -55,7 +55,7 @@ async def _locked_org_plan(db: AsyncSession, project_id: str) -> tuple[Project, 
 
 async def create_user(
     db: AsyncSession,
-    scope: Scope,
+    scope: ProjectEnvironment,
     email: str,
     password: str | None,
     *,
@@ -109,7 +109,7 @@ async def create_user(
     return user
 
 
-async def get_user(db: AsyncSession, scope: Scope, user_id: str) -> EndUser:
+async def get_user(db: AsyncSession, scope: ProjectEnvironment, user_id: str) -> EndUser:
     user = await db.get(EndUser, user_id) if looks_like("usr", user_id) else None
     if user is None or user.project_id != scope.project_id or user.environment != scope.environment:
         raise NotFound("no such end-user")
@@ -117,7 +117,7 @@ async def get_user(db: AsyncSession, scope: Scope, user_id: str) -> EndUser:
 
 
 async def list_users(
-    db: AsyncSession, scope: Scope, *, email: str | None, after: str | None, limit: int
+    db: AsyncSession, scope: ProjectEnvironment, *, email: str | None, after: str | None, limit: int
 ) -> tuple[list[EndUser], str | None]:
     """A page of users, newest id last; `email` filters by substring (lower-cased)."""
     limit = max(1, min(limit, PAGE_SIZE_MAX))
@@ -232,7 +232,7 @@ async def sign_up(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    scope: Scope,
+    scope: ProjectEnvironment,
     email: str,
     password: str,
     *,
@@ -254,7 +254,7 @@ async def authenticate(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    scope: Scope,
+    scope: ProjectEnvironment,
     email: str,
     password: str,
     *,
@@ -302,7 +302,7 @@ class UserPage:
 
 
 async def user_page(
-    db: AsyncSession, scope: Scope, *, email: str | None, after: str | None, limit: int
+    db: AsyncSession, scope: ProjectEnvironment, *, email: str | None, after: str | None, limit: int
 ) -> UserPage:
     """A page of users and which of them have two-step verification on."""
     users, next_id = await list_users(db, scope, email=email, after=after, limit=limit)

@@ -19,7 +19,7 @@ from silver_auth.core.crypto import sign, token_hash, verify_signature
 from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode
-from silver_auth.endusers.service import Scope, revoke_user_sessions
+from silver_auth.endusers.service import ProjectEnvironment, revoke_user_sessions
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
 from silver_auth.signing import service as signing
@@ -51,14 +51,14 @@ def token_from_cookie(settings: Settings, cookie: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Started:
+class EndUserSessionStarted:
     session: EndUserSession
     cookie: str
 
 
-async def start_session(
+async def start_end_user_session(
     db: AsyncSession, settings: Settings, user: EndUser, *, mfa: bool, ip: str | None, user_agent: str | None
-) -> Started:
+) -> EndUserSessionStarted:
     token = secrets.token_urlsafe(32)
     now = clock.now()
     session = EndUserSession(
@@ -79,7 +79,7 @@ async def start_session(
     user.last_sign_in_at = now
     db.add(session)
     await db.flush()
-    return Started(session, cookie_value(settings, token))
+    return EndUserSessionStarted(session, cookie_value(settings, token))
 
 
 def dead_reason(session: EndUserSession, user: EndUser) -> str | None:
@@ -93,7 +93,7 @@ def dead_reason(session: EndUserSession, user: EndUser) -> str | None:
 
 
 async def session_from_cookie(
-    db: AsyncSession, settings: Settings, scope: Scope, cookie: str | None
+    db: AsyncSession, settings: Settings, scope: ProjectEnvironment, cookie: str | None
 ) -> tuple[EndUserSession, EndUser] | None:
     """The live session of this project environment behind the hosted pages' cookie, else None."""
     token = token_from_cookie(settings, cookie)
@@ -156,7 +156,9 @@ def session_status(session: EndUserSession, user: EndUser) -> str:
     return dead_reason(session, user) or "active"
 
 
-async def get_session(db: AsyncSession, scope: Scope, session_id: str) -> tuple[EndUserSession, EndUser]:
+async def get_session(
+    db: AsyncSession, scope: ProjectEnvironment, session_id: str
+) -> tuple[EndUserSession, EndUser]:
     session = await db.get(EndUserSession, session_id) if looks_like("sess", session_id) else None
     if session is None or (session.project_id, session.environment) != (scope.project_id, scope.environment):
         raise NotFound("no such session")
@@ -214,7 +216,9 @@ class Verdict:
     user: EndUser | None
 
 
-async def verify_token(db: AsyncSession, settings: Settings, scope: Scope, token: str) -> Verdict:
+async def verify_token(
+    db: AsyncSession, settings: Settings, scope: ProjectEnvironment, token: str
+) -> Verdict:
     """The JWT check and a live check of its session row (so revocation and bans show at once)."""
     if not isinstance(token, str) or not token:
         raise InvalidInput("token is required")

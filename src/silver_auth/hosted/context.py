@@ -19,7 +19,7 @@ from silver_auth.authentik import hosted_sign_in as oidc
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.ids import looks_like
 from silver_auth.endusers import sessions
-from silver_auth.endusers.service import ENVIRONMENTS, Scope
+from silver_auth.endusers.service import ENVIRONMENTS, ProjectEnvironment
 from silver_auth.hosted import tokens as forms
 from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
 from silver_auth.projects.models import Project
@@ -89,8 +89,8 @@ class Page:
     code_challenge: str
 
     @property
-    def scope(self) -> Scope:
-        return Scope(self.project_id, self.where.environment)
+    def scope(self) -> ProjectEnvironment:
+        return ProjectEnvironment(self.project_id, self.where.environment)
 
     def context(self, title: str, **extra: Any) -> dict[str, Any]:
         return {

@@ -27,7 +27,7 @@ from silver_auth.web.deps import request_ip
 async def _finish(db: AsyncSession, page: Page, request: Req, user: EndUser, *, mfa: bool) -> Response[Any]:
     """Start the session, set its cookie, and send the browser back with a one-time code."""
     settings = page.runtime.settings
-    started = await sessions.start_session(
+    started = await sessions.start_end_user_session(
         db, settings, user, mfa=mfa, ip=request_ip(request), user_agent=request.headers.get("user-agent")
     )
     session_cookie = forms.cookie(

@@ -17,15 +17,15 @@ from silver_auth.keys import service
 from silver_auth.keys.guards import require_secret_key
 from silver_auth.keys.models import ApiKey
 from silver_auth.keys.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPage,
+    ApiKeyPublic,
+    ApiKeyRotate,
+    ApiKeyRotated,
     BackendKey,
     BackendProject,
     BackendProjectAnswer,
-    KeyCreate,
-    KeyCreated,
-    KeyPage,
-    KeyPublic,
-    KeyRotate,
-    KeyRotated,
 )
 from silver_auth.keys.service import KeyService
 from silver_auth.keys.verifier import KeyPrincipal
@@ -36,15 +36,15 @@ from silver_auth.web.deps import bearer_token
 from silver_auth.web.hot import hot_answer
 
 
-def key_public(key: ApiKey) -> KeyPublic:
-    return KeyPublic(
+def api_key_public(key: ApiKey) -> ApiKeyPublic:
+    return ApiKeyPublic(
         id=key.id,
         project_id=key.project_id,
         kind=key.kind,
         environment=key.environment,
         prefix=key.prefix,
         name=key.name,
-        status=service.key_status(key),
+        status=service.api_key_status(key),
         created_at=key.created_at,
         last_used_at=key.last_used_at,
         expires_at=key.expires_at,
@@ -54,9 +54,9 @@ def key_public(key: ApiKey) -> KeyPublic:
     )
 
 
-def key_created(issued: service.IssuedKey) -> KeyCreated:
-    public = key_public(issued.key)
-    return KeyCreated(**msgspec.structs.asdict(public), key=issued.raw)
+def api_key_created(issued: service.IssuedKey) -> ApiKeyCreated:
+    public = api_key_public(issued.key)
+    return ApiKeyCreated(**msgspec.structs.asdict(public), key=issued.raw)
 
 
 class KeyController(Controller):
@@ -64,8 +64,8 @@ class KeyController(Controller):
     tags = ["console: keys"]
 
     @get("/projects/{project_id:str}/keys", opt=VIEWER, summary="Keys of a project (display prefixes only)")
-    async def list_keys(self, project_id: FromPath[str], db: NamedDependency[AsyncSession]) -> KeyPage:
-        return KeyPage(items=[key_public(k) for k in await service.list_keys(db, project_id)])
+    async def list_keys(self, project_id: FromPath[str], db: NamedDependency[AsyncSession]) -> ApiKeyPage:
+        return ApiKeyPage(items=[api_key_public(k) for k in await service.list_keys(db, project_id)])
 
     @post(
         "/projects/{project_id:str}/keys", opt=DEVELOPER, summary="Create a key (a secret key is shown once)"
@@ -73,16 +73,16 @@ class KeyController(Controller):
     async def create_key(
         self,
         project_id: FromPath[str],
-        data: JSONBody[KeyCreate],
+        data: JSONBody[ApiKeyCreate],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
         key_service: NamedDependency[KeyService],
-    ) -> KeyCreated:
+    ) -> ApiKeyCreated:
         project = await get_project(db, project_id)
         issued = await key_service.create(
             project, data.kind, data.environment, name=data.name, actor=console.actor
         )
-        return key_created(issued)
+        return api_key_created(issued)
 
     @post(
         "/keys/{key_id:str}/rotate",
@@ -93,15 +93,15 @@ class KeyController(Controller):
     async def rotate_key(
         self,
         key_id: FromPath[str],
-        data: JSONBody[KeyRotate],
+        data: JSONBody[ApiKeyRotate],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
         key_service: NamedDependency[KeyService],
-    ) -> KeyRotated:
+    ) -> ApiKeyRotated:
         issued, old = await key_service.rotate(
             await service.get_key(db, key_id), grace_seconds=data.grace_seconds, actor=console.actor
         )
-        return KeyRotated(new=key_created(issued), old=key_public(old))
+        return ApiKeyRotated(new=api_key_created(issued), old=api_key_public(old))
 
     @delete("/keys/{key_id:str}", opt=DEVELOPER, status_code=200, summary="Revoke a key at once")
     async def revoke_key(
@@ -110,9 +110,9 @@ class KeyController(Controller):
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
         key_service: NamedDependency[KeyService],
-    ) -> KeyPublic:
+    ) -> ApiKeyPublic:
         key = await key_service.revoke(await service.get_key(db, key_id), actor=console.actor)
-        return key_public(key)
+        return api_key_public(key)
 
 
 resolves_org("key_id", service.org_of_key)

@@ -8,18 +8,18 @@ import msgspec
 from silver_auth.core.schemas import Input, Output
 
 
-class KeyCreate(Input):
+class ApiKeyCreate(Input):
     kind: Literal["secret", "publishable"]
     environment: Literal["test", "live"]
     name: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
 
-class KeyRotate(Input):
+class ApiKeyRotate(Input):
     grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=7 * 86400)] = 0
     """How long the old key keeps working (0: refused at once; at most 7 days)."""
 
 
-class KeyPublic(Output):
+class ApiKeyPublic(Output):
     id: str
     project_id: str
     kind: str
@@ -37,18 +37,18 @@ class KeyPublic(Output):
     """Publishable keys are public; their whole value is always available."""
 
 
-class KeyCreated(KeyPublic):
+class ApiKeyCreated(ApiKeyPublic):
     key: str
     """The whole key. For a secret key this is the only time it is shown."""
 
 
-class KeyRotated(Output):
-    new: KeyCreated
-    old: KeyPublic
+class ApiKeyRotated(Output):
+    new: ApiKeyCreated
+    old: ApiKeyPublic
 
 
-class KeyPage(Output):
-    items: list[KeyPublic]
+class ApiKeyPage(Output):
+    items: list[ApiKeyPublic]
 
 
 class BackendProject(Output):

@@ -76,7 +76,7 @@ async def list_keys(db: AsyncSession, project_id: str) -> list[ApiKey]:
     return list(rows.all())
 
 
-def key_status(key: ApiKey) -> str:
+def api_key_status(key: ApiKey) -> str:
     """`active`, `expiring` (rotated, in its grace period), `expired` or `revoked`."""
     if key.revoked_at is not None:
         return "revoked"
@@ -160,7 +160,7 @@ class KeyService:
         """A new key of the same kind; the old one stays valid for `grace_seconds` (0: refused at once)."""
         if grace_seconds < 0 or timedelta(seconds=grace_seconds) > MAX_GRACE:
             raise InvalidInput(f"grace_seconds must be between 0 and {int(MAX_GRACE.total_seconds())}")
-        status = key_status(key)
+        status = api_key_status(key)
         if status in ("revoked", "expired"):
             raise Conflict(f"the key is {status}; create a new one instead")
         if key.replaced_by is not None:

@@ -23,11 +23,11 @@ from silver_auth.signing.schemas import SigningKeyPage, SigningKeyPublic
 JWKS_CACHE_CONTROL = "public, max-age=60"
 
 
-def key_public(key: SigningKey) -> SigningKeyPublic:
+def signing_key_public(key: SigningKey) -> SigningKeyPublic:
     return SigningKeyPublic(
         kid=key.id,
         algorithm=key.algorithm,
-        status=service.key_status(key),
+        status=service.signing_key_status(key),
         created_at=key.created_at,
         rotated_at=key.rotated_at,
         retire_at=key.retire_at,
@@ -58,7 +58,7 @@ class SigningKeyController(Controller):
 
     @get("/", opt=VIEWER, summary="Signing keys of a project (kid, algorithm, status; never key material)")
     async def list_keys(self, project_id: FromPath[str], db: NamedDependency[AsyncSession]) -> SigningKeyPage:
-        return SigningKeyPage(items=[key_public(k) for k in await service.all_keys(db, project_id)])
+        return SigningKeyPage(items=[signing_key_public(k) for k in await service.all_keys(db, project_id)])
 
     @post(
         "/rotate",
@@ -74,4 +74,4 @@ class SigningKeyController(Controller):
         runtime: NamedDependency[Runtime],
     ) -> SigningKeyPublic:
         project = await get_project(db, project_id)
-        return key_public(await service.rotate(db, runtime.settings, project, actor=console.actor))
+        return signing_key_public(await service.rotate(db, runtime.settings, project, actor=console.actor))

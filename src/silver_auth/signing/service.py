@@ -34,11 +34,6 @@ LEEWAY = timedelta(seconds=30)
 SYSTEM_ACTOR = Actor("system")
 
 
-def issuer(settings: Settings, project_id: str) -> str:
-    """The `iss` of a project's session JWTs: its base on the auth host."""
-    return urls.session_jwt_issuer(settings.auth_url, project_id)
-
-
 def _context(kid: str) -> str:
     return f"signing_key:{kid}"
 
@@ -154,7 +149,7 @@ async def all_keys(db: AsyncSession, project_id: str) -> list[SigningKey]:
     return list(rows.all())
 
 
-def key_status(key: SigningKey) -> str:
+def signing_key_status(key: SigningKey) -> str:
     if key.rotated_at is None:
         return "current"
     return "retired" if key.retire_at is not None and key.retire_at <= clock.now() else "previous"
@@ -180,7 +175,7 @@ def issue_jwt(settings: Settings, key: SigningKey, claims: SessionClaims) -> tup
     now = clock.now()
     expires = now + timedelta(seconds=settings.session_jwt_seconds)
     payload = {
-        "iss": issuer(settings, claims.project_id),
+        "iss": urls.session_jwt_issuer(settings.auth_url, claims.project_id),
         "sub": claims.user_id,
         "sid": claims.session_id,
         "aud": claims.project_id,
@@ -231,7 +226,7 @@ async def verify_jwt(db: AsyncSession, settings: Settings, project_id: str, toke
             jwt.PyJWK(key.public_jwk).key,
             algorithms=[key.algorithm],
             audience=project_id,
-            issuer=issuer(settings, project_id),
+            issuer=urls.session_jwt_issuer(settings.auth_url, project_id),
             options={
                 "require": list(REQUIRED_CLAIMS),
                 "verify_exp": False,

@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor
+from silver_auth.core.schemas import RevokedCount
 from silver_auth.endusers import mfa, service, sessions
 from silver_auth.endusers.presenters import session_public, user_public
 from silver_auth.endusers.schemas import (
@@ -23,11 +24,10 @@ from silver_auth.endusers.schemas import (
     EndUserSessionPage,
     EndUserSessionPublic,
     EndUserUpdate,
-    RevokedCount,
     VerifyAnswer,
     VerifyRequest,
 )
-from silver_auth.endusers.service import Scope
+from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.keys.guards import require_secret_key
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
@@ -35,9 +35,11 @@ from silver_auth.web.deps import request_ip
 Req = Request[Any, Any, Any]
 
 
-async def _caller(request: Req) -> tuple[Scope, Actor]:
+async def _caller(request: Req) -> tuple[ProjectEnvironment, Actor]:
     principal = await require_secret_key(request)
-    return Scope(principal.project_id, principal.environment), Actor(principal.key_id, request_ip(request))
+    return ProjectEnvironment(principal.project_id, principal.environment), Actor(
+        principal.key_id, request_ip(request)
+    )
 
 
 async def _key_first(request: Req) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.core.errors import Unauthorized
 from silver_auth.endusers import grants
 from silver_auth.endusers.schemas import ClientSession, CodeExchange, SessionRefresh
-from silver_auth.endusers.service import Scope
+from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.keys.guards import require_secret_key
 from silver_auth.runtime import Runtime, runtime_of
 from silver_auth.web.cors import allow_origins
@@ -31,11 +31,11 @@ async def _key_first(request: Req) -> None:
     await _caller(request)
 
 
-async def _caller(request: Req) -> tuple[Scope, bool]:
+async def _caller(request: Req) -> tuple[ProjectEnvironment, bool]:
     """The key's project environment, and whether it is the secret key (a confidential client)."""
     if bearer_token(request.scope) is not None:
         principal = await require_secret_key(request)
-        return Scope(principal.project_id, principal.environment), True
+        return ProjectEnvironment(principal.project_id, principal.environment), True
     raw = request.headers.get("x-publishable-key") or ""
     found = await runtime_of(request).keys.verify(raw, "publishable")
     if found is None:
@@ -44,10 +44,10 @@ async def _caller(request: Req) -> tuple[Scope, bool]:
             "is required"
         )
     allow_origins(request.scope, found.allowed_origins)
-    return Scope(found.project_id, found.environment), False
+    return ProjectEnvironment(found.project_id, found.environment), False
 
 
-def _answer(issued: grants.IssuedSession) -> ClientSession:
+def _answer(issued: grants.EndUserSessionIssued) -> ClientSession:
     return ClientSession(
         session_id=issued.session.id,
         user_id=issued.user.id,

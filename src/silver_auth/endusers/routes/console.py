@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.endusers import service
 from silver_auth.endusers.presenters import user_public
 from silver_auth.endusers.schemas import EndUserPage
-from silver_auth.endusers.service import Scope
+from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.orgs.guards import VIEWER
 
 
@@ -31,7 +31,7 @@ class EndUserConsoleController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
     ) -> EndUserPage:
         page = await service.user_page(
-            db, Scope(project_id, environment), email=email, after=after, limit=limit
+            db, ProjectEnvironment(project_id, environment), email=email, after=after, limit=limit
         )
         return EndUserPage(
             items=[user_public(u, mfa=u.id in page.with_mfa) for u in page.users], next=page.next
