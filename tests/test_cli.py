@@ -328,7 +328,7 @@ def test_account_deactivate_and_revoke_sessions_end_every_session(run: Runner, h
 
 
 def test_account_reset_mfa_removes_the_factor(run: Runner, harness: Harness) -> None:
-    from tests.identity.support import enable_mfa  # noqa: PLC0415
+    from tests.accounts.support import enable_mfa  # noqa: PLC0415
 
     user = harness.user("phone-lost@example.com")
     enable_mfa(user)

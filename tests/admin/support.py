@@ -13,8 +13,8 @@ from silver_auth.core.ids import new_id
 from silver_auth.db.session import transaction
 from silver_auth.mfa import totp
 from silver_auth.mfa.models import RecoveryCode, TotpFactor
+from tests.accounts.support import Mfa, enable_mfa, mfa_sign_in
 from tests.factories import ConsoleUser, Harness
-from tests.identity.support import Mfa, enable_mfa, mfa_sign_in
 from tests.orgs.support import problem
 
 __all__ = [

@@ -7,6 +7,7 @@ import pytest
 from silver_auth.accounts.sessions import ConsoleSession
 from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
 from silver_auth.mfa.models import RecoveryCode, TotpFactor
+from tests.accounts.support import mfa_sign_in
 from tests.admin.support import (
     ADMIN,
     MFA_SECRETS,
@@ -20,7 +21,6 @@ from tests.admin.support import (
 )
 from tests.dbstate import snapshot
 from tests.factories import PASSWORD, Harness
-from tests.identity.support import mfa_sign_in
 from tests.orgs.support import audit, set_plan
 
 # --- plans ---------------------------------------------------------------------------------------

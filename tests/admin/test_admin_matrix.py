@@ -24,10 +24,10 @@ from silver_auth.admin.guards import PLATFORM_ADMIN_ACCESS, platform_admin_guard
 from silver_auth.app import create_app
 from silver_auth.settings import Settings
 from silver_auth.web.http import EXCEPTION_HANDLERS
+from tests.accounts.support import enable_mfa, mfa_sign_in
 from tests.admin.support import ADMIN, make_mfa_session, platform_admin, problem
 from tests.dbstate import chain_head_seq, snapshot
 from tests.factories import ConsoleUser, Harness
-from tests.identity.support import enable_mfa, mfa_sign_in
 
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 

@@ -14,9 +14,9 @@ from silver_auth.audit.models import AuditEvent
 from silver_auth.keys.models import ApiKey
 from silver_auth.mfa.models import RecoveryCode, TotpFactor
 from silver_auth.orgs.models import Invitation
+from tests.accounts.support import mfa_sign_in
 from tests.admin.support import ADMIN, MFA_SECRETS, make_mfa_session, platform_admin
 from tests.factories import PASSWORD, Harness
-from tests.identity.support import mfa_sign_in
 
 
 def column_values(harness: Harness) -> list[str]:

@@ -8,7 +8,7 @@ method) goes on to the route handler, which stays the one authoritative implemen
 
 It runs inside the Litestar app, after routing: the security headers (before_send) and the exception
 handlers still apply. Route-level middleware that Litestar would place inside it (allowed hosts, CSRF,
-compression, response cache) is not configured; tests/test_hot_path.py fails if one is.
+compression, response cache) is not configured; tests/web/test_hot_path.py fails if one is.
 """
 
 from __future__ import annotations

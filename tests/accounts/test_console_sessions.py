@@ -21,10 +21,10 @@ from silver_auth.accounts.sessions import ConsoleSessionCodec
 from silver_auth.app import create_app
 from silver_auth.core import clock
 from silver_auth.settings import Settings
+from tests.accounts.support import changes
 from tests.conftest import base_settings
 from tests.dbstate import chain_head_seq, row_count, snapshot
 from tests.factories import PASSWORD, Harness
-from tests.identity.support import changes
 
 PROBLEM = "application/problem+json"
 CSRF_FAILED = "https://seqn.in/problems/csrf-failed"

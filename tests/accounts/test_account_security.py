@@ -9,9 +9,7 @@ from silver_auth.accounts.service import deactivate_account, reset_account_mfa
 from silver_auth.audit.service import CLI_ACTOR
 from silver_auth.core.errors import NotFound
 from silver_auth.db.session import transaction
-from tests.dbstate import snapshot
-from tests.factories import PASSWORD, Harness
-from tests.identity.support import (
+from tests.accounts.support import (
     API,
     changes,
     deactivate,
@@ -23,6 +21,8 @@ from tests.identity.support import (
     problem,
     reset_mfa,
 )
+from tests.dbstate import snapshot
+from tests.factories import PASSWORD, Harness
 
 NEW_PASSWORD = "a brand new passphrase 42"
 ME = f"{API}/me"

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from silver_auth.accounts.devices import device_label
+from tests.accounts.support import enable_mfa, events, mfa_sign_in, next_code, problem
+from tests.accounts.test_console_sessions import running, same_secrets
 from tests.factories import PASSWORD, ConsoleUser, Harness
-from tests.identity.support import enable_mfa, events, mfa_sign_in, next_code, problem
-from tests.sessions.test_console_sessions import running, same_secrets
 
 API = "/console/api"
 ME = f"{API}/me"

@@ -10,9 +10,9 @@ from argon2 import PasswordHasher
 from silver_auth.accounts import passwords
 from silver_auth.accounts.passwords import check_policy, common_passwords, hash_password, verify_password
 from silver_auth.core.errors import InvalidInput
+from tests.accounts.support import API, changes, deactivate, post_sign_in, problem
 from tests.dbstate import snapshot
 from tests.factories import PASSWORD, Harness
-from tests.identity.support import API, changes, deactivate, post_sign_in, problem
 
 
 def test_v6_2_length_limits_are_12_to_128_and_no_composition_rules() -> None:

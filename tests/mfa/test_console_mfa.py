@@ -14,10 +14,7 @@ from litestar.testing import TestClient
 from silver_auth.app import create_app
 from silver_auth.core import clock
 from silver_auth.core.crypto import SealError, unseal
-from tests.conftest import base_settings
-from tests.dbstate import snapshot
-from tests.factories import PASSWORD, ConsoleUser, Harness
-from tests.identity.support import (
+from tests.accounts.support import (
     API,
     as_user,
     changes,
@@ -31,6 +28,9 @@ from tests.identity.support import (
     problem,
     start,
 )
+from tests.conftest import base_settings
+from tests.dbstate import snapshot
+from tests.factories import PASSWORD, ConsoleUser, Harness
 
 ME = f"{API}/me"
 

@@ -17,11 +17,11 @@ from silver_auth.app import create_app
 from silver_auth.audit.models import AuditEvent
 from silver_auth.core import clock
 from silver_auth.throttle.models import AuthFailure
+from tests.accounts.support import API, changes, enable_mfa, events, problem, start
 from tests.concurrent import send, send_together
 from tests.conftest import base_settings
 from tests.dbstate import snapshot
 from tests.factories import PASSWORD, Harness
-from tests.identity.support import API, changes, enable_mfa, events, problem, start
 
 WRONG = "wrong password 123456"
 IP_A, IP_B = "198.51.100.1", "198.51.100.2"
