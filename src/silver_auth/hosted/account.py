@@ -10,7 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.endusers import mfa, sessions
 from silver_auth.endusers.models import EndUser
-from silver_auth.hosted.context import PAGE_HANDLERS, Page, PageError, Req, entered_page, field, posted_page
+from silver_auth.hosted.context import (
+    PAGE_HANDLERS,
+    Page,
+    PageError,
+    Req,
+    entered_page,
+    field,
+    identity_handover,
+    posted_page,
+)
 from silver_auth.hosted.tokens import PAGE_OPT
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
@@ -40,7 +49,7 @@ async def _posted(request: Req, db: AsyncSession, runtime: Runtime) -> tuple[Pag
     """A submitted form of the signed-in user (the redirect fields of sign-in pages do not apply).
     Read what a refusal page shows (the email) before a failure: it ends the transaction, and the
     user's row with it; `page.refusing(..., email=user.email)` does, its arguments come first."""
-    page, values = await posted_page(request, db, runtime, "account", carry=False)
+    page, values = await posted_page(request, db, runtime, carry=False)
     return page, values, await _signed_in(page, request, db)
 
 
@@ -49,6 +58,7 @@ class AccountPages(Controller):
     tags = ["hosted pages"]
     include_in_schema = False
     exception_handlers = PAGE_HANDLERS
+    before_request = staticmethod(identity_handover)
 
     @get("/", opt=PAGE_OPT)
     async def show(
@@ -57,7 +67,7 @@ class AccountPages(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, "account", {})
+        page = await entered_page(request, db, runtime, {})
         user = await _signed_in(page, request, db)
         return page.show("two_step.html", TITLE, email=user.email, enabled=await mfa.has_mfa(db, user.id))
 

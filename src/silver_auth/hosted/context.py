@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.authentik import hosted_sign_in as oidc
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.ids import looks_like
+from silver_auth.db.session import transaction
 from silver_auth.endusers import sessions
 from silver_auth.endusers.service import ENVIRONMENTS, ProjectEnvironment
 from silver_auth.hosted import tokens as forms
 from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
 from silver_auth.projects.models import Project
-from silver_auth.runtime import Runtime
+from silver_auth.runtime import Runtime, runtime_of
 
 Req = Request[Any, Any, Any]
 MAX_FIELD = 4096
@@ -49,17 +50,7 @@ class PageError(Exception):
         self.headers = headers or {}
 
 
-class Handover(Exception):
-    """The identity backend renders this page itself (identity_entry): its response is sent as is."""
-
-    def __init__(self, response: Response[Any]) -> None:
-        super().__init__("handed over to the identity backend")
-        self.response = response
-
-
 def _page_error(request: Req, exc: Exception) -> Response[Any]:
-    if isinstance(exc, Handover):
-        return exc.response
     if isinstance(exc, PageError):
         context = {"title": "Something is not right", "project_name": None, **exc.context}
         context["error"] = exc.message
@@ -160,9 +151,6 @@ async def identity_entry(db: AsyncSession, runtime: Runtime, page: Page, name: s
         client_state=page.state,
         client_challenge=page.code_challenge,
     )
-    # The answer travels as a Handover exception, which rolls the request's transaction back: keep the
-    # login state by committing it now.
-    await db.commit()
     response: Response[Any] = Redirect(
         started.authorization_url, status_code=303, headers={"Cache-Control": "no-store"}
     )
@@ -225,27 +213,43 @@ async def _open(
     )
 
 
-async def entered_page(
-    request: Req, db: AsyncSession, runtime: Runtime, entry: str, values: dict[str, Any]
-) -> Page:
-    """Open the page of the request's path (`/p/{project_id}/{environment}/…`), then hand it over
-    (Handover) when the identity backend renders it itself."""
+async def entered_page(request: Req, db: AsyncSession, runtime: Runtime, values: dict[str, Any]) -> Page:
+    """Open the page of the request's path (`/p/{project_id}/{environment}/…`)."""
     path = request.path_params
-    page = await _open(request, db, runtime, path["project_id"], path["environment"], values)
-    if (response := await identity_entry(db, runtime, page, entry)) is not None:
-        raise Handover(response)
-    return page
+    return await _open(request, db, runtime, path["project_id"], path["environment"], values)
 
 
 async def posted_page(
-    request: Req, db: AsyncSession, runtime: Runtime, entry: str, *, carry: bool = True
+    request: Req, db: AsyncSession, runtime: Runtime, *, carry: bool = True
 ) -> tuple[Page, dict[str, Any]]:
     """A submitted form: read it, open its page (with the redirect fields it carries, when `carry`),
     check its CSRF token."""
     values = await _form(request)
-    page = await entered_page(request, db, runtime, entry, values if carry else {})
+    page = await entered_page(request, db, runtime, values if carry else {})
     _check_csrf(page, request, values)
     return page, values
+
+
+def _entry(path: str) -> str:
+    """The page a hosted path opens: `sign-in` for `/p/{project}/{env}/sign-in/code`, `account` for the
+    account pages."""
+    parts = path.split("/")
+    return parts[4] if len(parts) > 4 else ""
+
+
+async def identity_handover(request: Req) -> Response[Any] | None:
+    """before_request of the hosted pages: when the identity engine renders a page itself, answer for
+    it here (the route handler does not run), with the login state in a transaction of its own."""
+    runtime = runtime_of(request)
+    entry = _entry(request.url.path)
+    if runtime.settings.identity != "authentik" or entry == "sign-out":
+        return None
+    values = dict(request.query_params) if request.method == "GET" else {}
+    if request.method == "POST" and entry != "account":
+        values = await _form(request)  # the redirect fields the form carries
+    async with transaction(runtime.sessionmaker) as db:
+        page = await entered_page(request, db, runtime, values)
+        return await identity_entry(db, runtime, page, entry)
 
 
 async def _form(request: Req) -> dict[str, Any]:
@@ -269,7 +273,6 @@ def _check_csrf(page: Page, request: Req, values: dict[str, Any]) -> None:
 
 PAGE_HANDLERS: ExceptionHandlersMap = {
     PageError: _page_error,
-    Handover: _page_error,
     ProblemError: _page_error,
     HTTPException: _page_error,
 }

@@ -18,7 +18,15 @@ from silver_auth.core.errors import Unauthorized
 from silver_auth.endusers import mfa, service, sessions
 from silver_auth.endusers.models import EndUser
 from silver_auth.hosted import tokens as forms
-from silver_auth.hosted.context import PAGE_HANDLERS, Page, Req, entered_page, field, posted_page
+from silver_auth.hosted.context import (
+    PAGE_HANDLERS,
+    Page,
+    Req,
+    entered_page,
+    field,
+    identity_handover,
+    posted_page,
+)
 from silver_auth.hosted.tokens import PAGE_OPT
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
@@ -54,6 +62,7 @@ class HostedPages(Controller):
     tags = ["hosted pages"]
     include_in_schema = False
     exception_handlers = PAGE_HANDLERS
+    before_request = staticmethod(identity_handover)
 
     @get("/sign-up", opt=PAGE_OPT)
     async def sign_up_page(
@@ -62,7 +71,7 @@ class HostedPages(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, "sign-up", dict(request.query_params))
+        page = await entered_page(request, db, runtime, dict(request.query_params))
         return page.show("sign_up.html", "Create your account", email="")
 
     @post("/sign-up", opt=PAGE_OPT)
@@ -72,7 +81,7 @@ class HostedPages(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime, "sign-up")
+        page, values = await posted_page(request, db, runtime)
         email, password = field(values, "email", 320), field(values, "password", 1024)
         with page.refusing("sign_up.html", "Create your account", email=email):
             user = await service.sign_up(
@@ -93,7 +102,7 @@ class HostedPages(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, "sign-in", dict(request.query_params))
+        page = await entered_page(request, db, runtime, dict(request.query_params))
         return page.show("sign_in.html", "Sign in", email="")
 
     @post("/sign-in", opt=PAGE_OPT)
@@ -103,7 +112,7 @@ class HostedPages(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime, "sign-in")
+        page, values = await posted_page(request, db, runtime)
         email = field(values, "email", 320)
         with page.refusing("sign_in.html", "Sign in", email=email):
             user = await service.authenticate(
@@ -127,7 +136,7 @@ class HostedPages(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime, "sign-in")
+        page, values = await posted_page(request, db, runtime)
         pending = field(values, "pending")
         user_id = forms.pending_user(runtime.settings, page.where, pending, page.form_cookie)
         user = await db.get(EndUser, user_id) if user_id else None
@@ -153,7 +162,7 @@ class HostedPages(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, "sign-out", dict(request.query_params))
+        page = await entered_page(request, db, runtime, dict(request.query_params))
         return page.show("sign_out.html", "Sign out")
 
     @post("/sign-out", opt=PAGE_OPT)
@@ -163,7 +172,7 @@ class HostedPages(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
-        page, _ = await posted_page(request, db, runtime, "sign-out")
+        page, _ = await posted_page(request, db, runtime)
         settings = runtime.settings
         current = await sessions.session_from_cookie(
             db, settings, page.scope, request.cookies.get(settings.end_user_cookie_name)
