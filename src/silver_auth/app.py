@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await runtime.engine.dispose()
+            await runtime.throttle.engine.dispose()
             if runtime.authentik is not None:
                 runtime.authentik.close()
 

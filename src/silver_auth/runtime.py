@@ -24,6 +24,7 @@ from silver_auth.keys.verifier import KeyVerifier
 from silver_auth.projects.lifecycle import NoLifecycle, ProjectLifecycle
 from silver_auth.projects.service import ProjectService
 from silver_auth.settings import Settings
+from silver_auth.throttle.service import Throttle
 from silver_auth.web.runtime import WebRuntime
 
 if TYPE_CHECKING:  # authentik-client takes seconds to import: only the Authentik backend loads it
@@ -40,6 +41,8 @@ class Runtime(WebRuntime):
     key_hasher: Hasher
     """HMAC-SHA256 under the key pepper (G17): the one place the pepper is used for API keys."""
     keys: KeyVerifier
+    throttle: Throttle
+    """Attempt booking for every secret check, on a pool of its own."""
     sessions: ConsoleSessionCodec
     identity: IdentityProvider
     """The identity backend (builtin or Authentik) behind platform-admin proxy operations (G26)."""
@@ -71,6 +74,7 @@ def build_runtime(settings: Settings) -> Runtime:
         sessionmaker=sessionmaker,
         key_hasher=key_hasher,
         keys=KeyVerifier(sessionmaker, key_hasher, settings.key_cache_ttl_seconds),
+        throttle=Throttle(create_engine(settings)),
         sessions=ConsoleSessionCodec(settings),
         identity=BuiltinIdentityProvider(),
     )

@@ -24,7 +24,7 @@ from silver_auth.runtime import Runtime
 
 
 def _deps(runtime: Runtime) -> console_mfa.Deps:
-    return console_mfa.Deps(runtime.sessionmaker, runtime.settings)
+    return console_mfa.Deps(runtime.throttle, runtime.settings)
 
 
 class AccountController(Controller):
@@ -47,7 +47,7 @@ class AccountController(Controller):
     ) -> OtherSessionsEnded:
         revoked = await service.change_password(
             db,
-            runtime.sessionmaker,
+            runtime.throttle,
             runtime.settings,
             console.account.id,
             console.session.id,

@@ -77,7 +77,7 @@ class SessionController(Controller):
         settings = runtime.settings
         result = await console_sign_in.sign_in(
             db,
-            console_mfa.Deps(runtime.sessionmaker, settings),
+            console_mfa.Deps(runtime.throttle, settings),
             runtime.sessions,
             email=data.email,
             password=data.password,

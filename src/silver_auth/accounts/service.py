@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts import failures
 from silver_auth.accounts.models import Account, AccountGroup
@@ -17,7 +17,7 @@ from silver_auth.core.ids import new_id
 from silver_auth.core.text import has_control_characters
 from silver_auth.mfa import factors as mfa
 from silver_auth.settings import Settings
-from silver_auth.throttle import service as throttle
+from silver_auth.throttle.service import Throttle
 
 PLATFORM_ADMIN_GROUP = "SEQN-A"
 MAX_EMAIL = 320
@@ -133,7 +133,7 @@ async def remove_group(db: AsyncSession, email: str, group: str, *, actor: Actor
 
 async def change_password(
     db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    throttle: Throttle,
     settings: Settings,
     account_id: str,
     current_session_id: str,
@@ -146,7 +146,7 @@ async def change_password(
     G29); returns how many were revoked. A wrong current password is throttled and audited."""
     check_policy(new_password)  # before the attempt: a refused new password is not a failed guess
     limits = failures.limits_for(settings, "reauth", account_id, actor.ip)
-    async with throttle.attempt(db, sessionmaker, limits) as attempt:
+    async with throttle.attempt(db, limits) as attempt:
         account = await _account(db, account_id)
         await failures.check_password(
             db,

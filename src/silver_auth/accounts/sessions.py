@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import ForeignKey, Index, String, delete, false, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 from silver_auth.accounts.models import Account
 from silver_auth.audit.service import Actor, AuditAction, record
@@ -17,6 +19,7 @@ from silver_auth.core.crypto import sign, token_hash, verify_signature
 from silver_auth.core.errors import NotFound
 from silver_auth.core.ids import new_id
 from silver_auth.db.base import Base
+from silver_auth.db.session import after_settle
 from silver_auth.settings import Settings
 
 
@@ -138,8 +141,21 @@ async def resolve_session(
     ):
         return None
     if now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
-        session.last_seen_at = now
+        # Seen now by this request, without making the row dirty here (no write in the guard).
+        set_committed_value(session, "last_seen_at", now)
+        after_settle(db, partial(_touch, db.bind, session.id, now))
     return session, account
+
+
+async def _touch(engine: AsyncEngine | AsyncConnection | None, session_id: str, seen_at: datetime) -> None:
+    """Record the session's last activity in a short transaction of its own, after the request's: a
+    guard that only read holds no write lock meanwhile (SQLite), and a refused request still counts."""
+    async with AsyncSession(engine) as db, db.begin():
+        await db.execute(
+            update(ConsoleSession)
+            .where(ConsoleSession.id == session_id, ConsoleSession.last_seen_at < seen_at)
+            .values(last_seen_at=seen_at)
+        )
 
 
 async def resolve_pending(

@@ -15,7 +15,6 @@ from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import InvalidInput, Unauthorized
 from silver_auth.mfa.console import Deps, check_second_factor
 from silver_auth.mfa.factors import has_confirmed_totp
-from silver_auth.throttle import service as throttle
 
 METHODS = ["totp", "recovery_code"]
 
@@ -74,7 +73,7 @@ async def _password_step(db: AsyncSession, deps: Deps, email: str, password: str
     """Email and password, throttled (failures.sign_in_limits) and audited; the same
     answer and work (one argon2 verification) whether or not the account exists."""
     limits = failures.sign_in_limits(deps.settings, email_key(email), ip)
-    async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:
+    async with deps.throttle.attempt(db, limits) as attempt:
         account, ok = await check_credentials(db, email, password)
         if account is None or not ok:
             account_id = account.id if account else None

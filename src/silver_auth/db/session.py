@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 AFTER_COMMIT = "after_commit"
 AFTER_ROLLBACK = "after_rollback"
+AFTER_SETTLE = "after_settle"
 
 
 def on_commit(db: AsyncSession, hook: Callable[[], None]) -> None:
@@ -19,6 +21,13 @@ def on_commit(db: AsyncSession, hook: Callable[[], None]) -> None:
 def on_rollback(db: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
     """Undo work done outside the database (an Authentik object) if this transaction does not commit."""
     db.info.setdefault(AFTER_ROLLBACK, []).append(hook)
+
+
+def after_settle(db: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
+    """Run `hook` once the transaction is over, committed or rolled back: bookkeeping that must not
+    hold the transaction's locks (its own short write) and must happen either way. Its errors are
+    swallowed: the request's outcome stands."""
+    db.info.setdefault(AFTER_SETTLE, []).append(hook)
 
 
 @asynccontextmanager
@@ -41,7 +50,22 @@ async def settle(db: AsyncSession) -> AsyncIterator[AsyncSession]:
             for undo in reversed(db.info.pop(AFTER_ROLLBACK, [])):
                 with suppress(Exception):  # the original failure is the one to report
                     await undo()
+            await _settled(db)
             raise
         db.info.pop(AFTER_ROLLBACK, None)
         for hook in db.info.pop(AFTER_COMMIT, []):
             hook()
+        await _settled(db)
+
+
+async def _settled(db: AsyncSession) -> None:
+    for hook in db.info.pop(AFTER_SETTLE, []):
+        with suppress(Exception):
+            await hook()
+
+
+async def write_lock(db: AsyncSession) -> None:
+    """SQLite: take the database's one write lock now, so that what this transaction reads stays true
+    until it commits (count, then insert). Postgres: nothing; callers lock rows or advisory keys there."""
+    if db.get_bind().dialect.name == "sqlite":
+        await db.execute(select(literal(1)).with_for_update())  # the engine turns it into BEGIN IMMEDIATE

@@ -3,7 +3,7 @@ wording around the shared second-factor service (identity/mfa.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.passwords import verify_password
 from silver_auth.audit.service import Actor, AuditAction
@@ -14,8 +14,7 @@ from silver_auth.endusers.service import org_of, record_user_event
 from silver_auth.mfa import factors as mfa
 from silver_auth.mfa.factors import Enrolment
 from silver_auth.settings import Settings
-from silver_auth.throttle import service as throttle
-from silver_auth.throttle.service import Attempt
+from silver_auth.throttle.service import Attempt, Throttle
 
 has_mfa = mfa.has_confirmed_totp
 
@@ -34,7 +33,7 @@ async def start_totp(db: AsyncSession, settings: Settings, user: EndUser, issuer
 
 async def check_second_factor(
     db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    throttle: Throttle,
     settings: Settings,
     user: EndUser,
     code: str,
@@ -43,7 +42,7 @@ async def check_second_factor(
     confirming: bool = False,
 ) -> None:
     """Accept a TOTP code (or, when not confirming, an unused recovery code); throttled and audited."""
-    async with throttle.attempt(db, sessionmaker, limits.per_user("mfa", user.id, ip)) as attempt:
+    async with throttle.attempt(db, limits.per_user("mfa", user.id, ip)) as attempt:
         factor = await mfa.factor_of(db, user.id)
         if factor is not None and (factor.confirmed_at is not None) == confirming:
             factor = None  # confirming needs a pending factor; signing in, a confirmed one
@@ -71,7 +70,7 @@ async def _refused(
 
 async def confirm_totp(
     db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    throttle: Throttle,
     settings: Settings,
     user: EndUser,
     code: str,
@@ -79,7 +78,7 @@ async def confirm_totp(
     ip: str | None,
 ) -> list[str]:
     """Confirm the pending factor with a first code; answers the recovery codes, shown once."""
-    await check_second_factor(db, sessionmaker, settings, user, code, ip=ip, confirming=True)
+    await check_second_factor(db, throttle, settings, user, code, ip=ip, confirming=True)
     factor = await mfa.factor_of(db, user.id)
     assert factor is not None
     codes = await mfa.confirm(db, settings, factor)
@@ -89,7 +88,7 @@ async def confirm_totp(
 
 async def disable_totp(
     db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    throttle: Throttle,
     settings: Settings,
     user: EndUser,
     password: str,
@@ -100,11 +99,11 @@ async def disable_totp(
     """Turn two-step verification off: needs the password and a current code (re-authentication)."""
     # Re-authentication is throttled and audited like the console's; a right password and
     # a wrong code count against the second-factor limits instead.
-    async with throttle.attempt(db, sessionmaker, limits.per_user("reauth", user.id, ip)) as attempt:
+    async with throttle.attempt(db, limits.per_user("reauth", user.id, ip)) as attempt:
         if not verify_password(user.password_hash, password):
             await _refused(db, attempt, user, AuditAction.END_USER_REAUTH_FAILED, ip)
             raise Unauthorized("the password is not correct")
-        await check_second_factor(db, sessionmaker, settings, user, code, ip=ip)
+        await check_second_factor(db, throttle, settings, user, code, ip=ip)
         await attempt.succeeded(db)
     await mfa.remove_factors(db, user.id)
     await record_user_event(db, AuditAction.END_USER_MFA_DISABLED, user, actor=Actor(user.id, ip))

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.passwords import check_policy, hash_password, verify_password
 from silver_auth.accounts.service import email_key, normalize_email
@@ -27,7 +27,7 @@ from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
-from silver_auth.throttle import service as throttle
+from silver_auth.throttle.service import Throttle, TooManyAttempts
 
 ENVIRONMENTS = ("test", "live")
 PAGE_SIZE_MAX = 100
@@ -230,7 +230,7 @@ async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
 
 async def sign_up(
     db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    throttle: Throttle,
     settings: Settings,
     scope: ProjectEnvironment,
     email: str,
@@ -243,16 +243,16 @@ async def sign_up(
     normalize_email(email)
     check_policy(password)
     try:
-        await throttle.reserve(db, sessionmaker, limits.sign_up(settings, scope, ip))
-    except throttle.TooManyAttempts as refused:
+        await throttle.reserve(limits.sign_up(settings, scope, ip))
+    except TooManyAttempts as refused:
         detail = "too many accounts were created from here or for this app recently; try again later"
-        raise throttle.TooManyAttempts(detail, headers=refused.headers) from None
+        raise TooManyAttempts(detail, headers=refused.headers) from None
     return await create_user(db, scope, email, password, actor=Actor("anonymous", ip), via="hosted-page")
 
 
 async def authenticate(
     db: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    throttle: Throttle,
     settings: Settings,
     scope: ProjectEnvironment,
     email: str,
@@ -265,7 +265,7 @@ async def authenticate(
     (limits.sign_in: per email from one IP, per IP, per email) and audited."""
     normalized = email_key(email)
     sign_in_limits = limits.sign_in(scope, normalized, ip, settings.secret("key_pepper"))
-    async with throttle.attempt(db, sessionmaker, sign_in_limits) as attempt:
+    async with throttle.attempt(db, sign_in_limits) as attempt:
         user = (
             await db.scalar(
                 select(EndUser).where(

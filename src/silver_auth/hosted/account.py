@@ -96,7 +96,7 @@ class AccountPages(Controller):
         with page.refusing("two_step.html", TITLE, email=user.email, enabled=False):
             codes = await mfa.confirm_totp(
                 db,
-                runtime.sessionmaker,
+                runtime.throttle,
                 runtime.settings,
                 user,
                 field(values, "code", 64),
@@ -115,7 +115,7 @@ class AccountPages(Controller):
         with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
             await mfa.disable_totp(
                 db,
-                runtime.sessionmaker,
+                runtime.throttle,
                 runtime.settings,
                 user,
                 field(values, "password", 1024),

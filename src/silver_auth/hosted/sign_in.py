@@ -86,7 +86,7 @@ class HostedPages(Controller):
         with page.refusing("sign_up.html", "Create your account", email=email):
             user = await service.sign_up(
                 db,
-                runtime.sessionmaker,
+                runtime.throttle,
                 runtime.settings,
                 page.scope,
                 email,
@@ -117,7 +117,7 @@ class HostedPages(Controller):
         with page.refusing("sign_in.html", "Sign in", email=email):
             user = await service.authenticate(
                 db,
-                runtime.sessionmaker,
+                runtime.throttle,
                 runtime.settings,
                 page.scope,
                 email,
@@ -147,7 +147,7 @@ class HostedPages(Controller):
                 raise Unauthorized(service.WRONG_CREDENTIALS)
             await mfa.check_second_factor(
                 db,
-                runtime.sessionmaker,
+                runtime.throttle,
                 runtime.settings,
                 user,
                 field(values, "code", 64),

@@ -133,6 +133,8 @@ class KeyService:
         actor: Actor,
     ) -> IssuedKey:
         db = self.db
+        # Lock the project row so two concurrent creates cannot both squeeze under the quota.
+        await db.execute(select(Project.id).where(Project.id == project.id).with_for_update())
         org = await db.get(Org, project.org_id)
         limit = plan_for(org.plan if org else "free").api_keys_per_project
         active = await db.scalar(

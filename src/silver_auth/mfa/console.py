@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts import failures, sessions
 from silver_auth.accounts.models import Account
@@ -24,7 +24,7 @@ from silver_auth.mfa import factors as mfa
 from silver_auth.mfa.factors import Enrolment
 from silver_auth.mfa.models import TotpFactor
 from silver_auth.settings import Settings
-from silver_auth.throttle import service as throttle
+from silver_auth.throttle.service import Throttle
 
 ISSUER = "SEQN Auth"
 
@@ -42,7 +42,7 @@ class MfaStatus:
 class Deps:
     """What the MFA operations need besides the request's transaction."""
 
-    sessionmaker: async_sessionmaker[AsyncSession]
+    throttle: Throttle
     settings: Settings
 
 
@@ -64,7 +64,7 @@ async def _reauthenticated(
     """The account's password again, throttled and audited like every other re-authentication; the
     body runs once it is right (an error there releases the attempt: the password was right)."""
     limits = failures.limits_for(deps.settings, "reauth", account_id, actor.ip)
-    async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:
+    async with deps.throttle.attempt(db, limits) as attempt:
         account = await db.get(Account, account_id)
         await failures.check_password(
             db,
@@ -114,7 +114,7 @@ async def check_second_factor(
     if (code is None) == (recovery_code is None) or (recovery_code is not None and not allow_recovery):
         raise InvalidInput("send `code`" + (" or `recovery_code`" if allow_recovery else ""))
     limits = failures.limits_for(deps.settings, "mfa", owner_id, actor.ip)
-    async with throttle.attempt(db, deps.sessionmaker, limits) as attempt:
+    async with deps.throttle.attempt(db, limits) as attempt:
         factor = factor or await mfa.factor_of(db, owner_id)
         method = "totp" if code is not None else "recovery_code"
         if not await mfa.use_code(db, deps.settings, factor, totp_code=code, recovery_code=recovery_code):

@@ -185,6 +185,8 @@ async def create_invitation(
         raise Forbidden("only an owner can invite an owner")
     if email_hint is not None and has_control_characters(email_hint):
         raise InvalidInput("email must not contain control characters")
+    # Lock the org row so two concurrent invitations cannot both squeeze under the member quota.
+    await db.execute(select(Org.id).where(Org.id == org.id).with_for_update())
     counts = await usage(db, org.id)
     pending = await db.scalar(
         select(func.count())

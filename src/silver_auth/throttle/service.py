@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.ids import new_id
-from silver_auth.db.session import transaction
+from silver_auth.db.session import on_rollback, transaction, write_lock
 from silver_auth.throttle.models import AuthFailure
 
 
@@ -102,14 +102,14 @@ class Attempt:
         project_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        """The secret was wrong: roll the request's transaction back (an error follows), keep the
-        reservation as the failure and audit it in a transaction of its own. Rows loaded through `db`
-        are expired afterwards: read what you need before calling this."""
+        """The secret was wrong: the reservation stays as the failure, and the failure is audited. An
+        error follows, so the request's transaction rolls back; the audit event is then written in a
+        transaction of its own (and in the request's, should it commit after all: exactly one)."""
         self.settled = True
-        await db.rollback()
-        async with transaction(self.sessionmaker) as own:
+
+        async def audit(into: AsyncSession) -> None:
             await record(
-                own,
+                into,
                 action,
                 actor=actor,
                 target=target,
@@ -117,6 +117,14 @@ class Attempt:
                 project_id=project_id,
                 metadata=metadata,
             )
+
+        await audit(db)
+
+        async def audit_on_its_own() -> None:
+            async with transaction(self.sessionmaker) as own:
+                await audit(own)
+
+        on_rollback(db, audit_on_its_own)
 
     async def succeeded(self, db: AsyncSession) -> None:
         """The secret was right: drop the reservation and the first limit's earlier failures, in the
@@ -126,16 +134,20 @@ class Attempt:
         await clear(db, self.limits[0].scope, self.limits[0].subject)
 
     async def release(self, db: AsyncSession) -> None:
-        """The request failed before reaching the secret: roll it back and drop the reservation."""
+        """The request failed before reaching the secret: the reservation goes, with the request's
+        transaction if it commits, else in a transaction of its own once it has rolled back."""
         self.settled = True
-        await db.rollback()
-        async with transaction(self.sessionmaker) as own:
-            await own.execute(delete(AuthFailure).where(AuthFailure.id.in_(self.row_ids)))
+        drop = delete(AuthFailure).where(AuthFailure.id.in_(self.row_ids))
+        await db.execute(drop)
+
+        async def drop_on_its_own() -> None:
+            async with transaction(self.sessionmaker) as own:
+                await own.execute(drop)
+
+        on_rollback(db, drop_on_its_own)
 
 
-async def reserve(
-    db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], limits: Sequence[Limit]
-) -> Attempt:
+async def reserve(sessionmaker: async_sessionmaker[AsyncSession], limits: Sequence[Limit]) -> Attempt:
     """Count one attempt against every limit, committed before the secret is checked; 429 with
     Retry-After (and nothing written) when any limit is exhausted. Without a verdict the rows stay
     (sign-up counts every attempt this way).
@@ -144,16 +156,15 @@ async def reserve(
     reservation of the same scope and subject can pass: the write lock on SQLite (BEGIN IMMEDIATE),
     transaction-scoped advisory locks on Postgres. So exactly `max_failures` attempts get through.
 
-    The request's transaction `db` is committed first. It must not have written anything the request
-    could still refuse (call this before writing); rows loaded through it stay usable (the session
-    does not expire on commit). On SQLite it holds the write lock: a second transaction opened
-    meanwhile would wait until the busy timeout.
+    The reservation is committed on a connection of its own; the request's transaction is not
+    touched. Call it before the request writes anything: on SQLite a request that has written holds
+    the database's write lock, and the reservation would wait for it.
     """
-    await db.commit()
     now = clock.now()
     rows = [AuthFailure(id=new_id("af"), scope=x.scope, subject=x.subject, at=now) for x in limits]
     retry: int | None = None
     async with transaction(sessionmaker) as own:
+        await write_lock(own)
         if own.get_bind().dialect.name == "postgresql":
             for key in sorted({_lock_key(x) for x in limits}):  # one order everywhere: no deadlock
                 await own.execute(select(func.pg_advisory_xact_lock(key)))
@@ -178,6 +189,21 @@ async def reserve(
     return Attempt(sessionmaker, limits, [row.id for row in rows])
 
 
+class Throttle:
+    """Books attempts on connections of its own (its own pool): a request never waits for a second
+    connection from the pool it holds one of, so a burst of sign-ins cannot starve the pool."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def reserve(self, limits: Sequence[Limit]) -> Attempt:
+        return await reserve(self.sessionmaker, limits)
+
+    def attempt(self, db: AsyncSession, limits: Sequence[Limit]) -> AbstractAsyncContextManager[Attempt]:
+        return attempt(db, self.sessionmaker, limits)
+
+
 def _lock_key(limit: Limit) -> int:
     digest = hashlib.blake2b(f"{limit.scope}\x00{limit.subject}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
@@ -189,7 +215,7 @@ async def attempt(
 ) -> AsyncIterator[Attempt]:
     """Reserve (see reserve), then check the secret inside and call `failed` or `succeeded`. An error
     raised before a verdict releases the reservation; leaving without one counts as a success."""
-    reserved = await reserve(db, sessionmaker, limits)
+    reserved = await reserve(sessionmaker, limits)
     try:
         yield reserved
     except Exception:
