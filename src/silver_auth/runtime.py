@@ -74,7 +74,7 @@ def build_runtime(settings: Settings) -> Runtime:
         sessionmaker=sessionmaker,
         key_hasher=key_hasher,
         keys=KeyVerifier(sessionmaker, key_hasher, settings.key_cache_ttl_seconds),
-        throttle=Throttle(create_engine(settings)),
+        throttle=Throttle(create_engine(settings), key_hasher),
         sessions=ConsoleSessionCodec(settings),
         identity=BuiltinIdentityProvider(),
     )

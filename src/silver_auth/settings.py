@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     end_user_sign_up_ip_max: int = Field(10, alias="SILVER_END_USER_SIGN_UP_IP_MAX", gt=0)
     end_user_sign_up_project_max: int = Field(200, alias="SILVER_END_USER_SIGN_UP_PROJECT_MAX", gt=0)
     end_user_sign_up_window_minutes: int = Field(60, alias="SILVER_END_USER_SIGN_UP_WINDOW_MINUTES", gt=0)
+    # End-user sign-in failures: per email from one IP, per IP, per email; second factors and
+    # re-authentication: per user and per IP; all in one window.
+    end_user_sign_in_max_failures: int = Field(10, alias="SILVER_END_USER_SIGN_IN_MAX_FAILURES", gt=0)
+    end_user_sign_in_ip_max_failures: int = Field(50, alias="SILVER_END_USER_SIGN_IN_IP_MAX_FAILURES", gt=0)
+    end_user_sign_in_email_max_failures: int = Field(
+        100, alias="SILVER_END_USER_SIGN_IN_EMAIL_MAX_FAILURES", gt=0
+    )
+    end_user_mfa_max_failures: int = Field(5, alias="SILVER_END_USER_MFA_MAX_FAILURES", gt=0)
+    end_user_mfa_ip_max_failures: int = Field(30, alias="SILVER_END_USER_MFA_IP_MAX_FAILURES", gt=0)
+    end_user_failure_window_minutes: int = Field(15, alias="SILVER_END_USER_FAILURE_WINDOW_MINUTES", gt=0)
 
     database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     postgres_host: str | None = Field(None, alias="SILVER_POSTGRES_HOST")

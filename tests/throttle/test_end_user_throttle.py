@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from silver_auth.app import create_app
 from silver_auth.audit.models import AuditEvent
-from silver_auth.endusers import limits
 from tests.concurrent import send_together
 from tests.conftest import base_settings
 from tests.dbstate import row_count
@@ -50,11 +49,12 @@ def sign_in(harness: Harness, project: CustomerProject, email: str, password: st
 def test_guessing_from_elsewhere_does_not_lock_the_end_user_out(harness: Harness) -> None:
     project = customer_project(harness)
     sign_up(harness, project, "frank@example.com")
-    attacker = [sign_in(harness, project, "frank@example.com", WRONG, "198.51.100.9") for _ in range(11)]
-    assert attacker == [401] * limits.SIGN_IN_PER_EMAIL_AND_IP + [429]
+    tries = harness.settings.end_user_sign_in_max_failures + 1
+    attacker = [sign_in(harness, project, "frank@example.com", WRONG, "198.51.100.9") for _ in range(tries)]
+    assert attacker == [401] * harness.settings.end_user_sign_in_max_failures + [429]
     assert sign_in(harness, project, "frank@example.com", END_USER_PASSWORD, "203.0.113.50") == 303
     assert sign_in(harness, project, "frank@example.com", END_USER_PASSWORD, "198.51.100.9") == 429
-    assert len(audit(harness, "end_user.sign_in_failed")) == limits.SIGN_IN_PER_EMAIL_AND_IP
+    assert len(audit(harness, "end_user.sign_in_failed")) == harness.settings.end_user_sign_in_max_failures
 
 
 def test_parallel_end_user_sign_ins_are_checked_at_most_max_failures_times(harness: Harness) -> None:
@@ -64,7 +64,7 @@ def test_parallel_end_user_sign_ins_are_checked_at_most_max_failures_times(harne
     browser.get(project.pages("sign-in"), redirect_url=REDIRECT, state="s")
     form = {**browser.hidden(), "email": "race@example.com", "password": WRONG}
     cookie = {"cookie": "; ".join(f"{k}={v}" for k, v in browser.cookies.items())}
-    attempts = 2 * limits.SIGN_IN_PER_EMAIL_AND_IP
+    attempts = 2 * harness.settings.end_user_sign_in_max_failures
     answers = send_together(
         harness,
         [("POST", project.pages("sign-in"), {"data": form, "headers": cookie}) for _ in range(attempts)],
@@ -72,7 +72,7 @@ def test_parallel_end_user_sign_ins_are_checked_at_most_max_failures_times(harne
     )
     statuses = Counter(answer.status_code for answer in answers)
     assert set(statuses) <= {401, 429}, statuses
-    assert 0 < statuses[401] <= limits.SIGN_IN_PER_EMAIL_AND_IP, statuses
+    assert 0 < statuses[401] <= harness.settings.end_user_sign_in_max_failures, statuses
     assert len(audit(harness, "end_user.sign_in_failed")) == statuses[401]
 
 
@@ -127,15 +127,26 @@ def test_a_wrong_password_when_disabling_two_step_is_counted_and_audited(harness
         == 200
     )
     statuses = []
-    for _ in range(limits.MFA_PER_USER + 1):
+    for _ in range(harness.settings.end_user_mfa_max_failures + 1):
         browser.get(project.pages("account/two-step/"))
         statuses.append(
             browser.submit(
                 project.pages("account/two-step/disable"), {"password": WRONG, "code": "000000"}
             ).status_code
         )
-    assert statuses == [401] * limits.MFA_PER_USER + [429]
+    assert statuses == [401] * harness.settings.end_user_mfa_max_failures + [429]
     failed = audit(harness, "end_user.reauth_failed")
-    assert len(failed) == limits.MFA_PER_USER
+    assert len(failed) == harness.settings.end_user_mfa_max_failures
     assert all(WRONG not in str(event.metadata_) for event in failed)
     assert row_count(harness, "totp_factors") == 1
+
+
+def test_end_user_limits_come_from_settings(tmp_path: Path, database_url: str) -> None:
+    """Every limit policy is a setting: a tighter sign-in limit bites at its own number."""
+    settings = base_settings(tmp_path, DATABASE_URL=database_url, SILVER_END_USER_SIGN_IN_MAX_FAILURES=3)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        harness = Harness(client, settings)
+        project = customer_project(harness)
+        sign_up(harness, project, "grace@example.com")
+        attempts = [sign_in(harness, project, "grace@example.com", WRONG, "198.51.100.10") for _ in range(4)]
+        assert attempts == [401, 401, 401, 429]

@@ -7,20 +7,14 @@ back, then commits the audit event in its own).
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.passwords import verify_password
 from silver_auth.audit.service import Actor, AuditAction
-from silver_auth.core.crypto import keyed_hash
 from silver_auth.core.errors import ProblemError
-from silver_auth.settings import Settings
-from silver_auth.throttle import service as throttle
-from silver_auth.throttle.service import Attempt, Limit
-
-Kind = Literal["mfa", "reauth"]
+from silver_auth.throttle.service import Attempt
 
 
 class SecondFactorRefused(ProblemError):
@@ -37,37 +31,6 @@ class CodeRefused(ProblemError):
 
 class ReauthenticationFailed(ProblemError):
     status, slug, title = 403, "reauthentication-failed", "Re-authentication failed"
-
-
-def limits_for(settings: Settings, kind: Kind, account_id: str, ip: str | None) -> list[Limit]:
-    """Failures of one kind counted per account and, when the address is known, per client IP."""
-    return throttle.per_subject_and_ip(
-        f"console_{kind}",
-        ("account", account_id),
-        ip,
-        max_per_subject=settings.console_mfa_max_failures,
-        max_per_ip=settings.console_mfa_ip_max_failures,
-        window=timedelta(minutes=settings.console_mfa_failure_window_minutes),
-    )
-
-
-def sign_in_limits(settings: Settings, email: str, ip: str | None) -> list[Limit]:
-    """Password sign-in failures (see throttle.per_pair_ip_and_subject), counted against a
-    keyed hash of the normalized email ("" when malformed) so unknown emails count the same way."""
-    return throttle.per_pair_ip_and_subject(
-        "console_signin",
-        email_subject(settings, email),
-        ip,
-        max_per_pair=settings.console_sign_in_max_failures,
-        max_per_ip=settings.console_sign_in_ip_max_failures,
-        max_per_subject=settings.console_sign_in_email_max_failures,
-        window=timedelta(minutes=settings.console_mfa_failure_window_minutes),
-    )
-
-
-def email_subject(settings: Settings, email: str) -> str:
-    """A keyed hash of an email: failures and audit events of unknown emails never store the address."""
-    return keyed_hash(settings.secret("key_pepper"), email)[:32]
 
 
 async def refuse(

@@ -17,6 +17,7 @@ from silver_auth.core.ids import new_id
 from silver_auth.core.text import has_control_characters
 from silver_auth.mfa import factors as mfa
 from silver_auth.settings import Settings
+from silver_auth.throttle import policies
 from silver_auth.throttle.service import Throttle
 
 PLATFORM_ADMIN_GROUP = "SEQN-A"
@@ -145,7 +146,7 @@ async def change_password(
     """Re-authenticate, apply the policy, store the new hash and end every other session (ASVS V6.2.3,
     G29); returns how many were revoked. A wrong current password is throttled and audited."""
     check_policy(new_password)  # before the attempt: a refused new password is not a failed guess
-    limits = failures.limits_for(settings, "reauth", account_id, actor.ip)
+    limits = policies.console_second_factor(settings, "reauth", account_id, actor.ip)
     async with throttle.attempt(db, limits) as attempt:
         account = await _account(db, account_id)
         await failures.check_password(

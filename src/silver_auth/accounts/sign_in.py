@@ -15,6 +15,7 @@ from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import InvalidInput, Unauthorized
 from silver_auth.mfa.console import Deps, check_second_factor
 from silver_auth.mfa.factors import has_confirmed_totp
+from silver_auth.throttle import policies
 
 METHODS = ["totp", "recovery_code"]
 
@@ -70,9 +71,9 @@ async def sign_in(
 
 
 async def _password_step(db: AsyncSession, deps: Deps, email: str, password: str, ip: str | None) -> Account:
-    """Email and password, throttled (failures.sign_in_limits) and audited; the same
+    """Email and password, throttled (policies.console_sign_in) and audited; the same
     answer and work (one argon2 verification) whether or not the account exists."""
-    limits = failures.sign_in_limits(deps.settings, email_key(email), ip)
+    limits = policies.console_sign_in(deps.settings, deps.throttle.email_subject(email_key(email)), ip)
     async with deps.throttle.attempt(db, limits) as attempt:
         account, ok = await check_credentials(db, email, password)
         if account is None or not ok:

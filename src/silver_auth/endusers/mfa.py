@@ -8,12 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.accounts.passwords import verify_password
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import Unauthorized
-from silver_auth.endusers import limits
 from silver_auth.endusers.models import EndUser
 from silver_auth.endusers.service import org_of, record_user_event
 from silver_auth.mfa import factors as mfa
 from silver_auth.mfa.factors import Enrolment
 from silver_auth.settings import Settings
+from silver_auth.throttle import policies
 from silver_auth.throttle.service import Attempt, Throttle
 
 has_mfa = mfa.has_confirmed_totp
@@ -42,7 +42,8 @@ async def check_second_factor(
     confirming: bool = False,
 ) -> None:
     """Accept a TOTP code (or, when not confirming, an unused recovery code); throttled and audited."""
-    async with throttle.attempt(db, limits.per_user("mfa", user.id, ip)) as attempt:
+    limits = policies.end_user_second_factor(settings, "mfa", user.id, ip)
+    async with throttle.attempt(db, limits) as attempt:
         factor = await mfa.factor_of(db, user.id)
         if factor is not None and (factor.confirmed_at is not None) == confirming:
             factor = None  # confirming needs a pending factor; signing in, a confirmed one
@@ -99,7 +100,9 @@ async def disable_totp(
     """Turn two-step verification off: needs the password and a current code (re-authentication)."""
     # Re-authentication is throttled and audited like the console's; a right password and
     # a wrong code count against the second-factor limits instead.
-    async with throttle.attempt(db, limits.per_user("reauth", user.id, ip)) as attempt:
+    async with throttle.attempt(
+        db, policies.end_user_second_factor(settings, "reauth", user.id, ip)
+    ) as attempt:
         if not verify_password(user.password_hash, password):
             await _refused(db, attempt, user, AuditAction.END_USER_REAUTH_FAILED, ip)
             raise Unauthorized("the password is not correct")

@@ -20,13 +20,13 @@ from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.core.text import has_control_characters
-from silver_auth.endusers import limits
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.mfa.factors import confirmed_owners, remove_factors
 from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
+from silver_auth.throttle import policies
 from silver_auth.throttle.service import Throttle, TooManyAttempts
 
 ENVIRONMENTS = ("test", "live")
@@ -243,7 +243,7 @@ async def sign_up(
     normalize_email(email)
     check_policy(password)
     try:
-        await throttle.reserve(limits.sign_up(settings, scope, ip))
+        await throttle.reserve(policies.end_user_sign_up(settings, scope.project_id, scope.environment, ip))
     except TooManyAttempts as refused:
         detail = "too many accounts were created from here or for this app recently; try again later"
         raise TooManyAttempts(detail, headers=refused.headers) from None
@@ -262,9 +262,11 @@ async def authenticate(
 ) -> EndUser:
     """The user behind email + password; one answer, in about the same time, for every failure
     (ASVS V6.3.8): unknown email, wrong password, no password, banned. Failures are throttled
-    (limits.sign_in: per email from one IP, per IP, per email) and audited."""
+    (policies.end_user_sign_in: per email from one IP, per IP, per email) and audited."""
     normalized = email_key(email)
-    sign_in_limits = limits.sign_in(scope, normalized, ip, settings.secret("key_pepper"))
+    sign_in_limits = policies.end_user_sign_in(
+        settings, scope.project_id, scope.environment, throttle.email_subject(normalized), ip
+    )
     async with throttle.attempt(db, sign_in_limits) as attempt:
         user = (
             await db.scalar(

@@ -24,6 +24,7 @@ from silver_auth.mfa import factors as mfa
 from silver_auth.mfa.factors import Enrolment
 from silver_auth.mfa.models import TotpFactor
 from silver_auth.settings import Settings
+from silver_auth.throttle import policies
 from silver_auth.throttle.service import Throttle
 
 ISSUER = "SEQN Auth"
@@ -63,7 +64,7 @@ async def _reauthenticated(
 ) -> AsyncIterator[None]:
     """The account's password again, throttled and audited like every other re-authentication; the
     body runs once it is right (an error there releases the attempt: the password was right)."""
-    limits = failures.limits_for(deps.settings, "reauth", account_id, actor.ip)
+    limits = policies.console_second_factor(deps.settings, "reauth", account_id, actor.ip)
     async with deps.throttle.attempt(db, limits) as attempt:
         account = await db.get(Account, account_id)
         await failures.check_password(
@@ -113,7 +114,7 @@ async def check_second_factor(
     used. Any failure rolls the request back and raises `refusal`."""
     if (code is None) == (recovery_code is None) or (recovery_code is not None and not allow_recovery):
         raise InvalidInput("send `code`" + (" or `recovery_code`" if allow_recovery else ""))
-    limits = failures.limits_for(deps.settings, "mfa", owner_id, actor.ip)
+    limits = policies.console_second_factor(deps.settings, "mfa", owner_id, actor.ip)
     async with deps.throttle.attempt(db, limits) as attempt:
         factor = factor or await mfa.factor_of(db, owner_id)
         method = "totp" if code is not None else "recovery_code"

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
+from silver_auth.core.crypto import Hasher
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.ids import new_id
 from silver_auth.db.session import on_rollback, transaction, write_lock
@@ -193,9 +194,15 @@ class Throttle:
     """Books attempts on connections of its own (its own pool): a request never waits for a second
     connection from the pool it holds one of, so a burst of sign-ins cannot starve the pool."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, hasher: Hasher) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self._hasher = hasher
+
+    def email_subject(self, email: str) -> str:
+        """A keyed hash of a normalized email (G17): failures and audit events of unknown emails
+        never store the address."""
+        return self._hasher(email)[:32]
 
     async def reserve(self, limits: Sequence[Limit]) -> Attempt:
         return await reserve(self.sessionmaker, limits)
