@@ -50,9 +50,9 @@ class AccountController(Controller):
             runtime.throttle,
             runtime.settings,
             console.account.id,
-            console.session.id,
-            data.current_password,
-            data.new_password,
+            keep_session_id=console.session.id,
+            current_password=data.current_password,
+            new_password=data.new_password,
             actor=console.actor,
         )
         return OtherSessionsEnded(sessions_revoked=revoked)

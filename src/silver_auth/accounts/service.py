@@ -137,10 +137,10 @@ async def change_password(
     throttle: Throttle,
     settings: Settings,
     account_id: str,
-    current_session_id: str,
+    *,
+    keep_session_id: str,
     current_password: str,
     new_password: str,
-    *,
     actor: Actor,
 ) -> int:
     """Re-authenticate, apply the policy, store the new hash and end every other session (ASVS V6.2.3,
@@ -160,7 +160,7 @@ async def change_password(
             actor=actor,
         )
         account.password_hash = hash_password(new_password)
-        revoked = await revoke_all_sessions(db, account.id, keep_session_id=current_session_id)
+        revoked = await revoke_all_sessions(db, account.id, keep_session_id=keep_session_id)
         await attempt.succeeded(db)
     await record(
         db,

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.accounts import failures, sessions
+from silver_auth.accounts import sessions
 from silver_auth.accounts.models import Account
+from silver_auth.accounts.schemas import SignIn
 from silver_auth.accounts.service import check_credentials, email_key
 from silver_auth.accounts.sessions import ConsoleSessionCodec, ConsoleSessionIssued
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import InvalidInput, Unauthorized
-from silver_auth.mfa.console import Deps, check_second_factor
+from silver_auth.mfa.console import SIGN_IN_STEP, Deps, check_second_factor
 from silver_auth.mfa.factors import has_confirmed_totp
 from silver_auth.throttle import policies
 
@@ -32,17 +33,15 @@ async def sign_in(
     db: AsyncSession,
     deps: Deps,
     codec: ConsoleSessionCodec,
+    body: SignIn,
     *,
-    email: str | None,
-    password: str | None,
-    code: str | None,
-    recovery_code: str | None,
     cookie: str | None,
     ip: str | None,
     user_agent: str | None,
 ) -> SignInResult:
     """Step one (email, password) signs in, or starts a pending sign-in for an account with TOTP;
     step two (code or recovery code, with the pending cookie) finishes it with a new session."""
+    email, password, code, recovery_code = body.email, body.password, body.code, body.recovery_code
     if code is not None or recovery_code is not None:
         if email is not None or password is not None:
             raise InvalidInput("send either email and password, or a code with the pending sign-in")
@@ -112,12 +111,10 @@ async def _second_step(
         db,
         deps,
         account.id,
+        SIGN_IN_STEP,
         code=code,
         recovery_code=recovery_code,
-        allow_recovery=True,
-        stage="sign_in",
         actor=Actor(account.id, ip),
-        refusal=failures.SecondFactorRefused,
     )
     if not await sessions.finish_pending(db, pending):
         raise Unauthorized("this sign-in was already finished: sign in with your password again")

@@ -25,6 +25,7 @@ class AuditController(Controller):
     @get("/orgs/{org_id:str}/audit", opt=ADMIN, summary="The org's audit log, newest first")
     async def list_audit(
         self,
+        *,
         org_id: FromPath[str],
         db: NamedDependency[AsyncSession],
         action: Annotated[str | None, QueryParameter(max_length=60)] = None,

@@ -57,6 +57,7 @@ class OidcController(Controller):
     @get("/callback", opt=PUBLIC, summary="Authentik sends the browser back here", status_code=303)
     async def callback(
         self,
+        *,
         request: Request[Any, Any, Any],
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],

@@ -34,6 +34,7 @@ class HostedOidcCallback(Controller):
     @get("/callback", opt=PAGE_OPT)
     async def callback(
         self,
+        *,
         request: Req,
         project_id: FromPath[str],
         db: NamedDependency[AsyncSession],

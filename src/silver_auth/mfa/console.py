@@ -97,21 +97,34 @@ async def start_enrolment(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SecondFactorStep:
+    """Where a code is checked: the audit `stage`, the refusal raised, and whether a recovery code may
+    stand in for the TOTP code."""
+
+    stage: str
+    refusal: type[ProblemError]
+    allow_recovery: bool
+
+
+SIGN_IN_STEP = SecondFactorStep("sign_in", failures.SecondFactorRefused, allow_recovery=True)
+DISABLE_STEP = SecondFactorStep("disable", failures.CodeRefused, allow_recovery=True)
+
+
 async def check_second_factor(
     db: AsyncSession,
     deps: Deps,
     owner_id: str,
+    step: SecondFactorStep,
     *,
     code: str | None,
     recovery_code: str | None,
-    allow_recovery: bool,
-    stage: str,
     actor: Actor,
-    refusal: type[ProblemError],
     factor: TotpFactor | None = None,
 ) -> str:
     """Check a TOTP code (or a recovery code where allowed), throttled and audited; returns the method
     used. Any failure rolls the request back and raises `refusal`."""
+    stage, refusal, allow_recovery = step.stage, step.refusal, step.allow_recovery
     if (code is None) == (recovery_code is None) or (recovery_code is not None and not allow_recovery):
         raise InvalidInput("send `code`" + (" or `recovery_code`" if allow_recovery else ""))
     limits = policies.console_second_factor(deps.settings, "mfa", owner_id, actor.ip)
@@ -144,17 +157,9 @@ async def _check_totp(
     db: AsyncSession, deps: Deps, factor: TotpFactor, code: str, *, stage: str, actor: Actor
 ) -> None:
     """A current TOTP code while managing MFA (no recovery code; a refusal keeps the caller signed in)."""
+    step = SecondFactorStep(stage, failures.CodeRefused, allow_recovery=False)
     await check_second_factor(
-        db,
-        deps,
-        factor.owner_id,
-        code=code,
-        recovery_code=None,
-        allow_recovery=False,
-        stage=stage,
-        actor=actor,
-        refusal=failures.CodeRefused,
-        factor=factor,
+        db, deps, factor.owner_id, step, code=code, recovery_code=None, actor=actor, factor=factor
     )
 
 
@@ -211,12 +216,10 @@ async def disable(
             db,
             deps,
             account_id,
+            DISABLE_STEP,
             code=code,
             recovery_code=recovery_code,
-            allow_recovery=True,
-            stage="disable",
             actor=actor,
-            refusal=failures.CodeRefused,
             factor=factor,
         )
     await mfa.remove_factors(db, account_id)

@@ -137,6 +137,7 @@ class OrgController(Controller):
     @patch("/orgs/{org_id:str}/members/{account_id:str}", opt=ADMIN, summary="Change a member's role")
     async def change_role(
         self,
+        *,
         org_id: FromPath[str],
         account_id: FromPath[str],
         data: JSONBody[MemberUpdate],
@@ -189,6 +190,7 @@ class OrgController(Controller):
     @post("/orgs/{org_id:str}/invitations", opt=ADMIN, summary="Create a one-time invitation link")
     async def invite(
         self,
+        *,
         org_id: FromPath[str],
         data: JSONBody[InvitationCreate],
         console: NamedDependency[ConsoleContext],

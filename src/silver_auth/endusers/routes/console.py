@@ -23,6 +23,7 @@ class EndUserConsoleController(Controller):
     @get("/", opt=VIEWER, summary="End-users of one environment of a project (read-only)")
     async def list_users(
         self,
+        *,
         project_id: FromPath[str],
         db: NamedDependency[AsyncSession],
         environment: Annotated[Literal["test", "live"], QueryParameter()] = "live",
