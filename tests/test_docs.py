@@ -41,3 +41,30 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 def test_l8_email_and_payment_exclusion_is_documented() -> None:
     assert "Email delivery and payment collection are excluded from the MVP (L8)" in README
+
+
+def test_readme_layout_names_every_package_and_nothing_else() -> None:
+    """README's Layout section and the code agree: each top-level package or module is listed once."""
+    section = README.split("## Layout", 1)[1]
+    block = re.search(r"```\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    listed = set(re.findall(r"(?:^|\s)([a-z_]+)(?:/|\.py)(?=\s)", block.group(1), re.MULTILINE)) - {
+        "silver_auth",
+        "migrations",
+        "templates",
+        "static",
+        "guards",
+        "lifecycle",
+        "verifier",
+        "cache",
+        "deps",
+        "http",
+    }
+    package = ROOT / "src" / "silver_auth"
+    actual = {
+        path.stem if path.is_file() else path.name
+        for path in package.iterdir()
+        if (path.is_dir() and (path / "__init__.py").exists())
+        or (path.suffix == ".py" and path.stem != "__init__")
+    }
+    assert listed == actual
