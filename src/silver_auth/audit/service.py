@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.audit.actions import AuditAction
 from silver_auth.audit.models import AuditChainHead, AuditEvent
 from silver_auth.core import clock
 from silver_auth.core.ids import new_id
@@ -21,63 +21,18 @@ from silver_auth.core.redaction import redact
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 
-
-class AuditAction(enum.StrEnum):
-    ACCOUNT_CREATED = "account.created"
-    ACCOUNT_GROUP_ADDED = "account.group_added"
-    ORG_CREATED = "org.created"
-    ORG_UPDATED = "org.updated"
-    ORG_DELETED = "org.deleted"
-    MEMBER_ADDED = "member.added"
-    MEMBER_ROLE_CHANGED = "member.role_changed"
-    MEMBER_REMOVED = "member.removed"
-    INVITATION_CREATED = "invitation.created"
-    INVITATION_ACCEPTED = "invitation.accepted"
-    INVITATION_REVOKED = "invitation.revoked"
-    PROJECT_CREATED = "project.created"
-    PROJECT_UPDATED = "project.updated"
-    PROJECT_DELETED = "project.deleted"
-    KEY_CREATED = "key.created"
-    KEY_ROTATED = "key.rotated"
-    KEY_REVOKED = "key.revoked"
-    # platform admins (issue 3: G6, G7, G26, G27, G29)
-    SUBSCRIPTION_CHANGED = "subscription.changed"
-    ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
-    IDENTITY_USER_DEACTIVATED = "identity.user_deactivated"
-    IDENTITY_MFA_RESET = "identity.mfa_reset"
-    # Console accounts: passwords, deactivation, groups, sessions and MFA (issue 3; G27, G29)
-    ACCOUNT_PASSWORD_CHANGED = "account.password_changed"  # noqa: S105 - an event name
-    ACCOUNT_REAUTH_FAILED = "account.reauth_failed"
-    ACCOUNT_DEACTIVATED = "account.deactivated"
-    ACCOUNT_MFA_RESET = "account.mfa_reset"
-    ACCOUNT_SESSIONS_REVOKED = "account.sessions_revoked"
-    ACCOUNT_GROUP_REMOVED = "account.group_removed"
-    MFA_ENROLLED = "mfa.enrolled"
-    MFA_DISABLED = "mfa.disabled"
-    MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
-    MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
-    MFA_FAILED = "mfa.failed"
-    # End-users and signing keys (issue 3, item 5)
-    END_USER_CREATED = "end_user.created"
-    END_USER_UPDATED = "end_user.updated"
-    END_USER_BANNED = "end_user.banned"
-    END_USER_UNBANNED = "end_user.unbanned"
-    END_USER_DELETED = "end_user.deleted"
-    END_USER_SESSIONS_REVOKED = "end_user.sessions_revoked"
-    END_USER_SESSION_REVOKED = "end_user.session_revoked"
-    END_USER_SIGN_IN_FAILED = "end_user.sign_in_failed"
-    END_USER_MFA_FAILED = "end_user.mfa_failed"
-    END_USER_MFA_ENABLED = "end_user.mfa_enabled"
-    END_USER_MFA_DISABLED = "end_user.mfa_disabled"
-    SIGNING_KEY_CREATED = "signing_key.created"
-    SIGNING_KEY_ROTATED = "signing_key.rotated"
-    # Authentik backend: provisioning and console sign-in (G8, G10, G27)
-    PROJECT_IDENTITY_PROVISIONED = "project.identity_provisioned"
-    PROJECT_IDENTITY_SECRET_ROTATED = "project.identity_secret_rotated"  # noqa: S105 - an action name
-    ACCOUNT_GROUPS_SYNCED = "account.groups_synced"
-    # Failure throttles (security review M3, L4)
-    ACCOUNT_SIGN_IN_FAILED = "account.sign_in_failed"
-    END_USER_REAUTH_FAILED = "end_user.reauth_failed"
+__all__ = [
+    "CLI_ACTOR",
+    "GENESIS_HASH",
+    "Actor",
+    "AuditAction",
+    "AuditFilter",
+    "ChainReport",
+    "event_hash",
+    "list_events",
+    "record",
+    "verify_chain",
+]
 
 
 @dataclass(frozen=True, slots=True)
