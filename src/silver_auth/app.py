@@ -20,6 +20,7 @@ from silver_auth.api.guards import console_guard
 from silver_auth.api.http import EXCEPTION_HANDLERS, make_before_send
 from silver_auth.api.state import Runtime
 from silver_auth.audit.routes import AuditController
+from silver_auth.audit.sealer import sealing
 from silver_auth.core.logging import configure_logging
 from silver_auth.core.production_guard import production_violations
 from silver_auth.db.engine import create_engine, create_sessionmaker
@@ -119,7 +120,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if runtime.authentik is not None:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
-            yield
+            async with sealing(runtime.sessionmaker):  # links committed audit events into the chain (G27)
+                yield
         finally:
             await runtime.engine.dispose()
             if runtime.authentik is not None:
