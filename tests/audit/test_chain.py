@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.chain import HEAD_ID, ChainReport, event_hash, seal_pending
-from silver_auth.audit.models import AuditChainHead, AuditEvent
+from silver_auth.audit.models import AuditChainHead, AuditEvent, AuditEventImmutableError
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.db.engine import create_engine, create_sessionmaker
@@ -252,6 +252,54 @@ async def test_g27_an_unsealed_event_is_not_tamper_evident_yet(bare: Sessionmake
     doomed = await append(bare, 3)
     async with bare() as db, db.begin():
         await db.execute(delete(EVENTS).where(EVENTS.c.id == doomed.id))
+    assert await verify_with(bare) == ChainReport(3, None)
+
+
+# --- the ORM cannot edit an event --------------------------------------------------------------------
+
+
+async def test_g27_the_orm_refuses_to_edit_or_delete_an_event(bare: Sessionmaker) -> None:
+    await append(bare, 0)
+    await append(bare, 1)
+    await seal_pending(bare)
+    await append(bare, 2)  # unsealed
+    edits: list[Callable[[AuditEvent], None]] = [
+        lambda e: setattr(e, "actor", "acc_framed"),
+        lambda e: setattr(e, "metadata_", {"i": 99}),
+        lambda e: setattr(e, "hash", "0" * 64),
+        lambda e: setattr(e, "seq", 7),
+    ]
+    for target in ("prj_0", "prj_2"):  # a sealed event, an unsealed one
+        for edit in edits:
+            async with bare() as db:
+                event = await db.scalar(select(AuditEvent).where(AuditEvent.target == target))
+                assert event is not None
+                edit(event)
+                with pytest.raises(AuditEventImmutableError):
+                    await db.flush()
+        async with bare() as db:
+            event = await db.scalar(select(AuditEvent).where(AuditEvent.target == target))
+            await db.delete(event)
+            with pytest.raises(AuditEventImmutableError, match="cannot be deleted"):
+                await db.flush()
+    bulk: list[Any] = [
+        update(AuditEvent).where(AuditEvent.target == "prj_0").values(actor="acc_framed"),
+        delete(AuditEvent).where(AuditEvent.target == "prj_2"),
+    ]
+    for statement in bulk:
+        async with bare() as db:
+            with pytest.raises(AuditEventImmutableError, match="bulk"):
+                await db.execute(statement)
+    # A sealed event's chain fields are no more editable than its content.
+    async with bare() as db:
+        sealed = await db.scalar(select(AuditEvent).where(AuditEvent.target == "prj_1"))
+        assert sealed is not None
+        sealed.seq, sealed.prev_hash, sealed.hash = 9, "0" * 64, "1" * 64
+        with pytest.raises(AuditEventImmutableError, match="cannot be edited"):
+            await db.flush()
+
+    assert [e.target for e in await rows(bare)] == ["prj_0", "prj_1", "prj_2"]
+    assert await seal_pending(bare) == 1
     assert await verify_with(bare) == ChainReport(3, None)
 
 

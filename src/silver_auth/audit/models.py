@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, event, inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column
 
 from silver_auth.db.base import Base
 
+CHAIN_FIELDS = frozenset({"seq", "prev_hash", "hash"})
 UNSEALED = text("seq IS NULL")
 
 
@@ -51,3 +53,29 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEventImmutableError(RuntimeError):
+    """An attempt to edit or delete an audit event through the ORM (G27: events are never edited)."""
+
+
+@event.listens_for(AuditEvent, "before_update")
+def _only_sealing(_mapper: Mapper[Any], _connection: Connection, event_row: AuditEvent) -> None:
+    # The one permitted change: the sealer giving an unsealed event its chain position and hashes.
+    state = inspect(event_row)
+    changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
+    if not changed or (changed == CHAIN_FIELDS and state.attrs.seq.history.deleted == [None]):
+        return
+    raise AuditEventImmutableError(f"audit events are append-only: {event_row.id} cannot be edited")
+
+
+@event.listens_for(AuditEvent, "before_delete")
+def _never_delete(_mapper: Mapper[Any], _connection: Connection, event_row: AuditEvent) -> None:
+    raise AuditEventImmutableError(f"audit events are append-only: {event_row.id} cannot be deleted")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _no_bulk_edits(state: ORMExecuteState) -> None:
+    # update(AuditEvent) / delete(AuditEvent) run without a flush, so the mapper events above miss them.
+    if (state.is_update or state.is_delete) and state.bind_mapper is inspect(AuditEvent):
+        raise AuditEventImmutableError("audit events are append-only: bulk UPDATE or DELETE refused")
