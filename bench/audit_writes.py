@@ -6,8 +6,10 @@ alternating:
 
 - chain-head (before): the old `record()`, inline: the single chain-head row is bumped in the writer's
   transaction, so its row lock is held until that transaction commits and writers queue on it;
-- sealed (after): today's `record()`, no shared lock; the in-process sealer (`audit.sealer.sealing`,
-  as the app runs it) links committed events into the chain in the background.
+- sealed (after): today's `record()`, no shared lock; an in-process sealer per writer process, on its
+  own connection and woken by commits as in the app, links committed events into the chain.
+
+Writers are spread over client processes (as many as CPUs, like app workers), each with its own pool.
 
 While writers run, a sampler reads `pg_stat_activity` for the writers' backends every few milliseconds:
 the share of samples waiting on a lock (the chain head), on WAL/IO, running, or waiting for the client
@@ -61,6 +63,7 @@ from silver_auth.projects.models import Project
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_audit"
 APP_NAME = "silver-audit-bench"
+SEALER_NAME = "silver-audit-bench-sealer"
 SCHEMES = ("chain-head", "sealed")
 MIN_SCALING = 3.0
 SAMPLE_EVERY = 0.01
@@ -270,11 +273,15 @@ async def writers(
 ) -> None:
     engine = create_async_engine(
         url,
-        pool_size=len(projects) + 1,  # and the sealer
+        pool_size=len(projects),
         max_overflow=2,
         connect_args={"server_settings": {"application_name": APP_NAME}},
     )
     sessionmaker = create_sessionmaker(engine)
+    # As in the app (audit.sealer.app_sealer): the sealer on an engine of its own, woken by commits.
+    sealer_engine = create_async_engine(
+        url, pool_size=1, connect_args={"server_settings": {"application_name": SEALER_NAME}}
+    )
     counts = [0] * len(projects)
 
     async def ping() -> None:
@@ -290,7 +297,8 @@ async def writers(
         await asyncio.gather(*(ping() for _ in projects))  # every connection open before the clock starts
         pipe.send("ready")
         start = pipe.recv()
-        async with sealing(sessionmaker) if scheme == "sealed" else contextlib.nullcontext():
+        sealer = sealing(create_sessionmaker(sealer_engine), wake_on=engine)
+        async with sealer if scheme == "sealed" else contextlib.nullcontext():
             await asyncio.sleep(max(0.0, start - time.time()))
             cpu0, began = time.process_time(), time.time()
             await asyncio.gather(*(writer(i, start + duration) for i in range(len(projects))))
@@ -298,6 +306,7 @@ async def writers(
         # Leaving `sealing` sealed the rest, as the app does at shutdown.
     finally:
         await engine.dispose()
+        await sealer_engine.dispose()
     pipe.send("done")
 
 

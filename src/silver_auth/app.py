@@ -20,7 +20,7 @@ from silver_auth.api.guards import console_guard
 from silver_auth.api.http import EXCEPTION_HANDLERS, make_before_send
 from silver_auth.api.state import Runtime
 from silver_auth.audit.routes import AuditController
-from silver_auth.audit.sealer import sealing
+from silver_auth.audit.sealer import app_sealer
 from silver_auth.core.logging import configure_logging
 from silver_auth.core.production_guard import production_violations
 from silver_auth.db.engine import create_engine, create_sessionmaker
@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if runtime.authentik is not None:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
-            async with sealing(runtime.sessionmaker):  # links committed audit events into the chain (G27)
+            async with app_sealer(settings, runtime.engine):  # chains committed audit events (G27)
                 yield
         finally:
             await runtime.engine.dispose()

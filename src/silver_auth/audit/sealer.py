@@ -1,5 +1,5 @@
-"""Keeping the chain sealed in the background: the app runs `sealing()` in its lifespan, and a separate
-worker can run `seal_forever()` on its own sessionmaker. Both call `chain.seal_pending`."""
+"""Keeping the chain sealed in the background: the app runs `app_sealer()` in its lifespan, and a
+separate worker can run `seal_forever()` on its own sessionmaker. Both call `chain.seal_pending`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from weakref import WeakKeyDictionary
 
 import structlog
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from silver_auth.audit.chain import seal_pending
 from silver_auth.core.redaction import redact_text
+from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.db.session import AFTER_COMMIT, on_commit
+from silver_auth.settings import Settings
 
 INTERVAL = 5.0
 """Seconds between unprompted rounds: events committed where no sealer is woken (the CLI, another
@@ -102,12 +104,18 @@ async def seal_forever(
 
 @asynccontextmanager
 async def sealing(
-    sessionmaker: async_sessionmaker[AsyncSession], *, interval: float = INTERVAL
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    wake_on: AsyncEngine | None = None,
+    interval: float = INTERVAL,
 ) -> AsyncIterator[None]:
-    """Run `seal_forever` while the block runs, woken by commits on this sessionmaker's engine; on the
-    way out, seal what is left (bounded by STOP_TIMEOUT)."""
-    async with sessionmaker() as db:
-        engine = db.get_bind().engine
+    """Run `seal_forever` on `sessionmaker` while the block runs, woken by commits on `wake_on` (the
+    sessionmaker's own engine by default); on the way out, seal what is left (bounded by STOP_TIMEOUT)."""
+    if wake_on is None:
+        async with sessionmaker() as db:
+            engine = db.get_bind().engine
+    else:
+        engine = wake_on.sync_engine
     wake = asyncio.Event()
     _wakers[engine] = _Waker(asyncio.get_running_loop(), wake)
     task = asyncio.create_task(seal_forever(sessionmaker, wake=wake, interval=interval), name="audit-sealer")
@@ -123,3 +131,15 @@ async def sealing(
                 await seal_pending(sessionmaker)
         except Exception as exc:  # shutting down: the next sealer to run picks them up
             log().warning("audit_seal_at_shutdown_failed", error_type=type(exc).__name__, error=_failure(exc))
+
+
+@asynccontextmanager
+async def app_sealer(settings: Settings, app_engine: AsyncEngine) -> AsyncIterator[None]:
+    """The app's sealer, woken by the app's commits, on an engine of its own: a request pool that is
+    all checked out never starves it, and its statements stay out of the app's engine."""
+    engine = create_engine(settings)
+    try:
+        async with sealing(create_sessionmaker(engine), wake_on=app_engine):
+            yield
+    finally:
+        await engine.dispose()
