@@ -48,7 +48,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from silver_auth.audit.chain import GENESIS_HASH, HEAD_ID, event_hash, verify_chain
+from silver_auth.audit.chain import GENESIS_HASH, HEAD_ID, event_hash, seal_pending, verify_chain
 from silver_auth.audit.models import AuditChainHead, AuditEvent
 from silver_auth.audit.sealer import sealing
 from silver_auth.audit.service import Actor, AuditAction, record
@@ -386,6 +386,35 @@ async def unsealed(sessionmaker: Sessionmaker) -> int:
         return int(await db.scalar(query) or 0)
 
 
+async def sealing_alone(url: str, projects: list[tuple[str, str]], events: int = 5000) -> tuple[float, float]:
+    """What sealing costs by itself: `events` committed and unsealed, then one seal_pending().
+    Returns (events per second, CPU microseconds per event in this process)."""
+    engine = create_async_engine(url)
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        await reset_log(engine)
+        org_id, project_id = projects[0]
+        for start in range(0, events, 500):
+            async with transaction(sessionmaker) as db:
+                for n in range(start, min(events, start + 500)):
+                    await record(
+                        db,
+                        AuditAction.PROJECT_UPDATED,
+                        actor=Actor("acc_bench"),
+                        org_id=org_id,
+                        project_id=project_id,
+                        target=str(n),
+                    )
+        cpu0, began = time.process_time(), time.monotonic()
+        sealed = await seal_pending(sessionmaker)
+        seconds, cpu = time.monotonic() - began, time.process_time() - cpu0
+        if sealed != events:
+            raise BenchError(f"sealed {sealed} of {events} events")
+        return sealed / seconds, cpu / sealed * 1e6
+    finally:
+        await engine.dispose()
+
+
 # --- report ------------------------------------------------------------------------------------------
 
 
@@ -465,6 +494,9 @@ async def bench(args: argparse.Namespace) -> int:
     print()
     print("Where the writers' backends were (share of pg_stat_activity samples, median run):")
     print(profile(results, writer_counts))
+    print()
+    rate, cpu = await sealing_alone(args.database_url, projects)
+    print(f"sealing alone: {rate:.0f} events/s, {cpu:.0f} µs of this process's CPU per event")
     print()
     verdict = scaling >= MIN_SCALING
     print(
