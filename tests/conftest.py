@@ -115,7 +115,8 @@ async def _empty_postgres(url: str) -> None:
     engine = _engine_for(url)
     try:
         async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+            # RESTART IDENTITY: audit insertion ids start at 1 again, as in a fresh SQLite copy.
+            await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
             await connection.execute(
                 text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
             )

@@ -6,15 +6,18 @@ from typing import Any
 
 from sqlalchemy import select
 
+from silver_auth.audit.chain import seal_pending
 from silver_auth.audit.models import AuditChainHead
 from silver_auth.db.models import Base
 from tests.factories import Harness
 
 
 def snapshot(harness: Harness) -> dict[str, list[str]]:
-    """Every row of every table, in a stable order."""
+    """Every row of every table, in a stable order, with every committed audit event sealed first (the
+    app's sealer runs on its own time: without this its work would look like the request's)."""
 
     async def work() -> dict[str, list[str]]:
+        await seal_pending(harness.runtime.sessionmaker)
         state: dict[str, list[str]] = {}
         async with harness.runtime.engine.connect() as connection:
             for table in Base.metadata.sorted_tables:
@@ -27,6 +30,7 @@ def snapshot(harness: Harness) -> dict[str, list[str]]:
 
 def chain_head_seq(harness: Harness) -> int:
     async def work() -> int:
+        await seal_pending(harness.runtime.sessionmaker)
         async with harness.runtime.engine.connect() as connection:
             seq: Any = await connection.scalar(select(AuditChainHead.seq))
         return int(seq)

@@ -210,7 +210,8 @@ def test_g7_platform_admin_goes_to_seqn_a(run: Runner, harness: Harness) -> None
     assert "in SEQN-A" in created.stdout
     me = harness.sign_in("admin@example.com").ok("GET", "/console/api/me")
     assert me["account"]["groups"] == ["SEQN-A"]
-    # the CLI's account creation is in the audit chain, and the chain verifies
+    # the CLI's account creation is in the audit chain once sealed, and the chain verifies
+    assert run("audit", "seal").returncode == 0
     verified = run("audit", "verify")
     assert verified.returncode == 0, verified
     assert "intact" in verified.stdout
@@ -293,7 +294,7 @@ def _account_events(harness: Harness, account_id: str) -> list[tuple[str, str, d
     async def work() -> list[tuple[str, str, dict[str, Any]]]:
         async with harness.runtime.sessionmaker() as db:
             rows = await db.scalars(
-                select(AuditEvent).where(AuditEvent.target == account_id).order_by(AuditEvent.seq)
+                select(AuditEvent).where(AuditEvent.target == account_id).order_by(AuditEvent.row_id)
             )
             return [(row.action, row.actor, row.metadata_) for row in rows]
 

@@ -19,6 +19,7 @@ from silver_auth.accounts.routes import SessionController
 from silver_auth.admin.guards import platform_admin_guard
 from silver_auth.admin.routes import ADMIN_CONTROLLERS
 from silver_auth.audit.routes import AuditController
+from silver_auth.audit.sealer import app_sealer
 from silver_auth.authentik.console_routes import OidcController
 from silver_auth.authentik.hosted_routes import HostedOidcCallback
 from silver_auth.authentik.routes import ProjectIdentityController
@@ -91,7 +92,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if runtime.authentik is not None:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
-            yield
+            async with app_sealer(settings, runtime.engine):  # chains committed audit events (G27)
+                yield
         finally:
             await runtime.engine.dispose()
             await runtime.throttle.engine.dispose()

@@ -82,7 +82,7 @@ def events(harness: Harness, target: str, action: str | None = None) -> list[Aud
 
     async def work() -> list[AuditEvent]:
         async with harness.runtime.sessionmaker() as db:
-            query = select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.seq)
+            query = select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.row_id)
             if action:
                 query = query.where(AuditEvent.action == action)
             return list((await db.scalars(query)).all())

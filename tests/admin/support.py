@@ -94,7 +94,7 @@ def admin_events(harness: Harness, action: str | None = None) -> list[AuditEvent
 
     async def work() -> list[AuditEvent]:
         async with harness.runtime.sessionmaker() as db:
-            query = select(AuditEvent).order_by(AuditEvent.seq)
+            query = select(AuditEvent).order_by(AuditEvent.row_id)
             if action is not None:
                 query = query.where(AuditEvent.action == action)
             return list((await db.scalars(query)).all())

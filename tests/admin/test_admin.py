@@ -269,7 +269,7 @@ def test_deactivated_account_cannot_sign_in_and_its_sessions_are_dead(harness: H
         victim.account_id,
         {"sessions_revoked": 1},
     )
-    assert own.seq == proxy.seq - 1
+    assert own.row_id == proxy.row_id - 1
     assert admin.ok("GET", f"{ADMIN}/accounts/{victim.account_id}")["is_active"] is False
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 
 from silver_auth.accounts.guards import console_guard
 from silver_auth.app import create_app
+from silver_auth.audit.chain import seal_pending
 from silver_auth.audit.models import AuditChainHead
 from silver_auth.core import clock
 from silver_auth.db.session import transaction
@@ -213,6 +214,7 @@ def set_plan(harness: Harness, org_id: str, plan: str) -> None:
 
 def chain_seq(harness: Harness) -> int:
     async def work() -> int:
+        await seal_pending(harness.runtime.sessionmaker)
         async with harness.runtime.engine.connect() as connection:
             return int(await connection.scalar(select(AuditChainHead.seq)) or 0)
 

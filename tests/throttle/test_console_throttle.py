@@ -43,7 +43,7 @@ def sign_in_body(email: str, password: str) -> dict[str, object]:
 def events_by_action(harness: Harness, action: str) -> list[AuditEvent]:
     async def work() -> list[AuditEvent]:
         async with harness.runtime.sessionmaker() as db:
-            query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+            query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.row_id)
             return list((await db.scalars(query)).all())
 
     return harness.run(work)

@@ -34,7 +34,7 @@ WRONG = "wrong password 123456"
 def audit(harness: Harness, action: str) -> list[AuditEvent]:
     async def work() -> list[AuditEvent]:
         async with harness.runtime.sessionmaker() as db:
-            query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+            query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.row_id)
             return list((await db.scalars(query)).all())
 
     return harness.run(work)

@@ -41,11 +41,11 @@ class AuditController(Controller):
             raise InvalidInput("cursor is not valid")
         if (since and since.tzinfo is None) or (until and until.tzinfo is None):
             raise InvalidInput("since and until need a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)")
-        events, next_seq = await service.list_events(
+        events, next_row = await service.list_events(
             db,
             org_id,
             service.AuditFilter(action=action, actor=actor, since=since, until=until),
-            before_seq=int(cursor) if cursor else None,
+            before=int(cursor) if cursor else None,
             limit=limit,
         )
         return AuditPage(
@@ -63,5 +63,5 @@ class AuditController(Controller):
                 )
                 for e in events
             ],
-            next=str(next_seq) if next_seq is not None else None,
+            next=str(next_row) if next_row is not None else None,
         )

@@ -8,7 +8,8 @@ from silver_auth.core.schemas import Output
 
 class AuditEventPublic(Output):
     id: str
-    seq: int
+    seq: int | None
+    """Position in the sealed hash chain; null until the sealer links the event in, moments after commit."""
     action: str
     actor: str
     actor_ip: str | None

@@ -1,86 +1,36 @@
-"""Append audit events in the caller's transaction; list them; verify the hash chain."""
+"""Append audit events in the caller's transaction; list them. The chain lives in `chain.py`."""
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.audit.models import AuditChainHead, AuditEvent
+from silver_auth.audit.actions import AuditAction
+from silver_auth.audit.chain import GENESIS_HASH, ChainReport, event_hash, seal_pending, verify_chain
+from silver_auth.audit.models import AuditEvent
+from silver_auth.audit.sealer import wake_after_commit
 from silver_auth.core import clock
 from silver_auth.core.ids import new_id
 from silver_auth.core.redaction import redact
 
-GENESIS_HASH = "0" * 64
-HEAD_ID = 1
-
-
-class AuditAction(enum.StrEnum):
-    ACCOUNT_CREATED = "account.created"
-    ACCOUNT_GROUP_ADDED = "account.group_added"
-    ORG_CREATED = "org.created"
-    ORG_UPDATED = "org.updated"
-    ORG_DELETED = "org.deleted"
-    MEMBER_ADDED = "member.added"
-    MEMBER_ROLE_CHANGED = "member.role_changed"
-    MEMBER_REMOVED = "member.removed"
-    INVITATION_CREATED = "invitation.created"
-    INVITATION_ACCEPTED = "invitation.accepted"
-    INVITATION_REVOKED = "invitation.revoked"
-    PROJECT_CREATED = "project.created"
-    PROJECT_UPDATED = "project.updated"
-    PROJECT_DELETED = "project.deleted"
-    KEY_CREATED = "key.created"
-    KEY_ROTATED = "key.rotated"
-    KEY_REVOKED = "key.revoked"
-    # platform admins (G6, G7, G26, G27, G29)
-    SUBSCRIPTION_CHANGED = "subscription.changed"
-    ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
-    IDENTITY_USER_DEACTIVATED = "identity.user_deactivated"
-    IDENTITY_MFA_RESET = "identity.mfa_reset"
-    # Console accounts: passwords, deactivation, groups, sessions and MFA (G27, G29)
-    ACCOUNT_PASSWORD_CHANGED = "account.password_changed"  # noqa: S105 - an event name
-    ACCOUNT_REAUTH_FAILED = "account.reauth_failed"
-    ACCOUNT_DEACTIVATED = "account.deactivated"
-    ACCOUNT_MFA_RESET = "account.mfa_reset"
-    ACCOUNT_SESSIONS_REVOKED = "account.sessions_revoked"
-    ACCOUNT_SIGNED_IN = "account.signed_in"
-    ACCOUNT_SIGNED_OUT = "account.signed_out"
-    ACCOUNT_SESSION_REVOKED = "account.session_revoked"
-    ACCOUNT_GROUP_REMOVED = "account.group_removed"
-    MFA_ENROLLED = "mfa.enrolled"
-    MFA_DISABLED = "mfa.disabled"
-    MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
-    MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
-    MFA_FAILED = "mfa.failed"
-    # End-users and signing keys (G27)
-    END_USER_CREATED = "end_user.created"
-    END_USER_UPDATED = "end_user.updated"
-    END_USER_BANNED = "end_user.banned"
-    END_USER_UNBANNED = "end_user.unbanned"
-    END_USER_DELETED = "end_user.deleted"
-    END_USER_SESSIONS_REVOKED = "end_user.sessions_revoked"
-    END_USER_SESSION_REVOKED = "end_user.session_revoked"
-    END_USER_SIGN_IN_FAILED = "end_user.sign_in_failed"
-    END_USER_MFA_FAILED = "end_user.mfa_failed"
-    END_USER_MFA_ENABLED = "end_user.mfa_enabled"
-    END_USER_MFA_DISABLED = "end_user.mfa_disabled"
-    SIGNING_KEY_CREATED = "signing_key.created"
-    SIGNING_KEY_ROTATED = "signing_key.rotated"
-    # Authentik backend: provisioning and console sign-in (G8, G10, G27)
-    PROJECT_IDENTITY_PROVISIONED = "project.identity_provisioned"
-    PROJECT_IDENTITY_SECRET_ROTATED = "project.identity_secret_rotated"  # noqa: S105 - an action name
-    ACCOUNT_GROUPS_SYNCED = "account.groups_synced"
-    # Refused secrets: console sign-in and end-user re-authentication failures
-    ACCOUNT_SIGN_IN_FAILED = "account.sign_in_failed"
-    END_USER_REAUTH_FAILED = "end_user.reauth_failed"
+__all__ = [
+    "CLI_ACTOR",
+    "GENESIS_HASH",
+    "Actor",
+    "AuditAction",
+    "AuditFilter",
+    "ChainReport",
+    "event_hash",
+    "list_events",
+    "record",
+    "seal_pending",
+    "verify_chain",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,27 +44,6 @@ class Actor:
 CLI_ACTOR = Actor("cli")
 
 
-def _canonical(event: AuditEvent) -> bytes:
-    fields = {
-        "seq": event.seq,
-        "id": event.id,
-        "at": event.at.isoformat(timespec="microseconds"),
-        "org_id": event.org_id,
-        "project_id": event.project_id,
-        "actor": event.actor,
-        "actor_ip": event.actor_ip,
-        "action": event.action,
-        "target": event.target,
-        "metadata": event.metadata_,
-        "prev_hash": event.prev_hash,
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def event_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(_canonical(event)).hexdigest()
-
-
 async def record(
     db: AsyncSession,
     action: AuditAction,
@@ -125,18 +54,9 @@ async def record(
     target: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, in the caller's transaction (G27)."""
-    # Updating the head first takes its row lock (Postgres) or the write lock (SQLite), so
-    # concurrent appends queue here instead of forking the chain.
-    bumped = await db.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == HEAD_ID)
-        .values(seq=AuditChainHead.seq + 1)
-        .returning(AuditChainHead.seq, AuditChainHead.hash)
-    )
-    seq, prev_hash = bumped.one()
+    """Append one event in the caller's transaction (G27). It takes no shared lock: the sealer links it
+    into the hash chain once the transaction has committed."""
     event = AuditEvent(
-        seq=seq,
         id=new_id("evt"),
         at=clock.now(),
         org_id=org_id,
@@ -146,11 +66,9 @@ async def record(
         action=str(action),
         target=target,
         metadata_=redact(json.loads(json.dumps(metadata or {}, default=str))),
-        prev_hash=prev_hash,
     )
-    event.hash = event_hash(event)
     db.add(event)
-    await db.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(hash=event.hash))
+    wake_after_commit(db)
     return event
 
 
@@ -163,9 +81,10 @@ class AuditFilter:
 
 
 async def list_events(
-    db: AsyncSession, org_id: str, filters: AuditFilter, *, before_seq: int | None, limit: int
+    db: AsyncSession, org_id: str, filters: AuditFilter, *, before: int | None, limit: int
 ) -> tuple[list[AuditEvent], int | None]:
-    """Newest first; returns the page and the cursor for the next one (None at the end)."""
+    """Newest insertion first, sealed or not; returns the page and the cursor for the next one (None at
+    the end). The cursor is an insertion id, which never changes, so pages stay put while sealing runs."""
     query = select(AuditEvent).where(AuditEvent.org_id == org_id)
     if filters.action:
         query = query.where(AuditEvent.action == filters.action)
@@ -175,79 +94,9 @@ async def list_events(
         query = query.where(AuditEvent.at >= filters.since)
     if filters.until:
         query = query.where(AuditEvent.at < filters.until)
-    if before_seq is not None:
-        query = query.where(AuditEvent.seq < before_seq)
-    rows = list((await db.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit + 1))).all())
+    if before is not None:
+        query = query.where(AuditEvent.row_id < before)
+    rows = list((await db.scalars(query.order_by(AuditEvent.row_id.desc()).limit(limit + 1))).all())
     if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].seq
+        return rows[:limit], rows[limit - 1].row_id
     return rows, None
-
-
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    checked: int
-    broken: str | None
-    """The first broken link, described; None when the chain is whole."""
-
-
-async def _events_in_order(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
-    after = 0
-    while True:
-        rows = (
-            await db.scalars(
-                select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
-            )
-        ).all()
-        if not rows:
-            return
-        for row in rows:
-            yield row
-        after = rows[-1].seq
-
-
-async def verify_chain(db: AsyncSession) -> ChainReport:
-    """Walk the chain from genesis; name the first event that was edited, deleted or reordered."""
-    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
-    async for event in _events_in_order(db):
-        if event.seq != expected_seq:
-            return ChainReport(
-                checked, f"event #{expected_seq} is missing (deleted); the chain resumes at #{event.seq}"
-            )
-        if event.prev_hash != prev_hash:
-            return ChainReport(
-                checked,
-                f"event #{event.seq} ({event.id}) does not follow #{event.seq - 1}: "
-                "its previous-hash link is broken",
-            )
-        if event_hash(event) != event.hash:
-            return ChainReport(
-                checked,
-                f"event #{event.seq} ({event.id}, {event.action}) was edited: "
-                "its content no longer matches its hash",
-            )
-        prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
-    head = await db.get(AuditChainHead, HEAD_ID)
-    if head is None:
-        return ChainReport(checked, "the chain head row is missing")
-    if head.seq > checked:
-        return ChainReport(
-            checked,
-            f"the chain ends at #{checked} but the head records #{head.seq}: the newest events were deleted",
-        )
-    if head.seq < checked:
-        return ChainReport(
-            head.seq,
-            f"events #{head.seq + 1} to #{checked} were added outside the service: "
-            f"the head records #{head.seq}",
-        )
-    if head.hash != prev_hash:
-        if checked == 0:
-            return ChainReport(
-                0, "the chain head was edited: the log is empty but the head is not at genesis"
-            )
-        return ChainReport(
-            checked - 1,
-            f"the newest event #{checked} does not match the hash the head records: "
-            "it was rewritten (or the head was edited)",
-        )
-    return ChainReport(checked, None)

@@ -300,25 +300,69 @@ def account_group_remove(email: str, group: str) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit hash chain; name the first broken link."""
+def audit_verify(
+    max_unsealed_age: Annotated[
+        int,
+        typer.Option(
+            help="Fail when an event has waited longer than this many seconds to be sealed (0: never).",
+            min=0,
+        ),
+    ] = 300,
+) -> None:
+    """Walk the audit hash chain; name the first broken link; count the events not sealed yet."""
+    from silver_auth.audit.chain import ChainReport, verify_chain  # noqa: PLC0415
+    from silver_auth.core import clock  # noqa: PLC0415
 
-    async def work(settings: Settings) -> tuple[int, str | None]:
-        from silver_auth.audit.service import verify_chain  # noqa: PLC0415
+    async def work(settings: Settings) -> ChainReport:
         from silver_auth.db.engine import create_engine, create_sessionmaker  # noqa: PLC0415
 
         engine = create_engine(settings)
         try:
             async with create_sessionmaker(engine)() as db:
-                report = await verify_chain(db)
-                return report.checked, report.broken
+                return await verify_chain(db)
         finally:
             await engine.dispose()
 
-    checked, broken = _run(work)
-    if broken:
-        raise fail(f"audit chain broken after {checked} good events: {broken}")
-    out.print(f"audit chain intact: {checked} events verified")
+    report = _run(work)
+    checked, unsealed = report.checked, report.unsealed
+    if report.broken:
+        raise fail(f"audit chain broken after {checked} good events: {report.broken}")
+    pending = ""
+    if unsealed and report.oldest_unsealed is not None:
+        waited = (clock.now() - report.oldest_unsealed).total_seconds()
+        # G27: an unsealed event is not tamper-evident yet; one that waits long means no sealer runs.
+        if max_unsealed_age and waited > max_unsealed_age:
+            raise fail(
+                f"audit chain intact ({checked} events) but {unsealed} event(s) not sealed, "
+                f"the oldest for {waited:.0f} s: is a sealer running? (`silver-auth audit seal`)"
+            )
+        pending = f"; {unsealed} newer event(s) not sealed yet (not tamper-evident until they are)"
+    out.print(f"audit chain intact: {checked} events verified{pending}", markup=False)
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Link every committed, unsealed audit event into the hash chain (the app does this by itself)."""
+
+    async def work(settings: Settings) -> tuple[int, int]:
+        from sqlalchemy import select  # noqa: PLC0415
+
+        from silver_auth.audit.chain import HEAD_ID, seal_pending  # noqa: PLC0415
+        from silver_auth.audit.models import AuditChainHead  # noqa: PLC0415
+        from silver_auth.db.engine import create_engine, create_sessionmaker  # noqa: PLC0415
+
+        engine = create_engine(settings)
+        try:
+            sessionmaker = create_sessionmaker(engine)
+            sealed = await seal_pending(sessionmaker)
+            async with sessionmaker() as db:
+                head = await db.scalar(select(AuditChainHead.seq).where(AuditChainHead.id == HEAD_ID))
+            return sealed, int(head or 0)
+        finally:
+            await engine.dispose()
+
+    sealed, head = _run(work)
+    out.print(f"sealed {sealed} event(s); the chain ends at #{head}", markup=False)
 
 
 @app.command()
