@@ -27,7 +27,7 @@ from silver_auth.app import create_app
 from silver_auth.core import clock
 from silver_auth.db.engine import create_engine
 from silver_auth.db.migrate import upgrade
-from silver_auth.db.models import Base
+from silver_auth.db.migrations.env import target_metadata
 from silver_auth.settings import Settings, load_settings
 from tests.factories import Harness
 
@@ -108,7 +108,7 @@ def postgres_migrated() -> str:
     return POSTGRES_URL
 
 
-TABLES = [table.name for table in reversed(Base.metadata.sorted_tables)]
+TABLES = [table.name for table in reversed(target_metadata.sorted_tables)]
 
 
 async def _empty_postgres(url: str) -> None:

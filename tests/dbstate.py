@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from silver_auth.audit.chain import seal_pending
 from silver_auth.audit.models import AuditChainHead
-from silver_auth.db.models import Base
+from silver_auth.db.migrations.env import target_metadata
 from tests.factories import Harness
 
 
@@ -20,7 +20,7 @@ def snapshot(harness: Harness) -> dict[str, list[str]]:
         await seal_pending(harness.runtime.sessionmaker)
         state: dict[str, list[str]] = {}
         async with harness.runtime.engine.connect() as connection:
-            for table in Base.metadata.sorted_tables:
+            for table in target_metadata.sorted_tables:
                 rows = (await connection.execute(select(table))).all()
                 state[table.name] = sorted(repr(tuple(row)) for row in rows)
         return state

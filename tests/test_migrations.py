@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from silver_auth.audit.service import GENESIS_HASH
 from silver_auth.db.engine import create_engine
 from silver_auth.db.migrate import alembic_config, drift, upgrade
-from silver_auth.db.models import Base
+from silver_auth.db.migrations.env import target_metadata
 from silver_auth.settings import load_settings
 from silver_auth.settings import normalize_database_url as settings_url
 from tests.conftest import BACKEND, POSTGRES_URL
@@ -82,7 +82,7 @@ def test_fresh_database_has_no_drift(tmp_path: Path) -> None:
         result = asyncio.run(_inspect_fresh_sqlite(tmp_path / "fresh.db"))
     differences, tables, head_rows, version = result
     assert differences == [], f"migrations and models differ: {differences}"
-    model_tables = {table.name for table in Base.metadata.sorted_tables}
+    model_tables = {table.name for table in target_metadata.sorted_tables}
     assert tables == model_tables | {"alembic_version"}
     # The audit chain starts at genesis in a fresh database.
     assert head_rows == [(1, 0, GENESIS_HASH)]

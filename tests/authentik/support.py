@@ -13,7 +13,7 @@ from silver_auth.accounts.models import Account
 from silver_auth.accounts.sessions import start_console_session
 from silver_auth.core import clock
 from silver_auth.core.ids import new_id
-from silver_auth.db.models import Base
+from silver_auth.db.migrations.env import target_metadata
 from silver_auth.db.session import transaction
 from tests.factories import ConsoleUser, Harness
 
@@ -60,7 +60,7 @@ def all_rows_text(harness: Harness) -> str:
     async def work() -> str:
         chunks = []
         async with harness.runtime.engine.connect() as connection:
-            for table in Base.metadata.sorted_tables:
+            for table in target_metadata.sorted_tables:
                 for row in (await connection.execute(select(table))).all():
                     chunks.append(repr(tuple(row)))
         return "\n".join(chunks)

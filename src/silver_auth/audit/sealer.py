@@ -84,6 +84,10 @@ async def seal_forever(
         try:
             await seal_pending(sessionmaker)
         except Exception as exc:  # any failure is retried: the loop must not die
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A cancellation that reached a driver call comes back wrapped in a database error.
+                raise asyncio.CancelledError from exc
             failures += 1
             log().error(
                 "audit_seal_failed", attempt=failures, error_type=type(exc).__name__, error=_failure(exc)
@@ -124,8 +128,9 @@ async def sealing(
     finally:
         _wakers.pop(engine, None)
         task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        with suppress(asyncio.CancelledError, TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await task
         try:
             async with asyncio.timeout(STOP_TIMEOUT):
                 await seal_pending(sessionmaker)

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from silver_auth.db.models import Base
+from silver_auth.db.migrations.env import target_metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,7 +36,7 @@ def _upgrade(connection: Connection) -> None:
 
 def _drift(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return list(compare_metadata(context, Base.metadata))
+    return list(compare_metadata(context, target_metadata))
 
 
 async def upgrade(engine: AsyncEngine) -> None:
