@@ -1,7 +1,9 @@
-"""Test harness: a real database per run (SQLite, or Postgres with SILVER_TEST_DB=postgres), a real app.
+"""Test harness: a real database per test (SQLite, or Postgres with SILVER_TEST_DB=postgres), a real app.
 
 SQLite: migrated once into a template file, copied for each test.
 Postgres: the `test` database on 127.0.0.1:5432 is migrated once per run and emptied between tests.
+Apps: one per distinct settings for the whole session, each test bringing its own Runtime (engine, key
+cache, session codec, identity backend), so no per-process state passes from one test to the next.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from litestar import Litestar
 from litestar.testing import TestClient
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from silver_auth.app import create_app
+from silver_auth.app import build_runtime, create_app
 from silver_auth.core import clock
+from silver_auth.core.logging import configure_logging
 from silver_auth.db.engine import create_engine
 from silver_auth.db.migrate import upgrade
 from silver_auth.db.models import Base
@@ -140,7 +146,52 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return base_settings(tmp_path, DATABASE_URL=database_url)
 
 
+# What each test sets for itself, read only through the Runtime: apps that differ in these alone are
+# the same app. Any other setting may shape the app itself (headers, body limit), so it keys the pool.
+PER_TEST_SETTINGS = frozenset(
+    {"data_dir", "database_url", "session_secret", "key_pepper", "sealing_keys", "authentik_token"}
+)
+
+
+def _app_key(settings: Settings) -> str:
+    values = settings.model_dump(exclude=set(PER_TEST_SETTINGS))
+    return repr(
+        sorted(
+            (name, value.get_secret_value() if isinstance(value, SecretStr) else value)
+            for name, value in values.items()
+        )
+    )
+
+
+class AppPool:
+    """Litestar apps built once per distinct settings (create_app costs ~0.4 s: ~160 handlers), each
+    served with a Runtime of its own per use, the way create_app would have built it."""
+
+    def __init__(self) -> None:
+        self._idle: dict[str, list[Litestar]] = {}
+
+    @contextmanager
+    def serve(self, settings: Settings) -> Iterator[TestClient[Litestar]]:
+        key = _app_key(settings)
+        idle = self._idle.setdefault(key, [])
+        # Two apps at once (two workers on one database) must not share one: each has its own runtime.
+        app = idle.pop() if idle else create_app(settings)
+        # create_app's process-wide effect: logs go to this test's stderr (capfd reads there).
+        configure_logging(settings.log_level)
+        app.state.runtime = build_runtime(settings)
+        try:
+            with TestClient(app, raise_server_exceptions=False) as client:
+                yield client
+        finally:
+            idle.append(app)
+
+
+@pytest.fixture(scope="session")
+def apps() -> AppPool:
+    return AppPool()
+
+
 @pytest.fixture
-def harness(settings: Settings) -> Iterator[Harness]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+def harness(apps: AppPool, settings: Settings) -> Iterator[Harness]:
+    with apps.serve(settings) as client:
         yield Harness(client, settings)

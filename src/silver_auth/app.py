@@ -115,7 +115,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     runtime = build_runtime(settings)
 
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # The one in state, not this closure's: tests serve one app with a new runtime per test.
+        runtime: Runtime = app.state.runtime
         if runtime.authentik is not None:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
