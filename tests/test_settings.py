@@ -253,6 +253,7 @@ def run_cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Compl
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "guide"),
     [
@@ -276,6 +277,7 @@ def test_cli_serve_refuses_production_violations(
     assert env["SILVER_POSTGRES_PASSWORD"] not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_cli_serve_prints_one_line_per_violation_with_its_guide_line(tmp_path: Path) -> None:
     env = {
         **good_production_env(),

@@ -379,6 +379,7 @@ def test_audit_needs_admin_and_stays_in_its_org(harness: Harness) -> None:
 # --- the chain: verify, tamper, and concurrent appends -----------------------------------------
 
 
+@pytest.mark.slow
 def test_verify_reports_an_intact_chain(harness: Harness, tmp_path: Path) -> None:
     assert _verify(harness) == ChainReport(0, None)
     _busy_org(harness)
@@ -404,6 +405,7 @@ def _assert_cli_names(harness: Harness, tmp_path: Path, *fragments: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("column", "value"),
     [
@@ -428,6 +430,7 @@ def test_edited_event_is_named(harness: Harness, tmp_path: Path, column: Any, va
     _assert_cli_names(harness, tmp_path, f"#{victim.seq}", victim.id, "edited")
 
 
+@pytest.mark.slow
 def test_edited_time_is_named(harness: Harness, tmp_path: Path) -> None:
     _busy_org(harness)
     victim = _events(harness)[2]
@@ -439,6 +442,7 @@ def test_edited_time_is_named(harness: Harness, tmp_path: Path) -> None:
     _assert_cli_names(harness, tmp_path, f"#{victim.seq}", "edited")
 
 
+@pytest.mark.slow
 def test_rewritten_event_with_recomputed_hash_breaks_the_next_link(harness: Harness, tmp_path: Path) -> None:
     """An editor who also recomputes the row's own hash is caught by the next event's link."""
     _busy_org(harness)
@@ -457,6 +461,7 @@ def test_rewritten_event_with_recomputed_hash_breaks_the_next_link(harness: Harn
     _assert_cli_names(harness, tmp_path, f"#{victim.seq + 1}")
 
 
+@pytest.mark.slow
 def test_rewritten_newest_event_is_named(harness: Harness, tmp_path: Path) -> None:
     """The newest event has no successor to catch a recomputed hash: the chain head does."""
     _busy_org(harness)
@@ -476,6 +481,7 @@ def test_rewritten_newest_event_is_named(harness: Harness, tmp_path: Path) -> No
     _assert_cli_names(harness, tmp_path, f"#{newest.seq}", "rewritten")
 
 
+@pytest.mark.slow
 def test_forged_appended_event_is_named(harness: Harness, tmp_path: Path) -> None:
     """A well-linked event added straight into the table, without the head, is not taken as real."""
     _busy_org(harness)
@@ -508,6 +514,7 @@ def test_forged_appended_event_is_named(harness: Harness, tmp_path: Path) -> Non
     _assert_cli_names(harness, tmp_path, f"#{last.seq + 1}", "added outside")
 
 
+@pytest.mark.slow
 def test_deleted_middle_event_is_named(harness: Harness, tmp_path: Path) -> None:
     _busy_org(harness)
     assert len(_events(harness)) > 5
@@ -520,6 +527,7 @@ def test_deleted_middle_event_is_named(harness: Harness, tmp_path: Path) -> None
     _assert_cli_names(harness, tmp_path, "#4", "missing")
 
 
+@pytest.mark.slow
 def test_deleted_first_event_is_named(harness: Harness, tmp_path: Path) -> None:
     _busy_org(harness)
     _execute(harness, delete(AuditEvent).where(AuditEvent.seq == 1))
@@ -527,6 +535,7 @@ def test_deleted_first_event_is_named(harness: Harness, tmp_path: Path) -> None:
     _assert_cli_names(harness, tmp_path, "#1", "missing")
 
 
+@pytest.mark.slow
 def test_deleted_newest_events_are_named(harness: Harness, tmp_path: Path) -> None:
     _busy_org(harness)
     newest = _events(harness)[-1].seq
@@ -543,6 +552,7 @@ def test_deleted_newest_events_are_named(harness: Harness, tmp_path: Path) -> No
     assert "newest" in (_verify(harness).broken or "")
 
 
+@pytest.mark.slow
 def test_emptied_log_is_named(harness: Harness, tmp_path: Path) -> None:
     _busy_org(harness)
     _execute(harness, delete(AuditEvent))
