@@ -2,21 +2,28 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Every installed package at the version the suite passed with (`make lock` rewrites it)
+CONSTRAINTS := constraints.txt
+LOCK_VENV := .venv-lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
+# pytest-xdist processes per test leg: one per core of the 2-core machines (3 measured no faster);
+# worksteal, because a few subprocess tests take 5-10 s where most take a fraction of one.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 # The OpenID provider the console OIDC tests run on loopback (npm oidc-provider, exact versions from the lock)
 OIDC_PEER := tests/peers/oidc-provider
 OIDC_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cat $(OIDC_PEER)/package-lock.json | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck test-sqlite test-postgres bench clean
+.PHONY: help run test lint typecheck test-sqlite test-postgres lock bench clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --upgrade pip
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(OIDC_STAMP): $(OIDC_PEER)/package-lock.json
@@ -34,15 +41,25 @@ typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
 test-sqlite: $(STAMP) $(OIDC_STAMP) ## The suite against SQLite
-	SILVER_TEST_DB=sqlite $(BIN)/pytest
+	SILVER_TEST_DB=sqlite $(PYTEST)
 
-test-postgres: $(STAMP) $(OIDC_STAMP) ## The suite against Postgres on 127.0.0.1:5432 (database test)
-	SILVER_TEST_DB=postgres $(BIN)/pytest
+test-postgres: $(STAMP) $(OIDC_STAMP) ## The suite against Postgres on 127.0.0.1:5432 (database test, and test_gw0… per worker)
+	SILVER_TEST_DB=postgres $(PYTEST)
 
 test: lint typecheck test-sqlite test-postgres ## Set up and run everything: lint, types, the suite on SQLite and on Postgres
+
+lock: ## Resolve pyproject.toml afresh in a new virtualenv and pin every version in constraints.txt
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q -e '.[dev]'
+	{ echo "# Written by make lock (pip freeze of a new virtualenv with -e '.[dev]', $$($(LOCK_VENV)/bin/python -V))."; \
+	  echo "# make installs with -c $(CONSTRAINTS), so CI gets exactly these; run make test after a lock."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable; } > $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
 
 bench: $(STAMP) ## Throughput against a bare Starlette baseline (needs wrk and Postgres; see docs/performance.md)
 	$(BIN)/python bench/throughput.py
 
 clean: ## Remove the virtualenv and caches (not the data directory)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -29,6 +29,8 @@ TIMEOUT = 120
 UNREACHABLE_PASSWORD = "unreachable-db-password-7Qx2"
 UNREACHABLE_DB = f"postgresql://silver:{UNREACHABLE_PASSWORD}@127.0.0.1:1/silver"
 
+pytestmark = pytest.mark.slow  # every test runs the CLI in a subprocess
+
 
 @dataclass
 class Result:

@@ -168,7 +168,8 @@ def test_sqlite_in_production_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "password",
     [
-        secrets.token_urlsafe(24)[:15],  # random but shorter than 16
+        # random but shorter than 16; a fixed id, since every xdist worker must collect the same tests
+        pytest.param(secrets.token_urlsafe(24)[:15], id="random-15"),
         "password12345678",
         "Silver2024Silver2024",
         "q" * 20,
@@ -252,6 +253,7 @@ def run_cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Compl
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "guide"),
     [
@@ -275,6 +277,7 @@ def test_cli_serve_refuses_production_violations(
     assert env["SILVER_POSTGRES_PASSWORD"] not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_cli_serve_prints_one_line_per_violation_with_its_guide_line(tmp_path: Path) -> None:
     env = {
         **good_production_env(),

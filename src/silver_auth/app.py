@@ -35,7 +35,7 @@ from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config
-from silver_auth.runtime import SERVICE_DEPENDENCIES, build_runtime
+from silver_auth.runtime import SERVICE_DEPENDENCIES, Runtime, build_runtime
 from silver_auth.settings import Settings, load_settings
 from silver_auth.signing.routes import SigningKeyController, jwks
 from silver_auth.web.cors import cors_middleware
@@ -88,11 +88,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     runtime = build_runtime(settings)
 
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # The one in state, not this closure's: tests serve one app with a new runtime per test.
+        runtime: Runtime = app.state.runtime
         if runtime.authentik is not None:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
-            async with app_sealer(settings, runtime.engine):  # chains committed audit events (G27)
+            async with app_sealer(runtime.settings, runtime.engine):  # chains committed audit events (G27)
                 yield
         finally:
             await runtime.engine.dispose()

@@ -7,12 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from litestar.testing import TestClient
 
-from silver_auth.app import create_app
 from silver_auth.authentik.permissions import NEEDED
 from silver_auth.settings import Settings
-from tests.conftest import base_settings
+from tests.conftest import AppPool, base_settings
 from tests.factories import Harness
 from tests.peers.authentik_contract import ContractState, RunningContract, run_contract_server
 
@@ -68,6 +66,6 @@ def ak_settings(
 
 
 @pytest.fixture
-def ak_harness(ak_settings: Settings) -> Iterator[Harness]:
-    with TestClient(create_app(ak_settings), raise_server_exceptions=False) as client:
+def ak_harness(apps: AppPool, ak_settings: Settings) -> Iterator[Harness]:
+    with apps.serve(ak_settings) as client:
         yield Harness(client, ak_settings)

@@ -12,16 +12,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from litestar.testing import TestClient
 from sqlalchemy import select
 
 from silver_auth.accounts.models import Account, AccountGroup
-from silver_auth.app import create_app
 from silver_auth.authentik.admin_standing import ADMIN_RECHECK_SECONDS
 from silver_auth.authentik.login_states import STATE_COOKIE
 from silver_auth.core import clock
 from tests.authentik.conftest import authentik_settings
 from tests.authentik.support import all_rows_text, audit_rows
+from tests.conftest import AppPool
 from tests.dbstate import snapshot
 from tests.factories import Harness
 from tests.peers.authentik_contract import RunningContract
@@ -38,7 +37,12 @@ def op() -> Iterator[OpenIdProvider]:
 
 @pytest.fixture
 def sso(
-    tmp_path: Path, database_url: str, contract: RunningContract, provisioning_token: str, op: OpenIdProvider
+    apps: AppPool,
+    tmp_path: Path,
+    database_url: str,
+    contract: RunningContract,
+    provisioning_token: str,
+    op: OpenIdProvider,
 ) -> Iterator[Harness]:
     settings = authentik_settings(
         tmp_path,
@@ -50,7 +54,7 @@ def sso(
         SILVER_CONSOLE_OIDC_CLIENT_ID=op.client_id,
         SILVER_CONSOLE_OIDC_CLIENT_SECRET=op.client_secret,
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with apps.serve(settings) as client:
         yield Harness(client, settings)
 
 

@@ -34,6 +34,8 @@ from tests.factories import Harness
 from tests.peers.authentik_contract import RunningContract
 from tests.peers.oidc_provider import OpenIdProvider, run_oidc_provider
 
+pytestmark = pytest.mark.slow  # each test starts its own OpenID provider (node) for its project
+
 
 @dataclass
 class World:

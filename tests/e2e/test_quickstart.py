@@ -23,10 +23,13 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("SILVER_TEST_DB", "sqlite") == "postgres",
-    reason="the embedded default is SQLite; this test does not use the test database",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("SILVER_TEST_DB", "sqlite") == "postgres",
+        reason="the embedded default is SQLite; this test does not use the test database",
+    ),
+]
 
 SILVER_AUTH = Path(sys.executable).parent / "silver-auth"
 PASSWORD = "newcomer passphrase, long enough"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
@@ -20,7 +21,7 @@ from silver_auth.core.errors import IdentityProviderUnavailable, ProblemError
 from silver_auth.settings import Settings
 
 with warnings.catch_warnings():  # Authlib 1.9 nudges towards httpx2; httpx is what this service ships
-    warnings.simplefilter("ignore")
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 SCOPES = "openid email profile"

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, ClaimError, JoseError, SecurityWarning
+from joserfc.jwk import ECKey, OKPKey
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +28,9 @@ from silver_auth.settings import Settings
 from silver_auth.signing.models import SigningKey
 
 ALGORITHMS = ("EdDSA", "ES256")
+# `EdDSA` is the alg customers' verifiers pin (RFC 8037); joserfc warns on every use of it because
+# RFC 9864 prefers the fully specified `Ed25519`, which many verifiers do not know yet.
+warnings.filterwarnings("ignore", message="EdDSA is deprecated via RFC 9864", category=SecurityWarning)
 # Clock skew tolerated between this service and a customer backend, and kept after a rotated key's
 # last token expires before the key leaves the JWKS.
 LEEWAY = timedelta(seconds=30)
@@ -40,19 +43,19 @@ def _context(kid: str) -> str:
 
 def _generate(algorithm: str) -> tuple[str, dict[str, Any]]:
     """A new private key (PKCS#8 PEM) and its public JWK."""
-    private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+    private: OKPKey | ECKey
     if algorithm == "EdDSA":
-        okp = ed25519.Ed25519PrivateKey.generate()
-        private, public_jwk = okp, json.loads(OKPAlgorithm.to_jwk(okp.public_key()))
+        private = OKPKey.generate_key("Ed25519")
     elif algorithm == "ES256":
-        curve = ec.generate_private_key(ec.SECP256R1())
-        private, public_jwk = curve, json.loads(ECAlgorithm.to_jwk(curve.public_key()))
+        private = ECKey.generate_key("P-256")
     else:
         raise ValueError(f"unsupported signing algorithm {algorithm!r}")
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return pem, public_jwk
+    return private.as_pem(private=True).decode(), dict(private.as_dict(private=False))
+
+
+def _key(algorithm: str, material: str | dict[str, Any]) -> OKPKey | ECKey:
+    """The key of `algorithm` from a PEM or a JWK; never a key of another type."""
+    return OKPKey.import_key(material) if algorithm == "EdDSA" else ECKey.import_key(material)
 
 
 async def _new_key(db: AsyncSession, settings: Settings, project_id: str) -> SigningKey:
@@ -186,8 +189,8 @@ def issue_jwt(settings: Settings, key: SigningKey, claims: SessionClaims) -> tup
         "exp": int(expires.timestamp()),
         "jti": secrets.token_urlsafe(16),
     }
-    private = unseal(settings.sealing_key_ring(), key.private_sealed, _context(key.id))
-    token = jwt.encode(payload, private, algorithm=key.algorithm, headers={"kid": key.id})
+    private = _key(key.algorithm, unseal(settings.sealing_key_ring(), key.private_sealed, _context(key.id)))
+    token = jwt.encode({"alg": key.algorithm, "kid": key.id}, payload, private, algorithms=[key.algorithm])
     return token, expires
 
 
@@ -202,13 +205,24 @@ class TokenRejected(Exception):
 REQUIRED_CLAIMS = ("iss", "sub", "sid", "aud", "env", "iat", "nbf", "exp", "jti")
 
 
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a compact JWS, before any key is chosen; TokenRejected if malformed."""
+    try:
+        parts = jws.extract_compact(token.encode())
+        header, claims = parts.headers(), json.loads(parts.payload)
+    except (JoseError, ValueError):  # ValueError: not JSON, or not UTF-8
+        raise TokenRejected("malformed") from None
+    if not isinstance(claims, dict) or not isinstance(header.get("kid", ""), str):
+        raise TokenRejected("malformed")
+    return header, claims
+
+
+CLAIM_REASONS = {"iss": "wrong-issuer", "exp": "expired", "nbf": "not-yet-valid", "iat": "not-yet-valid"}
+
+
 async def verify_jwt(db: AsyncSession, settings: Settings, project_id: str, token: str) -> dict[str, Any]:
     """The claims of a valid session JWT of `project_id`, else TokenRejected(reason)."""
-    try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise TokenRejected("malformed") from None
+    header, unverified = _unverified(token)
     kid = header.get("kid")
     if unverified.get("aud") != project_id:
         raise TokenRejected("wrong-project")
@@ -220,30 +234,20 @@ async def verify_jwt(db: AsyncSession, settings: Settings, project_id: str, toke
     if header.get("alg") != key.algorithm:  # alg none, HS256 with the public key, another curve
         raise TokenRejected("bad-signature")
     try:
-        # Expiry is checked against the service clock below, with the same leeway customers get.
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            jwt.PyJWK(key.public_jwk).key,
-            algorithms=[key.algorithm],
-            audience=project_id,
-            issuer=urls.session_jwt_issuer(settings.auth_url, project_id),
-            options={
-                "require": list(REQUIRED_CLAIMS),
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-            },
-        )
-    except jwt.InvalidSignatureError:
+        claims = jwt.decode(token, _key(key.algorithm, key.public_jwk), algorithms=[key.algorithm]).claims
+    except BadSignatureError:
         raise TokenRejected("bad-signature") from None
-    except jwt.InvalidIssuerError:
-        raise TokenRejected("wrong-issuer") from None
-    except jwt.PyJWTError:
+    except JoseError:
         raise TokenRejected("malformed") from None
-    now = clock.now().timestamp()
-    leeway = LEEWAY.total_seconds()
-    if not isinstance(claims["exp"], int | float) or now >= claims["exp"] + leeway:
-        raise TokenRejected("expired")
-    if not isinstance(claims["nbf"], int | float) or now < claims["nbf"] - leeway:
-        raise TokenRejected("not-yet-valid")
+    options: dict[str, jwt.ClaimsOption] = {name: {"essential": True} for name in REQUIRED_CLAIMS}
+    options["iss"] = {"essential": True, "value": urls.session_jwt_issuer(settings.auth_url, project_id)}
+    options["aud"] = {"essential": True, "value": project_id}
+    # Times are judged by the service clock, with the same leeway customers get.
+    expected = jwt.JWTClaimsRegistry(
+        now=lambda: int(clock.now().timestamp()), leeway=int(LEEWAY.total_seconds()), **options
+    )
+    try:
+        expected.validate(claims)
+    except ClaimError as error:
+        raise TokenRejected(CLAIM_REASONS.get(error.claim, "malformed")) from None
     return claims
