@@ -188,6 +188,8 @@ class ProjectService:
             )
             await self.db.delete(project)
             on_commit(self.db, partial(self.key_cache.forget_project, project.id))
+        # Flushed now: an org deleted next would take them by cascade first, and these deletes find no rows.
+        await self.db.flush()
 
 
 async def _check_project_quota(db: AsyncSession, org: Org) -> None:
