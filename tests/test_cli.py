@@ -266,6 +266,20 @@ def test_migrate_creates_the_embedded_default_once(tmp_path: Path) -> None:
     assert (data / "secrets.json").read_bytes() == secrets_file
 
 
+def test_an_unmigrated_database_is_refused_in_one_line_that_says_what_to_run(tmp_path: Path) -> None:
+    """Pointed at a data dir with no migrated database, a command says so, not `no such table`."""
+    env = cli_env(tmp_path / "empty")
+    calls: list[tuple[tuple[str, ...], dict[str, str], str]] = [
+        (("account", "create", "x@example.com", "--password-stdin"), env, PASSWORD + "\n"),
+        (("audit", "verify"), env, ""),
+        (("purge",), env, ""),
+    ]
+    for result in run_many(calls, tmp_path):
+        line = result.one_line_failure()
+        assert "not migrated" in line and "silver-auth migrate" in line, result
+        assert "no such table" not in line, result
+
+
 def test_failures_are_one_line_without_traceback_or_secret(tmp_path: Path) -> None:
     unreachable = cli_env(tmp_path / "data", DATABASE_URL=UNREACHABLE_DB)
     calls: list[tuple[tuple[str, ...], dict[str, str], str]] = [

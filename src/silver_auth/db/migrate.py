@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +38,17 @@ def _upgrade(connection: Connection) -> None:
 def _drift(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, target_metadata))
+
+
+def _is_current(connection: Connection) -> bool:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    return set(MigrationContext.configure(connection).get_current_heads()) == set(heads)
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    """Whether the database is migrated to exactly this code's newest revision."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_is_current)
 
 
 async def upgrade(engine: AsyncEngine) -> None:

@@ -9,9 +9,10 @@ from silver_auth.accounts.passwords import verify_password
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import Unauthorized
 from silver_auth.endusers.models import EndUser
-from silver_auth.endusers.service import org_of, record_user_event
+from silver_auth.endusers.service import record_user_event
 from silver_auth.mfa import factors as mfa
 from silver_auth.mfa.factors import Enrolment
+from silver_auth.projects.service import org_of_project
 from silver_auth.settings import Settings
 from silver_auth.throttle import policies
 from silver_auth.throttle.service import Attempt, Throttle
@@ -63,7 +64,7 @@ async def _refused(
         action=action,
         actor=Actor(user.id, ip),
         target=user.id,
-        org_id=await org_of(db, user.project_id),
+        org_id=await org_of_project(db, user.project_id),
         project_id=user.project_id,
         metadata={"environment": user.environment},
     )

@@ -25,6 +25,7 @@ from silver_auth.mfa.factors import confirmed_owners, remove_factors
 from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
+from silver_auth.projects.service import org_of_project
 from silver_auth.settings import Settings
 from silver_auth.throttle import policies
 from silver_auth.throttle.service import Throttle, TooManyAttempts
@@ -139,10 +140,6 @@ async def list_users(
     return rows, rows[-1].id if more and rows else None
 
 
-async def org_of(db: AsyncSession, project_id: str) -> str | None:
-    return await db.scalar(select(Project.org_id).where(Project.id == project_id))
-
-
 async def record_user_event(
     db: AsyncSession,
     action: AuditAction,
@@ -156,7 +153,7 @@ async def record_user_event(
         db,
         action,
         actor=actor,
-        org_id=await org_of(db, user.project_id),
+        org_id=await org_of_project(db, user.project_id),
         project_id=user.project_id,
         target=user.id,
         metadata=metadata,
@@ -287,7 +284,7 @@ async def authenticate(
                 action=AuditAction.END_USER_SIGN_IN_FAILED,
                 actor=Actor(user_id or "anonymous", ip),
                 target=user_id,
-                org_id=await org_of(db, scope.project_id),
+                org_id=await org_of_project(db, scope.project_id),
                 project_id=scope.project_id,
                 metadata={"environment": scope.environment},
             )

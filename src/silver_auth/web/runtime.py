@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from silver_auth.settings import Settings
@@ -25,10 +24,4 @@ class WebRuntime:
 
 def web_runtime(connection: ASGIConnection[Any, Any, Any, Any]) -> WebRuntime:
     runtime: WebRuntime = connection.app.state.runtime
-    return runtime
-
-
-def scope_runtime(scope: Scope) -> WebRuntime:
-    """The runtime seen from a raw ASGI scope (pure-ASGI middleware and hot paths)."""
-    runtime: WebRuntime = scope["litestar_app"].state.runtime
     return runtime

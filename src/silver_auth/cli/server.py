@@ -1,0 +1,105 @@
+"""Serving and migrating: `silver-auth migrate`, `serve` and `dev`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from silver_auth.cli.base import err, fail, out, run, settings_or_exit
+from silver_auth.settings import Settings
+
+
+async def _migrate(settings: Settings) -> None:
+    from silver_auth.db.engine import create_engine  # noqa: PLC0415 - keep `--help` fast
+    from silver_auth.db.migrate import upgrade  # noqa: PLC0415
+
+    # the engine itself, not `database()`: migrating needs no session
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def migrate() -> None:
+    """Apply database migrations up to the newest."""
+    run(_migrate)
+    out.print("database is at the newest migration")
+
+
+def _check_production(settings: Settings) -> None:
+    from silver_auth.core.production_guard import production_violations  # noqa: PLC0415
+
+    violations = production_violations(settings)
+    if violations:
+        err.print(
+            f"refusing to start in production: {len(violations)} setting(s) break the hardening guide",
+            soft_wrap=True,
+        )
+        for line in violations:  # soft_wrap: one line per violation, whatever the terminal width
+            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+
+def _serve(settings: Settings, workers: int, server: str) -> None:
+    _check_production(settings)
+    if server == "granian":
+        from granian import Granian  # noqa: PLC0415
+        from granian.constants import Interfaces  # noqa: PLC0415
+
+        Granian(
+            "silver_auth.app:asgi",
+            address=settings.bind_host,
+            port=settings.bind_port,
+            workers=workers,
+            interface=Interfaces.ASGI,
+            factory=True,
+            log_access=False,
+        ).serve()
+        return
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.run(
+        "silver_auth.app:asgi",
+        factory=True,
+        host=settings.bind_host,
+        port=settings.bind_port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        log_level="warning",
+        lifespan="on",
+    )
+
+
+def serve(
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default SILVER_WORKERS).")] = None,
+    # granian: about twice uvicorn's throughput on our benchmark (docs/performance.md)
+    server: Annotated[str, typer.Option(help="ASGI server: granian or uvicorn.")] = "granian",
+) -> None:
+    """Serve the API (production: behind Caddy, on a loopback or private address)."""
+    settings = settings_or_exit()
+    if server not in ("uvicorn", "granian"):
+        raise fail("--server must be uvicorn or granian")
+    _serve(settings, workers or settings.workers, server)
+
+
+def dev() -> None:
+    """The embedded default: migrate the SQLite database, then serve on 127.0.0.1:8000."""
+    settings = settings_or_exit()
+    run(_migrate)
+    out.print(
+        f"Silver Auth API (development, {settings.identity} identity) on "
+        f"http://{settings.bind_host}:{settings.bind_port}  data: {settings.data_dir.resolve()}",
+        markup=False,
+    )
+    out.print("create a console account:  silver-auth account create you@example.com --password-stdin")
+    _serve(settings, 1, "uvicorn")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(migrate)
+    app.command()(serve)
+    app.command()(dev)
