@@ -16,7 +16,7 @@ import pytest
 from litestar import Litestar
 
 from silver_auth.app import ProductionGuardError, create_app
-from silver_auth.core.crypto import SealError, keyed_hash, seal, sign, unseal, verify_signature
+from silver_auth.core.crypto import Sealer, SealError, keyed_hash, sign, verify_signature
 from silver_auth.core.production_guard import looks_random, production_violations
 from silver_auth.core.redaction import REDACTED, redact, redact_text
 from silver_auth.settings import DEV_SECRETS_FILE, Settings, load_settings
@@ -361,31 +361,31 @@ def ring(*kids: str) -> list[tuple[str, bytes]]:
 
 def test_seal_round_trip_and_fresh_nonce() -> None:
     keys = ring("k1")
-    sealed = seal(keys, "whsec_top_secret_value", "webhook:wh_1")
+    sealed = Sealer(keys).seal("whsec_top_secret_value", "webhook:wh_1")
     assert sealed.startswith("v1.k1.") and "whsec_top_secret_value" not in sealed
-    assert unseal(keys, sealed, "webhook:wh_1") == "whsec_top_secret_value"
-    assert seal(keys, "whsec_top_secret_value", "webhook:wh_1") != sealed
+    assert Sealer(keys).unseal(sealed, "webhook:wh_1") == "whsec_top_secret_value"
+    assert Sealer(keys).seal("whsec_top_secret_value", "webhook:wh_1") != sealed
 
 
 def test_unseal_with_wrong_context_fails() -> None:
     keys = ring("k1")
-    sealed = seal(keys, "secret", "webhook:wh_1")
+    sealed = Sealer(keys).seal("secret", "webhook:wh_1")
     with pytest.raises(SealError):
-        unseal(keys, sealed, "webhook:wh_2")
+        Sealer(keys).unseal(sealed, "webhook:wh_2")
 
 
 def test_unseal_with_unknown_kid_or_another_key_fails() -> None:
-    sealed = seal(ring("k1"), "secret", "ctx")
+    sealed = Sealer(ring("k1")).seal("secret", "ctx")
     with pytest.raises(SealError):
-        unseal(ring("k2"), sealed, "ctx")
+        Sealer(ring("k2")).unseal(sealed, "ctx")
     with pytest.raises(SealError):
-        unseal(ring("k1"), sealed, "ctx")  # same kid, another key
+        Sealer(ring("k1")).unseal(sealed, "ctx")  # same kid, another key
 
 
 @pytest.mark.parametrize("part", ["version", "kid", "payload", "truncated", "garbage"])
 def test_unseal_of_tampered_values_fails(part: str) -> None:
     keys = ring("k1")
-    version, kid, payload = seal(keys, "secret", "ctx").split(".", 2)
+    version, kid, payload = Sealer(keys).seal("secret", "ctx").split(".", 2)
     raw = bytearray(base64.urlsafe_b64decode(payload))
     raw[-1] ^= 1
     tampered = {
@@ -396,17 +396,17 @@ def test_unseal_of_tampered_values_fails(part: str) -> None:
         "garbage": "not a sealed value",
     }[part]
     with pytest.raises(SealError):
-        unseal(keys, tampered, "ctx")
+        Sealer(keys).unseal(tampered, "ctx")
 
 
 def test_unseal_after_key_rotation_uses_the_old_key_by_kid() -> None:
     old = ring("k1")
-    sealed = seal(old, "secret", "ctx")
+    sealed = Sealer(old).seal("secret", "ctx")
     rotated = ring("k2") + old
-    assert unseal(rotated, sealed, "ctx") == "secret"
-    assert seal(rotated, "secret", "ctx").startswith("v1.k2.")
+    assert Sealer(rotated).unseal(sealed, "ctx") == "secret"
+    assert Sealer(rotated).seal("secret", "ctx").startswith("v1.k2.")
     with pytest.raises(SealError):
-        unseal(rotated[:1], sealed, "ctx")
+        Sealer(rotated[:1]).unseal(sealed, "ctx")
 
 
 def test_signatures_compare_safely() -> None:

@@ -15,12 +15,13 @@ from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.sessions import ConsoleSessionCodec
-from silver_auth.core.crypto import Hasher, keyed_hasher
+from silver_auth.core.crypto import Hasher, Sealer, keyed_hasher
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.identity.providers.base import IdentityProvider
 from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
 from silver_auth.keys.service import KeyService
 from silver_auth.keys.verifier import KeyVerifier
+from silver_auth.mfa.factors import SecondFactorDeps, SecondFactors
 from silver_auth.projects.lifecycle import NoLifecycle, ProjectLifecycle
 from silver_auth.projects.service import ProjectService
 from silver_auth.settings import Settings
@@ -43,6 +44,9 @@ class Runtime(WebRuntime):
     keys: KeyVerifier
     throttle: Throttle
     """Attempt booking for every secret check, on a pool of its own."""
+    sealer: Sealer
+    """AES-GCM under the sealing key ring (G17): every secret the server must use again."""
+    second_factors: SecondFactorDeps
     sessions: ConsoleSessionCodec
     identity: IdentityProvider
     """The identity backend (builtin or Authentik) behind platform-admin proxy operations (G26)."""
@@ -68,13 +72,17 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     key_hasher = keyed_hasher(settings.secret("key_pepper"))
+    sealer = Sealer(settings.sealing_key_ring())
+    throttle = Throttle(create_engine(settings), key_hasher)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         key_hasher=key_hasher,
         keys=KeyVerifier(sessionmaker, key_hasher, settings.key_cache_ttl_seconds),
-        throttle=Throttle(create_engine(settings), key_hasher),
+        throttle=throttle,
+        sealer=sealer,
+        second_factors=SecondFactorDeps(throttle, settings, SecondFactors(sealer, key_hasher)),
         sessions=ConsoleSessionCodec(settings),
         identity=BuiltinIdentityProvider(),
     )
@@ -89,7 +97,7 @@ def build_runtime(settings: Settings) -> Runtime:
         # One client serves the admin proxy operations (G26), provisioning and the admin MFA check.
         runtime.authentik = build_authentik_provider(settings)
         runtime.identity = runtime.authentik
-        runtime.applications = AuthentikApplications(runtime.authentik, settings)
+        runtime.applications = AuthentikApplications(runtime.authentik, settings, sealer)
         runtime.lifecycle = runtime.applications
         runtime.sso = ConsoleSso(settings, OidcClient(settings), runtime.authentik)
         runtime.admin_standing = AdminStandingCheck(runtime.authentik)

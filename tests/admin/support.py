@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from silver_auth.audit.models import AuditEvent
 from silver_auth.core import clock
-from silver_auth.core.crypto import keyed_hash, seal
+from silver_auth.core.crypto import Sealer, keyed_hash
 from silver_auth.core.ids import new_id
 from silver_auth.db.session import transaction
 from silver_auth.mfa import totp
@@ -69,7 +69,7 @@ def plant_totp(harness: Harness, account_id: str, *, confirmed: bool = True) -> 
                 TotpFactor(
                     id=new_id("totp"),
                     owner_id=account_id,
-                    secret_sealed=seal(ring, secret, "totp:" + account_id),
+                    secret_sealed=Sealer(ring).seal(secret, "totp:" + account_id),
                     confirmed_at=now if confirmed else None,
                     last_used_step=None,
                     created_at=now,

@@ -19,16 +19,26 @@ from silver_auth.authentik import applications as provisioning
 from silver_auth.authentik.models import AuthentikApplication
 from silver_auth.cli import app as cli_app
 from silver_auth.core import clock
+from silver_auth.core.crypto import Sealer
 from silver_auth.core.errors import InvalidInput
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.db.session import transaction
 from silver_auth.projects.models import Project
+from silver_auth.settings import Settings
 from tests.authentik.conftest import authentik_settings
 from tests.authentik.support import all_rows_text, audit_rows, member, sso_user
 from tests.conftest import BACKEND
 from tests.dbstate import snapshot
 from tests.factories import ConsoleUser, Harness
 from tests.peers.authentik_contract import RunningContract
+
+
+def _client_secret(settings: Settings, row: AuthentikApplication) -> str:
+    """The sealed client secret opened the way the service opens it (it opens again, server-side)."""
+    return Sealer(settings.sealing_key_ring()).unseal(
+        row.client_secret_sealed, provisioning.secret_context(row.project_id)
+    )
+
 
 CONSOLE = "/console/api"
 
@@ -105,7 +115,7 @@ def test_g10_g17_client_secret_is_sealed_and_never_shown(
     assert secret not in captured.out + captured.err and token not in captured.out + captured.err
     row = _row(ak_harness, project_id)
     assert row is not None
-    assert provisioning.client_secret(ak_harness.settings, row) == secret  # and it opens again, server-side
+    assert _client_secret(ak_harness.settings, row) == secret  # and it opens again, server-side
 
 
 def test_updating_redirect_urls_patches_the_provider_strictly(
@@ -218,7 +228,7 @@ def test_g9_g19_rotating_the_client_secret(ak_harness: Harness, contract: Runnin
     assert answer["secret_rotated_at"] is not None
     assert new not in str(answer) and old not in str(answer)
     row = _row(ak_harness, project_id)
-    assert row is not None and provisioning.client_secret(ak_harness.settings, row) == new
+    assert row is not None and _client_secret(ak_harness.settings, row) == new
     assert new not in all_rows_text(ak_harness)
     rotated = [m for a, m in audit_rows(ak_harness) if a == "project.identity_secret_rotated"]
     assert len(rotated) == 1 and new not in str(rotated)
@@ -250,7 +260,7 @@ def test_a_failed_rotation_leaves_the_sealed_secret_in_step(
     response = owner.post(f"{CONSOLE}/projects/{project_id}/identity/rotate-secret")
     assert response.status_code == 502
     row = _row(ak_harness, project_id)
-    assert row is not None and provisioning.client_secret(ak_harness.settings, row) == old
+    assert row is not None and _client_secret(ak_harness.settings, row) == old
     assert _only_provider(contract)["client_secret"] == old
 
 
@@ -319,7 +329,7 @@ def test_provision_missing_after_switching_to_authentik(
     secret = _only_provider(contract)["client_secret"]
     assert secret not in first.stdout + first.stderr
     row = _row(harness, old)
-    assert row is not None and provisioning.client_secret(settings, row) == secret
+    assert row is not None and _client_secret(settings, row) == secret
     again = CliRunner().invoke(cli_app, ["authentik", "provision-missing"], env=env)
     assert again.exit_code == 0 and "0 project(s) provisioned" in again.stdout
     assert len(contract.state.providers) == 1

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from silver_auth.app import create_app
-from silver_auth.core.crypto import unseal
+from silver_auth.core.crypto import Sealer
 from silver_auth.db.session import transaction
 from silver_auth.settings import Settings
 from silver_auth.signing.models import SigningKey
@@ -38,7 +38,7 @@ def _private_keys(harness: Harness) -> list[str]:
         async with transaction(harness.runtime.sessionmaker) as db:
             keys = (await db.scalars(select(SigningKey))).all()
             ring = harness.settings.sealing_key_ring()
-            return [unseal(ring, k.private_sealed, f"signing_key:{k.id}") for k in keys]
+            return [Sealer(ring).unseal(k.private_sealed, f"signing_key:{k.id}") for k in keys]
 
     return harness.run(work)
 

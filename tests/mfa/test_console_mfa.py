@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from silver_auth.app import create_app
 from silver_auth.core import clock
-from silver_auth.core.crypto import SealError, unseal
+from silver_auth.core.crypto import Sealer, SealError
 from tests.accounts.support import (
     API,
     as_user,
@@ -134,9 +134,9 @@ def test_g17_secret_is_sealed_to_its_owner_and_recovery_codes_are_keyed_hashes(h
 
     rows = harness.run(sealed)
     ring = harness.settings.sealing_key_ring()
-    assert unseal(ring, rows[user.account_id], f"totp:{user.account_id}") == mfa.secret
+    assert Sealer(ring).unseal(rows[user.account_id], f"totp:{user.account_id}") == mfa.secret
     with pytest.raises(SealError):  # moved onto another owner's row, it does not open
-        unseal(ring, rows[user.account_id], f"totp:{other.account_id}")
+        Sealer(ring).unseal(rows[user.account_id], f"totp:{other.account_id}")
 
 
 # --- sign-in with a second factor ------------------------------------------------------------------

@@ -20,11 +20,12 @@ from silver_auth.accounts.schemas import (
     TotpEnrolment,
 )
 from silver_auth.mfa import console as console_mfa
+from silver_auth.mfa.factors import SecondFactorDeps
 from silver_auth.runtime import Runtime
 
 
-def _deps(runtime: Runtime) -> console_mfa.Deps:
-    return console_mfa.Deps(runtime.throttle, runtime.settings)
+def _deps(runtime: Runtime) -> SecondFactorDeps:
+    return runtime.second_factors
 
 
 class AccountController(Controller):

@@ -26,7 +26,6 @@ from silver_auth.accounts.schemas import (
 from silver_auth.accounts.service import account_groups
 from silver_auth.accounts.sessions import ConsoleSession
 from silver_auth.core.schemas import RevokedCount
-from silver_auth.mfa import console as console_mfa
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
 
@@ -77,7 +76,7 @@ class SessionController(Controller):
         settings = runtime.settings
         result = await console_sign_in.sign_in(
             db,
-            console_mfa.Deps(runtime.throttle, settings),
+            runtime.second_factors,
             runtime.sessions,
             data,
             cookie=request.cookies.get(settings.session_cookie_name),

@@ -14,8 +14,8 @@ from silver_auth.accounts.service import check_credentials, email_key
 from silver_auth.accounts.sessions import ConsoleSessionCodec, ConsoleSessionIssued
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core.errors import InvalidInput, Unauthorized
-from silver_auth.mfa.console import SIGN_IN_STEP, Deps, check_second_factor
-from silver_auth.mfa.factors import has_confirmed_totp
+from silver_auth.mfa.console import SIGN_IN_STEP, check_second_factor
+from silver_auth.mfa.factors import SecondFactorDeps, has_confirmed_totp
 from silver_auth.throttle import policies
 
 METHODS = ["totp", "recovery_code"]
@@ -31,7 +31,7 @@ class SignInResult:
 
 async def sign_in(
     db: AsyncSession,
-    deps: Deps,
+    deps: SecondFactorDeps,
     codec: ConsoleSessionCodec,
     body: SignIn,
     *,
@@ -69,7 +69,9 @@ async def sign_in(
     return SignInResult(account, issued, pending)
 
 
-async def _password_step(db: AsyncSession, deps: Deps, email: str, password: str, ip: str | None) -> Account:
+async def _password_step(
+    db: AsyncSession, deps: SecondFactorDeps, email: str, password: str, ip: str | None
+) -> Account:
     """Email and password, throttled (policies.console_sign_in) and audited; the same
     answer and work (one argon2 verification) whether or not the account exists."""
     limits = policies.console_sign_in(deps.settings, deps.throttle.email_subject(email_key(email)), ip)
@@ -92,7 +94,7 @@ async def _password_step(db: AsyncSession, deps: Deps, email: str, password: str
 
 async def _second_step(
     db: AsyncSession,
-    deps: Deps,
+    deps: SecondFactorDeps,
     codec: ConsoleSessionCodec,
     *,
     code: str | None,

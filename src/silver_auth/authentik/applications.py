@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.authentik.models import AuthentikApplication
 from silver_auth.core import clock, urls
-from silver_auth.core.crypto import seal, unseal
+from silver_auth.core.crypto import Sealer
 from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.db.session import on_rollback, transaction
 from silver_auth.projects.models import Project
@@ -57,6 +57,16 @@ class AuthentikApplications:
 
     provider: AuthentikProvider
     settings: Settings
+    sealer: Sealer
+    """Seals each application's client secret at rest (G10, G17)."""
+
+    def seal_client_secret(self, project_id: str, secret: str) -> str:
+        return self.sealer.seal(secret, secret_context(project_id))
+
+    def client_secret(self, row: AuthentikApplication) -> str:
+        """The clear secret, for server-side use only (the hosted pages' code exchange); never send it
+        out."""
+        return self.sealer.unseal(row.client_secret_sealed, secret_context(row.project_id))
 
     async def provision(self, db: AsyncSession, project: Project) -> object | None:
         made = await self.provider.provisioning.create_application(
@@ -81,9 +91,7 @@ class AuthentikApplications:
                 provider_pk=made.provider_pk,
                 application_slug=made.application_slug,
                 client_id=made.client_id,
-                client_secret_sealed=seal(
-                    self.settings.sealing_key_ring(), made.client_secret, secret_context(project.id)
-                ),
+                client_secret_sealed=self.seal_client_secret(project.id, made.client_secret),
                 created_at=clock.now(),
                 secret_rotated_at=None,
             )
@@ -165,16 +173,14 @@ async def rotate_secret(
     row = await get_application(db, applications, project.id)
     assert applications is not None
     provisioning = applications.provider.provisioning
-    previous = client_secret(applications.settings, row)
+    previous = applications.client_secret(row)
     secret = await provisioning.rotate_client_secret(row.provider_pk)
 
     async def undo() -> None:  # the transaction failed: Authentik goes back to the secret sealed here
         await provisioning.set_client_secret(row.provider_pk, previous, best_effort=True)
 
     on_rollback(db, undo)
-    row.client_secret_sealed = seal(
-        applications.settings.sealing_key_ring(), secret, secret_context(project.id)
-    )
+    row.client_secret_sealed = applications.seal_client_secret(project.id, secret)
     row.secret_rotated_at = clock.now()
     await record(
         db,
@@ -186,11 +192,6 @@ async def rotate_secret(
         metadata={"application": row.application_slug},
     )
     return row
-
-
-def client_secret(settings: Settings, row: AuthentikApplication) -> str:
-    """The clear secret, for server-side use only (the hosted pages' code exchange); never send it out."""
-    return unseal(settings.sealing_key_ring(), row.client_secret_sealed, secret_context(row.project_id))
 
 
 END_USER_SCOPES = "openid email profile"

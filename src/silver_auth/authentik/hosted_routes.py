@@ -43,13 +43,13 @@ class HostedOidcCallback(Controller):
         oauth_state: StateQuery = None,  # `state` is a reserved name in Litestar
         error: Query = None,
     ) -> Response[Any]:
-        settings = runtime.settings
-        if not looks_like("prj", project_id) or settings.identity != "authentik":
+        settings, applications = runtime.settings, runtime.applications
+        if not looks_like("prj", project_id) or applications is None:  # builtin identity
             raise PageError(404, "There is no such sign-in page.")
         project, claims, login = await oidc.finish(
             db,
             runtime.sessionmaker,
-            settings,
+            applications,
             project_id,
             code=code,
             state=oauth_state,

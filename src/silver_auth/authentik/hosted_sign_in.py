@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from silver_auth.accounts.service import normalize_email
 from silver_auth.audit.service import Actor
 from silver_auth.authentik.applications import (
+    AuthentikApplications,
     authentik_issuer,
-    client_secret,
     end_user_authorize_url,
     hosted_callback,
 )
@@ -83,12 +83,13 @@ async def start(
     return LoginStarted(url, states.cookie_for(state))
 
 
-def client_for(settings: Settings, row: AuthentikApplication) -> OidcClient:
+def client_for(applications: AuthentikApplications, row: AuthentikApplication) -> OidcClient:
     """The project's application as a relying party: its issuer, client id and unsealed secret."""
+    settings = applications.settings
     party = RelyingParty(
         issuer=authentik_issuer(settings, row.application_slug),
         client_id=row.client_id,
-        client_secret=client_secret(settings, row),
+        client_secret=applications.client_secret(row),
         redirect_uri=hosted_callback(settings, row.project_id),
     )
     return OidcClient(settings, party)
@@ -97,7 +98,7 @@ def client_for(settings: Settings, row: AuthentikApplication) -> OidcClient:
 async def finish(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
+    applications: AuthentikApplications,
     project_id: str,
     *,
     code: str | None,
@@ -107,12 +108,13 @@ async def finish(
 ) -> tuple[Project, dict[str, Any], OidcLogin]:
     """Use up the state (this browser, this project, once), then trade the code and verify the ID
     token with the project's application: (project, claims, login)."""
+    settings = applications.settings
     states = LoginStates(settings)
     login = await states.claim(sessionmaker, state=state, cookie=cookie, project_id=project_id)
     project = await db.get(Project, project_id)
     if project is None:  # deleted while the user was at Authentik
         raise NotFound("this project does not exist any more")
-    client = client_for(settings, await application(db, settings, project.id))
+    client = client_for(applications, await application(db, settings, project.id))
     return project, await states.exchange(client, login, code=code, error=error), login
 
 

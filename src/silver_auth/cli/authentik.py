@@ -60,6 +60,7 @@ def authentik_provision_missing() -> None:
     async def work(settings: Settings) -> list[str]:
         from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
         from silver_auth.authentik.applications import AuthentikApplications, provision_missing  # noqa: PLC0415
+        from silver_auth.core.crypto import Sealer  # noqa: PLC0415
         from silver_auth.identity.providers.authentik import build_authentik_provider  # noqa: PLC0415
 
         if settings.identity != "authentik" or not settings.authentik_url or settings.authentik_token is None:
@@ -69,7 +70,7 @@ def authentik_provision_missing() -> None:
         provider = build_authentik_provider(settings)
         try:
             async with database(settings) as sessionmaker:
-                applications = AuthentikApplications(provider, settings)
+                applications = AuthentikApplications(provider, settings, Sealer(settings.sealing_key_ring()))
                 return await provision_missing(sessionmaker, applications, actor=CLI_ACTOR)
         finally:
             provider.close()

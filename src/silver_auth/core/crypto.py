@@ -63,23 +63,34 @@ def verify_signature(secret: bytes, value: str, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, value).encode(), signature.encode("utf-8", "surrogateescape"))
 
 
-def seal(ring: list[tuple[str, bytes]], plaintext: str, context: str) -> str:
-    """AES-GCM under the ring's first key; `context` binds the value to its owner (AAD)."""
-    kid, key = ring[0]
-    nonce = secrets.token_bytes(12)
-    body = AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
-    return f"{SEAL_VERSION}.{kid}.{base64.urlsafe_b64encode(nonce + body).decode()}"
+class Sealer:
+    """AES-GCM sealing for secrets the server must use again (G17): seals under the ring's first key,
+    opens with any key of the ring (so a new sealing key can be added before old values are resealed).
+    `context` binds a value to its owner (AAD): copied onto another row, it does not open."""
 
+    __slots__ = ("_keys", "_ring")
 
-def unseal(ring: list[tuple[str, bytes]], sealed: str, context: str) -> str:
-    try:
-        version, kid, payload = sealed.split(".", 2)
-        key = dict(ring)[kid]
-        raw = base64.urlsafe_b64decode(payload)
-        if version != SEAL_VERSION:
-            raise SealError("unknown seal version")
-        return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
-    except SealError:
-        raise
-    except Exception:  # any failure (unknown kid, bad base64, InvalidTag) means the same to the caller
-        raise SealError("sealed value cannot be opened with the configured key ring") from None
+    def __init__(self, ring: list[tuple[str, bytes]]) -> None:
+        if not ring:
+            raise ValueError("a sealer needs at least one key")
+        self._ring = ring
+        self._keys = dict(ring)
+
+    def seal(self, plaintext: str, context: str) -> str:
+        kid, key = self._ring[0]
+        nonce = secrets.token_bytes(12)
+        body = AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
+        return f"{SEAL_VERSION}.{kid}.{base64.urlsafe_b64encode(nonce + body).decode()}"
+
+    def unseal(self, sealed: str, context: str) -> str:
+        try:
+            version, kid, payload = sealed.split(".", 2)
+            key = self._keys[kid]
+            raw = base64.urlsafe_b64decode(payload)
+            if version != SEAL_VERSION:
+                raise SealError("unknown seal version")
+            return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except SealError:
+            raise
+        except Exception:  # any failure (unknown kid, bad base64, InvalidTag) means the same to the caller
+            raise SealError("sealed value cannot be opened with the configured key ring") from None

@@ -11,20 +11,18 @@ from silver_auth.core.errors import Unauthorized
 from silver_auth.endusers.models import EndUser
 from silver_auth.endusers.service import record_user_event
 from silver_auth.mfa import factors as mfa
-from silver_auth.mfa.factors import Enrolment
+from silver_auth.mfa.factors import Enrolment, SecondFactorDeps, SecondFactors
 from silver_auth.projects.service import org_of_project
-from silver_auth.settings import Settings
 from silver_auth.throttle import policies
-from silver_auth.throttle.service import Attempt, Throttle
+from silver_auth.throttle.service import Attempt
 
 has_mfa = mfa.has_confirmed_totp
 
 
-async def start_totp(db: AsyncSession, settings: Settings, user: EndUser, issuer: str) -> Enrolment:
+async def start_totp(db: AsyncSession, factors: SecondFactors, user: EndUser, issuer: str) -> Enrolment:
     """A pending (unconfirmed) factor; replaces an earlier pending one. Refused when one is confirmed."""
-    return await mfa.start_enrolment(
+    return await factors.start_enrolment(
         db,
-        settings,
         user.id,
         label=user.email,
         issuer=issuer,
@@ -34,8 +32,7 @@ async def start_totp(db: AsyncSession, settings: Settings, user: EndUser, issuer
 
 async def check_second_factor(
     db: AsyncSession,
-    throttle: Throttle,
-    settings: Settings,
+    deps: SecondFactorDeps,
     user: EndUser,
     code: str,
     *,
@@ -43,13 +40,13 @@ async def check_second_factor(
     confirming: bool = False,
 ) -> None:
     """Accept a TOTP code (or, when not confirming, an unused recovery code); throttled and audited."""
-    limits = policies.end_user_second_factor(settings, "mfa", user.id, ip)
-    async with throttle.attempt(db, limits) as attempt:
+    limits = policies.end_user_second_factor(deps.settings, "mfa", user.id, ip)
+    async with deps.throttle.attempt(db, limits) as attempt:
         factor = await mfa.factor_of(db, user.id)
         if factor is not None and (factor.confirmed_at is not None) == confirming:
             factor = None  # confirming needs a pending factor; signing in, a confirmed one
         recovery = None if confirming else code
-        if not await mfa.use_code(db, settings, factor, totp_code=code, recovery_code=recovery):
+        if not await deps.factors.use_code(db, factor, totp_code=code, recovery_code=recovery):
             await _refused(db, attempt, user, AuditAction.END_USER_MFA_FAILED, ip)
             raise Unauthorized("the code is not correct")
         await attempt.succeeded(db)
@@ -72,26 +69,24 @@ async def _refused(
 
 async def confirm_totp(
     db: AsyncSession,
-    throttle: Throttle,
-    settings: Settings,
+    deps: SecondFactorDeps,
     user: EndUser,
     code: str,
     *,
     ip: str | None,
 ) -> list[str]:
     """Confirm the pending factor with a first code; answers the recovery codes, shown once."""
-    await check_second_factor(db, throttle, settings, user, code, ip=ip, confirming=True)
+    await check_second_factor(db, deps, user, code, ip=ip, confirming=True)
     factor = await mfa.factor_of(db, user.id)
     assert factor is not None
-    codes = await mfa.confirm(db, settings, factor)
+    codes = await deps.factors.confirm(db, factor)
     await record_user_event(db, AuditAction.END_USER_MFA_ENABLED, user, actor=Actor(user.id, ip))
     return codes
 
 
 async def disable_totp(
     db: AsyncSession,
-    throttle: Throttle,
-    settings: Settings,
+    deps: SecondFactorDeps,
     user: EndUser,
     password: str,
     code: str,
@@ -101,13 +96,13 @@ async def disable_totp(
     """Turn two-step verification off: needs the password and a current code (re-authentication)."""
     # Re-authentication is throttled and audited like the console's; a right password and
     # a wrong code count against the second-factor limits instead.
-    async with throttle.attempt(
-        db, policies.end_user_second_factor(settings, "reauth", user.id, ip)
+    async with deps.throttle.attempt(
+        db, policies.end_user_second_factor(deps.settings, "reauth", user.id, ip)
     ) as attempt:
         if not verify_password(user.password_hash, password):
             await _refused(db, attempt, user, AuditAction.END_USER_REAUTH_FAILED, ip)
             raise Unauthorized("the password is not correct")
-        await check_second_factor(db, throttle, settings, user, code, ip=ip)
+        await check_second_factor(db, deps, user, code, ip=ip)
         await attempt.succeeded(db)
     await mfa.remove_factors(db, user.id)
     await record_user_event(db, AuditAction.END_USER_MFA_DISABLED, user, actor=Actor(user.id, ip))

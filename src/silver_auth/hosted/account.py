@@ -80,7 +80,9 @@ class AccountPages(Controller):
     ) -> Response[Any]:
         page, _, user = await _posted(request, db, runtime)
         with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
-            enrolment = await mfa.start_totp(db, runtime.settings, user, issuer=page.project_name)
+            enrolment = await mfa.start_totp(
+                db, runtime.second_factors.factors, user, issuer=page.project_name
+            )
         # The secret is shown here once, to this signed-in user, for manual entry next to the QR code.
         return page.show("two_step_confirm.html", TITLE, secret=enrolment.secret, qr_svg=enrolment.qr_svg)
 
@@ -96,8 +98,7 @@ class AccountPages(Controller):
         with page.refusing("two_step.html", TITLE, email=user.email, enabled=False):
             codes = await mfa.confirm_totp(
                 db,
-                runtime.throttle,
-                runtime.settings,
+                runtime.second_factors,
                 user,
                 field(values, "code", 64),
                 ip=request_ip(request),
@@ -115,8 +116,7 @@ class AccountPages(Controller):
         with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
             await mfa.disable_totp(
                 db,
-                runtime.throttle,
-                runtime.settings,
+                runtime.second_factors,
                 user,
                 field(values, "password", 1024),
                 field(values, "code", 64),

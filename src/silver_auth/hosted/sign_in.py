@@ -147,8 +147,7 @@ class HostedPages(Controller):
                 raise Unauthorized(service.WRONG_CREDENTIALS)
             await mfa.check_second_factor(
                 db,
-                runtime.throttle,
-                runtime.settings,
+                runtime.second_factors,
                 user,
                 field(values, "code", 64),
                 ip=request_ip(request),

@@ -21,11 +21,9 @@ from silver_auth.accounts.sessions import ConsoleSession
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core.errors import Conflict, InvalidInput, ProblemError
 from silver_auth.mfa import factors as mfa
-from silver_auth.mfa.factors import Enrolment
+from silver_auth.mfa.factors import Enrolment, SecondFactorDeps
 from silver_auth.mfa.models import TotpFactor
-from silver_auth.settings import Settings
 from silver_auth.throttle import policies
-from silver_auth.throttle.service import Throttle
 
 ISSUER = "SEQN Auth"
 
@@ -37,14 +35,6 @@ class MfaStatus:
     pending: bool
     """An enrolment was started and not yet confirmed."""
     recovery_codes_remaining: int
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """What the MFA operations need besides the request's transaction."""
-
-    throttle: Throttle
-    settings: Settings
 
 
 async def status(db: AsyncSession, account_id: str) -> MfaStatus:
@@ -60,7 +50,7 @@ async def status(db: AsyncSession, account_id: str) -> MfaStatus:
 
 @asynccontextmanager
 async def _reauthenticated(
-    db: AsyncSession, deps: Deps, account_id: str, password: str, *, purpose: str, actor: Actor
+    db: AsyncSession, deps: SecondFactorDeps, account_id: str, password: str, *, purpose: str, actor: Actor
 ) -> AsyncIterator[None]:
     """The account's password again, throttled and audited like every other re-authentication; the
     body runs once it is right (an error there releases the attempt: the password was right)."""
@@ -82,14 +72,13 @@ async def _reauthenticated(
 
 
 async def start_enrolment(
-    db: AsyncSession, deps: Deps, account_id: str, email: str, password: str, *, actor: Actor
+    db: AsyncSession, deps: SecondFactorDeps, account_id: str, email: str, password: str, *, actor: Actor
 ) -> Enrolment:
     """A new secret, pending until a first code confirms it; replaces an earlier pending enrolment.
     Needs the password (ASVS V6.4): a stolen cookie alone must not bind the thief's authenticator."""
     async with _reauthenticated(db, deps, account_id, password, purpose="mfa_enrol", actor=actor):
-        return await mfa.start_enrolment(
+        return await deps.factors.start_enrolment(
             db,
-            deps.settings,
             account_id,
             label=email,
             issuer=ISSUER,
@@ -113,7 +102,7 @@ DISABLE_STEP = SecondFactorStep("disable", failures.CodeRefused, allow_recovery=
 
 async def check_second_factor(
     db: AsyncSession,
-    deps: Deps,
+    deps: SecondFactorDeps,
     owner_id: str,
     step: SecondFactorStep,
     *,
@@ -131,7 +120,7 @@ async def check_second_factor(
     async with deps.throttle.attempt(db, limits) as attempt:
         factor = factor or await mfa.factor_of(db, owner_id)
         method = "totp" if code is not None else "recovery_code"
-        if not await mfa.use_code(db, deps.settings, factor, totp_code=code, recovery_code=recovery_code):
+        if not await deps.factors.use_code(db, factor, totp_code=code, recovery_code=recovery_code):
             await failures.refuse(
                 db,
                 attempt,
@@ -154,7 +143,7 @@ async def check_second_factor(
 
 
 async def _check_totp(
-    db: AsyncSession, deps: Deps, factor: TotpFactor, code: str, *, stage: str, actor: Actor
+    db: AsyncSession, deps: SecondFactorDeps, factor: TotpFactor, code: str, *, stage: str, actor: Actor
 ) -> None:
     """A current TOTP code while managing MFA (no recovery code; a refusal keeps the caller signed in)."""
     step = SecondFactorStep(stage, failures.CodeRefused, allow_recovery=False)
@@ -164,7 +153,7 @@ async def _check_totp(
 
 
 async def confirm_enrolment(
-    db: AsyncSession, deps: Deps, account_id: str, session_id: str, code: str, *, actor: Actor
+    db: AsyncSession, deps: SecondFactorDeps, account_id: str, session_id: str, code: str, *, actor: Actor
 ) -> list[str]:
     """The first correct code enables MFA and answers the recovery codes (once). The current session
     stays as it signed in: a device bound mid-session proves nothing about that sign-in, so an MFA
@@ -173,7 +162,7 @@ async def confirm_enrolment(
     if factor is None or factor.confirmed_at is not None:
         raise Conflict("no enrolment is pending: start one first")
     await _check_totp(db, deps, factor, code, stage="enrolment", actor=actor)
-    codes = await mfa.confirm(db, deps.settings, factor)
+    codes = await deps.factors.confirm(db, factor)
     await record(db, AuditAction.MFA_ENROLLED, actor=actor, target=account_id, metadata={"method": "totp"})
     return codes
 
@@ -186,19 +175,19 @@ async def _enabled_factor(db: AsyncSession, account_id: str) -> TotpFactor:
 
 
 async def regenerate_recovery_codes(
-    db: AsyncSession, deps: Deps, account_id: str, code: str, *, actor: Actor
+    db: AsyncSession, deps: SecondFactorDeps, account_id: str, code: str, *, actor: Actor
 ) -> list[str]:
     """New recovery codes (the old ones stop working) for a current TOTP code."""
     factor = await _enabled_factor(db, account_id)
     await _check_totp(db, deps, factor, code, stage="regenerate_recovery_codes", actor=actor)
-    codes = await mfa.new_recovery_codes(db, deps.settings, account_id)
+    codes = await deps.factors.new_recovery_codes(db, account_id)
     await record(db, AuditAction.MFA_RECOVERY_CODES_REGENERATED, actor=actor, target=account_id)
     return codes
 
 
 async def disable(
     db: AsyncSession,
-    deps: Deps,
+    deps: SecondFactorDeps,
     account_id: str,
     session_id: str,
     *,

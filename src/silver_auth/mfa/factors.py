@@ -2,7 +2,8 @@
 
 The secret is sealed at rest, bound to its owner (G17); recovery codes are stored as keyed hashes and
 are single-use; a TOTP code is accepted once (its time step is stored). Throttling, audit events and
-wording belong to the callers (identity/console_mfa.py, endusers/mfa.py).
+wording belong to the callers (mfa/console.py, endusers/mfa.py). `SecondFactors` holds what the
+secret-bearing operations use (a sealer, a keyed hasher); reads that need no secret are functions.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.core import clock
-from silver_auth.core.crypto import keyed_hash, seal, unseal
+from silver_auth.core.crypto import Hasher, Sealer
 from silver_auth.core.errors import Conflict
 from silver_auth.core.ids import new_id
 from silver_auth.mfa import totp
 from silver_auth.mfa.models import RecoveryCode, TotpFactor
 from silver_auth.settings import Settings
+from silver_auth.throttle.service import Throttle
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +35,6 @@ class Enrolment:
 def _context(owner_id: str) -> str:
     # AAD: a sealed secret copied onto another owner's row does not open (G17).
     return f"totp:{owner_id}"
-
-
-def _code_hash(settings: Settings, code: str) -> str:
-    return keyed_hash(settings.secret("key_pepper"), "recovery:" + totp.normalize_code(code))
 
 
 async def factor_of(db: AsyncSession, owner_id: str) -> TotpFactor | None:
@@ -61,105 +59,112 @@ async def confirmed_owners(db: AsyncSession, owner_ids: list[str]) -> set[str]:
     return set(rows.all())
 
 
-async def start_enrolment(
-    db: AsyncSession, settings: Settings, owner_id: str, *, label: str, issuer: str, already_on: str
-) -> Enrolment:
-    """A new secret, pending until a first code confirms it; replaces an earlier pending enrolment.
-    Refused (409, `already_on`) while a confirmed factor exists."""
-    factor = await factor_of(db, owner_id)
-    if factor is not None and factor.confirmed_at is not None:
-        raise Conflict(already_on)
-    if factor is not None:
-        await db.delete(factor)
-        await db.flush()
-    secret = totp.new_secret()
-    db.add(
-        TotpFactor(
-            id=new_id("totp"),
-            owner_id=owner_id,
-            secret_sealed=seal(settings.sealing_key_ring(), secret, _context(owner_id)),
-            confirmed_at=None,
-            last_used_step=None,
-            created_at=clock.now(),
-        )
-    )
-    uri = totp.provisioning_uri(secret, label, issuer)
-    return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
+class SecondFactors:
+    """The operations that seal, open or hash a second factor's secrets."""
 
+    def __init__(self, sealer: Sealer, code_hasher: Hasher) -> None:
+        self._sealer = sealer
+        self._code_hasher = code_hasher
+        """Keyed hash (under the server pepper) of a recovery code: stored, and looked up."""
 
-async def use_totp(db: AsyncSession, settings: Settings, factor: TotpFactor, code: str) -> bool:
-    """Accept a code once: the stored step only moves forward, in one conditional update (no replay,
-    even by two workers at the same time)."""
-    secret = unseal(settings.sealing_key_ring(), factor.secret_sealed, _context(factor.owner_id))
-    match = totp.verify(secret, code, last_used_step=factor.last_used_step, at=clock.now().timestamp())
-    if match is None:
-        return False
-    moved = await db.execute(
-        update(TotpFactor)
-        .where(
-            TotpFactor.id == factor.id,
-            or_(TotpFactor.last_used_step.is_(None), TotpFactor.last_used_step < match.step),
-        )
-        .values(last_used_step=match.step)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(moved.rowcount)  # type: ignore[attr-defined]
+    def _code_hash(self, code: str) -> str:
+        return self._code_hasher("recovery:" + totp.normalize_code(code))
 
-
-async def use_recovery_code(db: AsyncSession, settings: Settings, owner_id: str, code: str) -> bool:
-    """Spend an unused recovery code of the owner (one conditional update: single-use)."""
-    used = await db.execute(
-        update(RecoveryCode)
-        .where(
-            RecoveryCode.owner_id == owner_id,
-            RecoveryCode.code_hash == _code_hash(settings, code),
-            RecoveryCode.used_at.is_(None),
-        )
-        .values(used_at=clock.now())
-    )
-    return bool(used.rowcount)  # type: ignore[attr-defined]
-
-
-async def use_code(
-    db: AsyncSession,
-    settings: Settings,
-    factor: TotpFactor | None,
-    *,
-    totp_code: str | None,
-    recovery_code: str | None,
-) -> bool:
-    """A TOTP code, else a recovery code, of the factor's owner; False without a factor."""
-    if factor is None:
-        return False
-    if totp_code is not None and await use_totp(db, settings, factor, totp_code):
-        return True
-    if recovery_code is None:
-        return False
-    return await use_recovery_code(db, settings, factor.owner_id, recovery_code)
-
-
-async def new_recovery_codes(db: AsyncSession, settings: Settings, owner_id: str) -> list[str]:
-    """Replace every recovery code of the owner with 10 new ones, returned in clear this once."""
-    await db.execute(delete(RecoveryCode).where(RecoveryCode.owner_id == owner_id))
-    codes = totp.new_recovery_codes()
-    now = clock.now()
-    for code in codes:
+    async def start_enrolment(
+        self, db: AsyncSession, owner_id: str, *, label: str, issuer: str, already_on: str
+    ) -> Enrolment:
+        """A new secret, pending until a first code confirms it; replaces an earlier pending enrolment.
+        Refused (409, `already_on`) while a confirmed factor exists."""
+        factor = await factor_of(db, owner_id)
+        if factor is not None and factor.confirmed_at is not None:
+            raise Conflict(already_on)
+        if factor is not None:
+            await db.delete(factor)
+            await db.flush()
+        secret = totp.new_secret()
         db.add(
-            RecoveryCode(
-                id=new_id("rc"),
+            TotpFactor(
+                id=new_id("totp"),
                 owner_id=owner_id,
-                code_hash=_code_hash(settings, code),
-                used_at=None,
-                created_at=now,
+                secret_sealed=self._sealer.seal(secret, _context(owner_id)),
+                confirmed_at=None,
+                last_used_step=None,
+                created_at=clock.now(),
             )
         )
-    return codes
+        uri = totp.provisioning_uri(secret, label, issuer)
+        return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
+    async def _use_totp(self, db: AsyncSession, factor: TotpFactor, code: str) -> bool:
+        """Accept a code once: the stored step only moves forward, in one conditional update (no replay,
+        even by two workers at the same time)."""
+        secret = self._sealer.unseal(factor.secret_sealed, _context(factor.owner_id))
+        match = totp.verify(secret, code, last_used_step=factor.last_used_step, at=clock.now().timestamp())
+        if match is None:
+            return False
+        moved = await db.execute(
+            update(TotpFactor)
+            .where(
+                TotpFactor.id == factor.id,
+                or_(TotpFactor.last_used_step.is_(None), TotpFactor.last_used_step < match.step),
+            )
+            .values(last_used_step=match.step)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(moved.rowcount)  # type: ignore[attr-defined]
 
-async def confirm(db: AsyncSession, settings: Settings, factor: TotpFactor) -> list[str]:
-    """Mark a pending factor confirmed (after its first code was accepted); answers new recovery codes."""
-    factor.confirmed_at = clock.now()
-    return await new_recovery_codes(db, settings, factor.owner_id)
+    async def _use_recovery_code(self, db: AsyncSession, owner_id: str, code: str) -> bool:
+        """Spend an unused recovery code of the owner (one conditional update: single-use)."""
+        used = await db.execute(
+            update(RecoveryCode)
+            .where(
+                RecoveryCode.owner_id == owner_id,
+                RecoveryCode.code_hash == self._code_hash(code),
+                RecoveryCode.used_at.is_(None),
+            )
+            .values(used_at=clock.now())
+        )
+        return bool(used.rowcount)  # type: ignore[attr-defined]
+
+    async def use_code(
+        self,
+        db: AsyncSession,
+        factor: TotpFactor | None,
+        *,
+        totp_code: str | None,
+        recovery_code: str | None,
+    ) -> bool:
+        """A TOTP code, else a recovery code, of the factor's owner; False without a factor."""
+        if factor is None:
+            return False
+        if totp_code is not None and await self._use_totp(db, factor, totp_code):
+            return True
+        if recovery_code is None:
+            return False
+        return await self._use_recovery_code(db, factor.owner_id, recovery_code)
+
+    async def new_recovery_codes(self, db: AsyncSession, owner_id: str) -> list[str]:
+        """Replace every recovery code of the owner with 10 new ones, returned in clear this once."""
+        await db.execute(delete(RecoveryCode).where(RecoveryCode.owner_id == owner_id))
+        codes = totp.new_recovery_codes()
+        now = clock.now()
+        for code in codes:
+            db.add(
+                RecoveryCode(
+                    id=new_id("rc"),
+                    owner_id=owner_id,
+                    code_hash=self._code_hash(code),
+                    used_at=None,
+                    created_at=now,
+                )
+            )
+        return codes
+
+    async def confirm(self, db: AsyncSession, factor: TotpFactor) -> list[str]:
+        """Mark a pending factor confirmed (after its first code was accepted); answers new recovery
+        codes."""
+        factor.confirmed_at = clock.now()
+        return await self.new_recovery_codes(db, factor.owner_id)
 
 
 async def remaining_recovery_codes(db: AsyncSession, owner_id: str) -> int:
@@ -176,3 +181,14 @@ async def remove_factors(db: AsyncSession, owner_id: str) -> int:
     removed = await db.execute(delete(TotpFactor).where(TotpFactor.owner_id == owner_id))
     await db.execute(delete(RecoveryCode).where(RecoveryCode.owner_id == owner_id))
     return int(removed.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorDeps:
+    """What a throttled second-factor check needs besides the request's transaction; the same for the
+    app's lifetime (the `second_factor_deps` dependency)."""
+
+    throttle: Throttle
+    settings: Settings
+    """For the throttle's limits (`throttle.policies`)."""
+    factors: SecondFactors

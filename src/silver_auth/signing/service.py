@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock, urls
-from silver_auth.core.crypto import seal, unseal
+from silver_auth.core.crypto import Sealer
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
@@ -67,7 +67,7 @@ async def _new_key(db: AsyncSession, settings: Settings, project_id: str) -> Sig
         project_id=project_id,
         algorithm=settings.signing_algorithm,
         public_jwk=public_jwk,
-        private_sealed=seal(settings.sealing_key_ring(), pem, _context(kid)),
+        private_sealed=Sealer(settings.sealing_key_ring()).seal(pem, _context(kid)),
         created_at=clock.now(),
         rotated_at=None,
         retire_at=None,
@@ -189,7 +189,9 @@ def issue_jwt(settings: Settings, key: SigningKey, claims: SessionClaims) -> tup
         "exp": int(expires.timestamp()),
         "jti": secrets.token_urlsafe(16),
     }
-    private = _key(key.algorithm, unseal(settings.sealing_key_ring(), key.private_sealed, _context(key.id)))
+    private = _key(
+        key.algorithm, Sealer(settings.sealing_key_ring()).unseal(key.private_sealed, _context(key.id))
+    )
     token = jwt.encode({"alg": key.algorithm, "kid": key.id}, payload, private, algorithms=[key.algorithm])
     return token, expires
 
