@@ -132,9 +132,24 @@ def _provide_keys(
     return key_service(runtime_of(request), db)
 
 
+def _provide_throttle(request: ASGIConnection[Any, Any, Any, Any]) -> Throttle:
+    return runtime_of(request).throttle
+
+
+def _provide_second_factors(request: ASGIConnection[Any, Any, Any, Any]) -> SecondFactorDeps:
+    return runtime_of(request).second_factors
+
+
+def _provide_console_sessions(request: ASGIConnection[Any, Any, Any, Any]) -> ConsoleSessionCodec:
+    return runtime_of(request).sessions
+
+
 SERVICE_DEPENDENCIES = {
     "runtime": Provide(_provide_runtime, sync_to_thread=False),
     "settings": Provide(_provide_settings, sync_to_thread=False),
+    "throttle": Provide(_provide_throttle, sync_to_thread=False),
+    "second_factors": Provide(_provide_second_factors, sync_to_thread=False),
+    "console_sessions": Provide(_provide_console_sessions, sync_to_thread=False),
     "projects": Provide(_provide_projects, sync_to_thread=False),
     "key_service": Provide(_provide_keys, sync_to_thread=False),
 }

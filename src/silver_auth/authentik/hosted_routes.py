@@ -61,7 +61,7 @@ class HostedOidcCallback(Controller):
             # The allowlist changed while the user was at Authentik: the URL is no longer registered.
             raise PageError(400, "The redirect URL is no longer registered for this project.")
         page = Page(
-            runtime=runtime,
+            settings=settings,
             project_id=project.id,
             project_name=project.name,
             where=PagePath(settings.auth_url, project.id, str(login.environment)),

@@ -11,24 +11,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.endusers import mfa, sessions
 from silver_auth.endusers.models import EndUser
 from silver_auth.hosted.context import (
+    ACCOUNT_PAGES,
     PAGE_HANDLERS,
     Page,
     PageError,
+    PostedForm,
     Req,
-    entered_page,
-    field,
     identity_handover,
-    posted_page,
 )
 from silver_auth.hosted.tokens import PAGE_OPT
-from silver_auth.runtime import Runtime
+from silver_auth.mfa.factors import SecondFactorDeps
 from silver_auth.web.deps import request_ip
 
 TITLE = "Two-step verification"
 
 
 async def _signed_in(page: Page, request: Req, db: AsyncSession) -> EndUser:
-    settings = page.runtime.settings
+    settings = page.settings
     current = await sessions.session_from_cookie(
         db, settings, page.scope, request.cookies.get(settings.end_user_cookie_name)
     )
@@ -45,29 +44,20 @@ async def _signed_in(page: Page, request: Req, db: AsyncSession) -> EndUser:
     return current[1]
 
 
-async def _posted(request: Req, db: AsyncSession, runtime: Runtime) -> tuple[Page, dict[str, Any], EndUser]:
-    """A submitted form of the signed-in user (the redirect fields of sign-in pages do not apply).
-    Read what a refusal page shows (the email) before a failure: it ends the transaction, and the
-    user's row with it; `page.refusing(..., email=user.email)` does, its arguments come first."""
-    page, values = await posted_page(request, db, runtime, carry=False)
-    return page, values, await _signed_in(page, request, db)
-
-
 class AccountPages(Controller):
     path = "/p/{project_id:str}/{environment:str}/account/two-step"
     tags = ["hosted pages"]
     include_in_schema = False
     exception_handlers = PAGE_HANDLERS
     before_request = staticmethod(identity_handover)
+    # A refusal ends the transaction, and the user's row with it: read what a refusal page shows (the
+    # email) first, as `page.refusing(..., email=user.email)` does (its arguments come first).
+    dependencies = ACCOUNT_PAGES
 
     @get("/", opt=PAGE_OPT)
     async def show(
-        self,
-        request: Req,
-        db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        self, request: Req, db: NamedDependency[AsyncSession], page: NamedDependency[Page]
     ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, {})
         user = await _signed_in(page, request, db)
         return page.show("two_step.html", TITLE, email=user.email, enabled=await mfa.has_mfa(db, user.id))
 
@@ -76,13 +66,13 @@ class AccountPages(Controller):
         self,
         request: Req,
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        form: NamedDependency[PostedForm],
+        second_factors: NamedDependency[SecondFactorDeps],
     ) -> Response[Any]:
-        page, _, user = await _posted(request, db, runtime)
+        page = form.page
+        user = await _signed_in(page, request, db)
         with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
-            enrolment = await mfa.start_totp(
-                db, runtime.second_factors.factors, user, issuer=page.project_name
-            )
+            enrolment = await mfa.start_totp(db, second_factors.factors, user, issuer=page.project_name)
         # The secret is shown here once, to this signed-in user, for manual entry next to the QR code.
         return page.show("two_step_confirm.html", TITLE, secret=enrolment.secret, qr_svg=enrolment.qr_svg)
 
@@ -91,16 +81,18 @@ class AccountPages(Controller):
         self,
         request: Req,
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        form: NamedDependency[PostedForm],
+        second_factors: NamedDependency[SecondFactorDeps],
     ) -> Response[Any]:
-        page, values, user = await _posted(request, db, runtime)
+        page = form.page
+        user = await _signed_in(page, request, db)
         # On a refusal the pending factor stays; the user starts over to see the QR code again.
         with page.refusing("two_step.html", TITLE, email=user.email, enabled=False):
             codes = await mfa.confirm_totp(
                 db,
-                runtime.second_factors,
+                second_factors,
                 user,
-                field(values, "code", 64),
+                form.field("code", 64),
                 ip=request_ip(request),
             )
         return page.show("recovery_codes.html", TITLE, codes=codes)
@@ -110,16 +102,18 @@ class AccountPages(Controller):
         self,
         request: Req,
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        form: NamedDependency[PostedForm],
+        second_factors: NamedDependency[SecondFactorDeps],
     ) -> Response[Any]:
-        page, values, user = await _posted(request, db, runtime)
+        page = form.page
+        user = await _signed_in(page, request, db)
         with page.refusing("two_step.html", TITLE, email=user.email, enabled=True):
             await mfa.disable_totp(
                 db,
-                runtime.second_factors,
+                second_factors,
                 user,
-                field(values, "password", 1024),
-                field(values, "code", 64),
+                form.field("password", 1024),
+                form.field("code", 64),
                 ip=request_ip(request),
             )
         return page.show(

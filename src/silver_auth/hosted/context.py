@@ -1,5 +1,6 @@
 """One request to a hosted end-user page: its project environment, form cookie and CSRF check, and
-refusals shown as HTML pages (shared by pages.py and account_pages.py)."""
+refusals shown as HTML pages (shared by sign_in.py and account.py). Handlers receive the opened page
+(`page`) or the submitted, CSRF-checked form (`form`) as dependencies."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 from litestar.types import ExceptionHandlersMap
@@ -24,7 +26,8 @@ from silver_auth.endusers.service import ENVIRONMENTS, ProjectEnvironment
 from silver_auth.hosted import tokens as forms
 from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
 from silver_auth.projects.models import Project
-from silver_auth.runtime import Runtime, runtime_of
+from silver_auth.runtime import runtime_of
+from silver_auth.settings import Settings
 
 Req = Request[Any, Any, Any]
 MAX_FIELD = 4096
@@ -69,7 +72,7 @@ def _page_error(request: Req, exc: Exception) -> Response[Any]:
 class Page:
     """One request to a hosted page: the project environment, its redirect, the form cookie."""
 
-    runtime: Runtime
+    settings: Settings
     project_id: str
     project_name: str
     where: PagePath
@@ -89,7 +92,7 @@ class Page:
             "project_name": self.project_name,
             "environment": self.where.environment,
             "where": self.where,
-            "csrf_token": forms.csrf_token(self.runtime.settings, self.where, self.form_cookie),
+            "csrf_token": forms.csrf_token(self.settings, self.where, self.form_cookie),
             "redirect_url": self.redirect_url,
             "state": self.state,
             "code_challenge": self.code_challenge,
@@ -100,9 +103,7 @@ class Page:
     def show(self, template: str, title: str, status: int = 200, **extra: Any) -> Response[str]:
         response = render(template, status, **self.context(title, **extra))
         if self.new_cookie:
-            response.set_cookie(
-                forms.cookie(self.runtime.settings, self.where, CSRF_COOKIE, self.form_cookie, None)
-            )
+            response.set_cookie(forms.cookie(self.settings, self.where, CSRF_COOKIE, self.form_cookie, None))
         return response
 
     def refuse(
@@ -124,13 +125,14 @@ class Page:
             raise self.refuse(template, title, problem, **extra) from None
 
 
-async def identity_entry(db: AsyncSession, runtime: Runtime, page: Page, name: str) -> Response[Any] | None:
+async def identity_entry(db: AsyncSession, page: Page, name: str) -> Response[Any] | None:
     """The one place where the identity backend decides who renders the hosted pages.
 
     builtin: None (this module's forms). authentik: sign-in and sign-up go to the project's Authentik
     application (endusers/oidc.py); sign-out ends the session here; the account pages live in Authentik.
     """
-    if runtime.settings.identity != "authentik" or name == "sign-out":
+    settings = page.settings
+    if settings.identity != "authentik" or name == "sign-out":
         return None
     if name not in ("sign-in", "sign-up"):
         return render(
@@ -144,7 +146,7 @@ async def identity_entry(db: AsyncSession, runtime: Runtime, page: Page, name: s
     assert project is not None  # _open loaded it in this transaction
     started = await oidc.start(
         db,
-        runtime.settings,
+        settings,
         project,
         environment=page.where.environment,
         redirect_url=page.redirect_url,
@@ -154,7 +156,7 @@ async def identity_entry(db: AsyncSession, runtime: Runtime, page: Page, name: s
     response: Response[Any] = Redirect(
         started.authorization_url, status_code=303, headers={"Cache-Control": "no-store"}
     )
-    response.set_cookie(forms.oidc_state_cookie(runtime.settings, project.id, started.cookie_value))
+    response.set_cookie(forms.oidc_state_cookie(settings, project.id, started.cookie_value))
     return response
 
 
@@ -170,7 +172,7 @@ def field(values: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str:
 async def _open(
     request: Req,
     db: AsyncSession,
-    runtime: Runtime,
+    settings: Settings,
     project_id: str,
     environment: str,
     values: dict[str, Any],
@@ -179,7 +181,7 @@ async def _open(
     project = await db.get(Project, project_id) if looks_like("prj", project_id) else None
     if project is None or environment not in ENVIRONMENTS:
         raise PageError(404, "There is no such sign-in page.")
-    where = PagePath(runtime.settings.auth_url, project.id, environment)
+    where = PagePath(settings.auth_url, project.id, environment)
     redirect_url, state = field(values, "redirect_url", 2048), field(values, "state", MAX_STATE)
     challenge, method = field(values, "code_challenge", 128), field(values, "code_challenge_method", 10)
     context = {"project_name": project.name, "title": "This link is not valid"}
@@ -201,7 +203,7 @@ async def _open(
     existing = request.cookies.get(CSRF_COOKIE)
     fresh = not existing or len(existing) > 64
     return Page(
-        runtime=runtime,
+        settings=settings,
         project_id=project.id,
         project_name=project.name,
         where=where,
@@ -213,21 +215,61 @@ async def _open(
     )
 
 
-async def entered_page(request: Req, db: AsyncSession, runtime: Runtime, values: dict[str, Any]) -> Page:
+async def entered_page(request: Req, db: AsyncSession, settings: Settings, values: dict[str, Any]) -> Page:
     """Open the page of the request's path (`/p/{project_id}/{environment}/…`)."""
     path = request.path_params
-    return await _open(request, db, runtime, path["project_id"], path["environment"], values)
+    return await _open(request, db, settings, path["project_id"], path["environment"], values)
 
 
-async def posted_page(
-    request: Req, db: AsyncSession, runtime: Runtime, *, carry: bool = True
-) -> tuple[Page, dict[str, Any]]:
-    """A submitted form: read it, open its page (with the redirect fields it carries, when `carry`),
-    check its CSRF token."""
+@dataclass(frozen=True, slots=True)
+class PostedForm:
+    """A submitted form of a hosted page, its CSRF token checked."""
+
+    page: Page
+    values: dict[str, Any]
+
+    def field(self, name: str, limit: int = MAX_FIELD) -> str:
+        return field(self.values, name, limit)
+
+
+async def _posted(request: Req, db: AsyncSession, settings: Settings, *, carry: bool) -> PostedForm:
+    """Read the form, open its page (with the redirect fields it carries, when `carry`), check its CSRF
+    token."""
     values = await _form(request)
-    page = await entered_page(request, db, runtime, values if carry else {})
+    page = await entered_page(request, db, settings, values if carry else {})
     _check_csrf(page, request, values)
-    return page, values
+    return PostedForm(page, values)
+
+
+async def _sign_in_page(
+    request: Req, db: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> Page:
+    return await entered_page(request, db, settings, dict(request.query_params))
+
+
+async def _sign_in_form(
+    request: Req, db: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> PostedForm:
+    return await _posted(request, db, settings, carry=True)
+
+
+async def _account_page(
+    request: Req, db: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> Page:
+    return await entered_page(request, db, settings, {})
+
+
+async def _account_form(
+    request: Req, db: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+) -> PostedForm:
+    return await _posted(request, db, settings, carry=False)
+
+
+SIGN_IN_PAGES = {"page": Provide(_sign_in_page), "form": Provide(_sign_in_form)}
+"""The sign-up, sign-in and sign-out pages: the redirect fields (redirect_url, state, code_challenge)
+come with the query and, on a submission, with the form."""
+ACCOUNT_PAGES = {"page": Provide(_account_page), "form": Provide(_account_form)}
+"""The signed-in user's account pages: no redirect fields."""
 
 
 def _entry(path: str) -> str:
@@ -248,8 +290,8 @@ async def identity_handover(request: Req) -> Response[Any] | None:
     if request.method == "POST" and entry != "account":
         values = await _form(request)  # the redirect fields the form carries
     async with transaction(runtime.sessionmaker) as db:
-        page = await entered_page(request, db, runtime, values)
-        return await identity_entry(db, runtime, page, entry)
+        page = await entered_page(request, db, runtime.settings, values)
+        return await identity_entry(db, page, entry)
 
 
 async def _form(request: Req) -> dict[str, Any]:
@@ -262,7 +304,7 @@ async def _form(request: Req) -> dict[str, Any]:
 
 def _check_csrf(page: Page, request: Req, values: dict[str, Any]) -> None:
     if page.new_cookie or not forms.csrf_valid(
-        page.runtime.settings, page.where, request.cookies.get(CSRF_COOKIE), field(values, "csrf_token")
+        page.settings, page.where, request.cookies.get(CSRF_COOKIE), field(values, "csrf_token")
     ):
         raise PageError(
             403,

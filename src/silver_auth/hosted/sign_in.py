@@ -18,23 +18,17 @@ from silver_auth.core.errors import Unauthorized
 from silver_auth.endusers import mfa, service, sessions
 from silver_auth.endusers.models import EndUser
 from silver_auth.hosted import tokens as forms
-from silver_auth.hosted.context import (
-    PAGE_HANDLERS,
-    Page,
-    Req,
-    entered_page,
-    field,
-    identity_handover,
-    posted_page,
-)
+from silver_auth.hosted.context import PAGE_HANDLERS, SIGN_IN_PAGES, Page, PostedForm, Req, identity_handover
 from silver_auth.hosted.tokens import PAGE_OPT
-from silver_auth.runtime import Runtime
+from silver_auth.mfa.factors import SecondFactorDeps
+from silver_auth.settings import Settings
+from silver_auth.throttle.service import Throttle
 from silver_auth.web.deps import request_ip
 
 
 async def _finish(db: AsyncSession, page: Page, request: Req, user: EndUser, *, mfa: bool) -> Response[Any]:
     """Start the session, set its cookie, and send the browser back with a one-time code."""
-    settings = page.runtime.settings
+    settings = page.settings
     started = await sessions.start_end_user_session(
         db, settings, user, mfa=mfa, ip=request_ip(request), user_agent=request.headers.get("user-agent")
     )
@@ -63,15 +57,10 @@ class HostedPages(Controller):
     include_in_schema = False
     exception_handlers = PAGE_HANDLERS
     before_request = staticmethod(identity_handover)
+    dependencies = SIGN_IN_PAGES
 
     @get("/sign-up", opt=PAGE_OPT)
-    async def sign_up_page(
-        self,
-        request: Req,
-        db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
-    ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, dict(request.query_params))
+    async def sign_up_page(self, page: NamedDependency[Page]) -> Response[Any]:
         return page.show("sign_up.html", "Create your account", email="")
 
     @post("/sign-up", opt=PAGE_OPT)
@@ -79,15 +68,17 @@ class HostedPages(Controller):
         self,
         request: Req,
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        form: NamedDependency[PostedForm],
+        throttle: NamedDependency[Throttle],
+        settings: NamedDependency[Settings],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime)
-        email, password = field(values, "email", 320), field(values, "password", 1024)
+        page = form.page
+        email, password = form.field("email", 320), form.field("password", 1024)
         with page.refusing("sign_up.html", "Create your account", email=email):
             user = await service.sign_up(
                 db,
-                runtime.throttle,
-                runtime.settings,
+                throttle,
+                settings,
                 page.scope,
                 email,
                 password,
@@ -96,13 +87,7 @@ class HostedPages(Controller):
         return await _finish(db, page, request, user, mfa=False)
 
     @get("/sign-in", opt=PAGE_OPT)
-    async def sign_in_page(
-        self,
-        request: Req,
-        db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
-    ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, dict(request.query_params))
+    async def sign_in_page(self, page: NamedDependency[Page]) -> Response[Any]:
         return page.show("sign_in.html", "Sign in", email="")
 
     @post("/sign-in", opt=PAGE_OPT)
@@ -110,22 +95,24 @@ class HostedPages(Controller):
         self,
         request: Req,
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        form: NamedDependency[PostedForm],
+        throttle: NamedDependency[Throttle],
+        settings: NamedDependency[Settings],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime)
-        email = field(values, "email", 320)
+        page = form.page
+        email = form.field("email", 320)
         with page.refusing("sign_in.html", "Sign in", email=email):
             user = await service.authenticate(
                 db,
-                runtime.throttle,
-                runtime.settings,
+                throttle,
+                settings,
                 page.scope,
                 email,
-                field(values, "password", 1024),
+                form.field("password", 1024),
                 ip=request_ip(request),
             )
         if await mfa.has_mfa(db, user.id):
-            pending = forms.pending_token(runtime.settings, page.where, user.id, page.form_cookie)
+            pending = forms.pending_token(settings, page.where, user.id, page.form_cookie)
             return page.show("totp.html", "Two-step verification", pending=pending)
         return await _finish(db, page, request, user, mfa=False)
 
@@ -134,11 +121,12 @@ class HostedPages(Controller):
         self,
         request: Req,
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        form: NamedDependency[PostedForm],
+        second_factors: NamedDependency[SecondFactorDeps],
     ) -> Response[Any]:
-        page, values = await posted_page(request, db, runtime)
-        pending = field(values, "pending")
-        user_id = forms.pending_user(runtime.settings, page.where, pending, page.form_cookie)
+        page = form.page
+        pending = form.field("pending")
+        user_id = forms.pending_user(page.settings, page.where, pending, page.form_cookie)
         user = await db.get(EndUser, user_id) if user_id else None
         if user is None or user.project_id != page.project_id or user.environment != page.where.environment:
             raise page.refuse("sign_in.html", "Sign in", "That took too long; sign in again.", 400, email="")
@@ -147,21 +135,15 @@ class HostedPages(Controller):
                 raise Unauthorized(service.WRONG_CREDENTIALS)
             await mfa.check_second_factor(
                 db,
-                runtime.second_factors,
+                second_factors,
                 user,
-                field(values, "code", 64),
+                form.field("code", 64),
                 ip=request_ip(request),
             )
         return await _finish(db, page, request, user, mfa=True)
 
     @get("/sign-out", opt=PAGE_OPT)
-    async def sign_out_page(
-        self,
-        request: Req,
-        db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
-    ) -> Response[Any]:
-        page = await entered_page(request, db, runtime, dict(request.query_params))
+    async def sign_out_page(self, page: NamedDependency[Page]) -> Response[Any]:
         return page.show("sign_out.html", "Sign out")
 
     @post("/sign-out", opt=PAGE_OPT)
@@ -169,10 +151,10 @@ class HostedPages(Controller):
         self,
         request: Req,
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        form: NamedDependency[PostedForm],
     ) -> Response[Any]:
-        page, _ = await posted_page(request, db, runtime)
-        settings = runtime.settings
+        page = form.page
+        settings = page.settings
         current = await sessions.session_from_cookie(
             db, settings, page.scope, request.cookies.get(settings.end_user_cookie_name)
         )
