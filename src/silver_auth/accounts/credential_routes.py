@@ -21,11 +21,8 @@ from silver_auth.accounts.schemas import (
 )
 from silver_auth.mfa import console as console_mfa
 from silver_auth.mfa.factors import SecondFactorDeps
-from silver_auth.runtime import Runtime
-
-
-def _deps(runtime: Runtime) -> SecondFactorDeps:
-    return runtime.second_factors
+from silver_auth.settings import Settings
+from silver_auth.throttle.service import Throttle
 
 
 class AccountController(Controller):
@@ -44,12 +41,13 @@ class AccountController(Controller):
         data: JSONBody[PasswordChange],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        throttle: NamedDependency[Throttle],
+        settings: NamedDependency[Settings],
     ) -> OtherSessionsEnded:
         revoked = await service.change_password(
             db,
-            runtime.throttle,
-            runtime.settings,
+            throttle,
+            settings,
             console.account.id,
             keep_session_id=console.session.id,
             current_password=data.current_password,
@@ -81,10 +79,10 @@ class AccountController(Controller):
         data: JSONBody[PasswordInput],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        second_factors: NamedDependency[SecondFactorDeps],
     ) -> TotpEnrolment:
         enrolment = await console_mfa.start_enrolment(
-            db, _deps(runtime), console.account.id, console.account.email, data.password, actor=console.actor
+            db, second_factors, console.account.id, console.account.email, data.password, actor=console.actor
         )
         return TotpEnrolment(
             secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
@@ -102,10 +100,10 @@ class AccountController(Controller):
         data: JSONBody[CodeInput],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        second_factors: NamedDependency[SecondFactorDeps],
     ) -> RecoveryCodes:
         codes = await console_mfa.confirm_enrolment(
-            db, _deps(runtime), console.account.id, console.session.id, data.code, actor=console.actor
+            db, second_factors, console.account.id, console.session.id, data.code, actor=console.actor
         )
         return RecoveryCodes(recovery_codes=codes)
 
@@ -120,10 +118,10 @@ class AccountController(Controller):
         data: JSONBody[CodeInput],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        second_factors: NamedDependency[SecondFactorDeps],
     ) -> RecoveryCodes:
         codes = await console_mfa.regenerate_recovery_codes(
-            db, _deps(runtime), console.account.id, data.code, actor=console.actor
+            db, second_factors, console.account.id, data.code, actor=console.actor
         )
         return RecoveryCodes(recovery_codes=codes)
 
@@ -138,11 +136,11 @@ class AccountController(Controller):
         data: JSONBody[MfaDisable],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        second_factors: NamedDependency[SecondFactorDeps],
     ) -> OtherSessionsEnded:
         revoked = await console_mfa.disable(
             db,
-            _deps(runtime),
+            second_factors,
             console.account.id,
             console.session.id,
             password=data.password,

@@ -24,9 +24,10 @@ from silver_auth.accounts.schemas import (
     SignIn,
 )
 from silver_auth.accounts.service import account_groups
-from silver_auth.accounts.sessions import ConsoleSession
+from silver_auth.accounts.sessions import ConsoleSession, ConsoleSessionCodec
 from silver_auth.core.schemas import RevokedCount
-from silver_auth.runtime import Runtime
+from silver_auth.mfa.factors import SecondFactorDeps
+from silver_auth.settings import Settings
 from silver_auth.web.deps import request_ip
 
 
@@ -41,8 +42,7 @@ def _me(account: Account, session: ConsoleSession, groups: list[str], csrf_token
     )
 
 
-def _cookie(runtime: NamedDependency[Runtime], value: str, max_age: int | None) -> Cookie:
-    settings = runtime.settings
+def _cookie(settings: Settings, value: str, max_age: int | None) -> Cookie:
     return Cookie(
         key=settings.session_cookie_name,
         value=value,
@@ -70,14 +70,15 @@ class SessionController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[SignIn],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        settings: NamedDependency[Settings],
+        second_factors: NamedDependency[SecondFactorDeps],
+        console_sessions: NamedDependency[ConsoleSessionCodec],
     ) -> Response[Me | MfaChallenge]:
         check_origin(request)
-        settings = runtime.settings
         result = await console_sign_in.sign_in(
             db,
-            runtime.second_factors,
-            runtime.sessions,
+            second_factors,
+            console_sessions,
             data,
             cookie=request.cookies.get(settings.session_cookie_name),
             ip=request_ip(request),
@@ -86,25 +87,25 @@ class SessionController(Controller):
         if result.pending:  # the cookie finishes this sign-in and nothing else
             max_age = settings.console_mfa_pending_minutes * 60
             challenge = MfaChallenge(mfa_required=True, methods=console_sign_in.METHODS, expires_in=max_age)
-            return Response(challenge, cookies=[_cookie(runtime, result.issued.cookie_value, max_age)])
+            return Response(challenge, cookies=[_cookie(settings, result.issued.cookie_value, max_age)])
         me = _me(
             result.account,
             result.issued.session,
             await account_groups(db, result.account.id),
-            runtime.sessions.csrf_token(result.issued.session.id),
+            console_sessions.csrf_token(result.issued.session.id),
         )
         max_age = settings.session_absolute_hours * 3600
-        return Response(me, cookies=[_cookie(runtime, result.issued.cookie_value, max_age)])
+        return Response(me, cookies=[_cookie(settings, result.issued.cookie_value, max_age)])
 
     @post("/sign-out", opt=ACCOUNT, status_code=200, summary="Sign out (revokes this session)")
     async def sign_out(
         self,
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        settings: NamedDependency[Settings],
     ) -> Response[None]:
         await service.revoke_session(db, console.session.id, actor=console.actor, signing_out=True)
-        return Response(None, status_code=204, cookies=[_cookie(runtime, "", 0)])
+        return Response(None, status_code=204, cookies=[_cookie(settings, "", 0)])
 
     @get("/me", opt=ACCOUNT, summary="The signed-in account, with the CSRF token")
     async def me(self, console: NamedDependency[ConsoleContext], db: NamedDependency[AsyncSession]) -> Me:

@@ -14,7 +14,7 @@ from silver_auth.core.errors import NotFound
 from silver_auth.core.ids import looks_like
 from silver_auth.orgs.guards import ADMIN, VIEWER
 from silver_auth.projects.service import get_project
-from silver_auth.runtime import Runtime
+from silver_auth.settings import Settings
 from silver_auth.signing import service
 from silver_auth.signing.models import SigningKey
 from silver_auth.signing.schemas import SigningKeyPage, SigningKeyPublic
@@ -40,12 +40,12 @@ def signing_key_public(key: SigningKey) -> SigningKeyPublic:
     summary="Public keys of the project's session JWTs",
 )
 async def jwks(
-    project_id: FromPath[str], db: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]
+    project_id: FromPath[str], db: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
 ) -> Response[dict[str, Any]]:
     if not looks_like("prj", project_id):
         raise NotFound("no such project")
     project = await get_project(db, project_id)
-    await service.current_key(db, runtime.settings, project, actor=service.SYSTEM_ACTOR)
+    await service.current_key(db, settings, project, actor=service.SYSTEM_ACTOR)
     body = service.jwks(await service.published_keys(db, project.id))
     return Response(
         body, media_type="application/jwk-set+json", headers={"Cache-Control": JWKS_CACHE_CONTROL}
@@ -71,7 +71,7 @@ class SigningKeyController(Controller):
         project_id: FromPath[str],
         console: NamedDependency[ConsoleContext],
         db: NamedDependency[AsyncSession],
-        runtime: NamedDependency[Runtime],
+        settings: NamedDependency[Settings],
     ) -> SigningKeyPublic:
         project = await get_project(db, project_id)
-        return signing_key_public(await service.rotate(db, runtime.settings, project, actor=console.actor))
+        return signing_key_public(await service.rotate(db, settings, project, actor=console.actor))

@@ -29,7 +29,7 @@ from silver_auth.endusers.schemas import (
 )
 from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.keys.guards import require_secret_key
-from silver_auth.runtime import Runtime
+from silver_auth.settings import Settings
 from silver_auth.web.deps import request_ip
 
 Req = Request[Any, Any, Any]
@@ -145,10 +145,10 @@ async def verify_session(
     request: Req,
     data: JSONBody[VerifyRequest],
     db: NamedDependency[AsyncSession],
-    runtime: NamedDependency[Runtime],
+    settings: NamedDependency[Settings],
 ) -> VerifyAnswer:
     scope, _ = await _caller(request)
-    verdict = await sessions.verify_token(db, runtime.settings, scope, data.token)
+    verdict = await sessions.verify_token(db, settings, scope, data.token)
     user = await _public(db, verdict.user) if verdict.user is not None else None
     session = session_public(verdict.session, verdict.user) if verdict.session and verdict.user else None
     return VerifyAnswer(valid=verdict.valid, reason=verdict.reason, session=session, user=user)
