@@ -19,7 +19,7 @@ from silver_auth.app import ProductionGuardError, create_app
 from silver_auth.core.crypto import Sealer, SealError, keyed_hash, sign, verify_signature
 from silver_auth.core.production_guard import looks_random, production_violations
 from silver_auth.core.redaction import REDACTED, redact, redact_text
-from silver_auth.settings import DEV_SECRETS_FILE, Settings, load_settings
+from silver_auth.settings import DEV_SECRETS_FILE, Settings, environment_settings, load_settings
 from tests.conftest import base_settings
 
 CLI = Path(sys.executable).with_name("silver-auth")
@@ -482,3 +482,22 @@ def test_redact_structures_by_key_and_by_shape() -> None:
     assert redacted["note"] == f"the key is {REDACTED}"
     assert password not in repr(redacted)
     assert metadata["password"] == password  # the input is left alone
+
+
+def test_public_urls_follow_the_bind_address_in_development_unless_set() -> None:
+    """Only SILVER_BIND_PORT changed: client-config, the hosted pages and the JWT issuer use that port."""
+    moved = environment_settings(_env_file=None, SILVER_BIND_PORT=9123)
+    assert moved.auth_url == moved.accounts_url == "http://127.0.0.1:9123"
+    assert environment_settings(_env_file=None, SILVER_BIND_HOST="::1").auth_url == "http://[::1]:8000"
+    explicit = environment_settings(
+        _env_file=None, SILVER_BIND_PORT=9123, SILVER_AUTH_URL="https://auth.example.test"
+    )
+    assert explicit.auth_url == "https://auth.example.test"
+    assert explicit.accounts_url == "http://127.0.0.1:9123"
+
+
+def test_g1_production_needs_both_public_urls_set(tmp_path: Path) -> None:
+    settings = production(tmp_path, drop=("SILVER_ACCOUNTS_URL", "SILVER_AUTH_URL"))
+    problems = production_violations(settings)
+    assert any("SILVER_ACCOUNTS_URL must be set" in line for line in problems), problems
+    assert any("SILVER_AUTH_URL must be set" in line for line in problems), problems

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SameSite = Literal["Lax", "Strict", "None"]
@@ -84,8 +84,10 @@ class Settings(BaseSettings):
     )
     key_cache_ttl_seconds: float = Field(5.0, alias="SILVER_KEY_CACHE_TTL_SECONDS", ge=0, le=60)
 
-    accounts_url: str = Field("http://127.0.0.1:8000", alias="SILVER_ACCOUNTS_URL")
-    auth_url: str = Field("http://127.0.0.1:8000", alias="SILVER_AUTH_URL")
+    # Unset: in development, the bind address (http://{bind_host}:{bind_port}); in production the
+    # production guard refuses to start.
+    accounts_url: str = Field("", alias="SILVER_ACCOUNTS_URL")
+    auth_url: str = Field("", alias="SILVER_AUTH_URL")
     bind_host: str = Field("127.0.0.1", validation_alias=AliasChoices("SILVER_BIND_HOST", "SILVER_HOST"))
     bind_port: int = Field(8000, alias="SILVER_BIND_PORT", gt=0, lt=65536)
     workers: int = Field(1, alias="SILVER_WORKERS", gt=0)
@@ -134,6 +136,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _public_urls_follow_the_bind_address(self) -> Settings:
+        """A developer who only moves the port gets client-config, the hosted pages and the JWT issuer
+        on that port too, not on :8000 where nothing listens."""
+        if not self.is_production:
+            host = self.bind_host if self.bind_host not in ("0.0.0.0", "::", "") else "127.0.0.1"  # noqa: S104
+            bound = f"http://{f'[{host}]' if ':' in host else host}:{self.bind_port}"
+            for name in ("accounts_url", "auth_url"):
+                if not getattr(self, name):
+                    # The model is frozen for everyone else; this runs once, while it is being built.
+                    self.__dict__[name] = bound
+        return self
 
     @property
     def is_production(self) -> bool:
@@ -227,6 +242,11 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
     finally:
         os.unlink(scratch)
     return generated
+
+
+def environment_settings(**overrides: Any) -> Settings:
+    """The settings as the environment gives them, development secrets not filled in: writes nothing."""
+    return Settings(**overrides)
 
 
 def load_settings(**overrides: Any) -> Settings:

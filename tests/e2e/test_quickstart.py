@@ -288,3 +288,31 @@ def test_quickstart_newcomer_key_shown_once_then_nowhere(dev_server: DevServer) 
         if secret_key.encode() in blob
     ]
     assert not leaks, f"the full secret key was written to {leaks} after the restart"
+
+
+def test_the_start_banner_prints_a_working_account_command_only_while_no_account_exists(
+    dev_server: DevServer,
+) -> None:
+    """The hint can be pasted as printed (from the directory `dev` runs in) and is gone once an account
+    exists; moving only the port moves the public URLs with it."""
+    dev_server.start()
+    hint = next(line for line in dev_server.output().splitlines() if "account create" in line)
+    command = hint.split("create one:", 1)[1].strip()
+    pasted = subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=dev_server.cwd,
+        env=newcomer_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert "created acc_" in pasted.stdout
+    hosts = ok(httpx.get(f"{dev_server.url}/v1/config"))["hosts"]
+    assert hosts == {"accounts": dev_server.url, "auth": dev_server.url}  # SILVER_BIND_PORT alone moved them
+    assert dev_server.stop(), dev_server.output()
+
+    dev_server.start()
+    second_run = dev_server.runs[-1][0].read_text()
+    assert "account create" not in second_run, second_run

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,8 +81,62 @@ async def _account(db: AsyncSession, account_id: str) -> Account:
     return account
 
 
-async def add_group(db: AsyncSession, email: str, group: str, *, actor: Actor) -> Account:
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """One console account, as `silver-auth account list` shows it."""
+
+    id: str
+    email: str
+    groups: list[str]
+    mfa: bool
+    active: bool
+    created_at: datetime
+
+
+async def list_accounts(db: AsyncSession) -> list[AccountRow]:
+    """Every console account, oldest first (three queries, whatever the count)."""
+    accounts = list((await db.scalars(select(Account).order_by(Account.created_at, Account.id))).all())
+    memberships: dict[str, list[str]] = {}
+    for account_id, group in (
+        await db.execute(select(AccountGroup.account_id, AccountGroup.group_name))
+    ).all():
+        memberships.setdefault(account_id, []).append(group)
+    with_mfa = await mfa.confirmed_owners(db, [account.id for account in accounts])
+    return [
+        AccountRow(
+            id=account.id,
+            email=account.email,
+            groups=sorted(memberships.get(account.id, [])),
+            mfa=account.id in with_mfa,
+            active=account.is_active,
+            created_at=account.created_at,
+        )
+        for account in accounts
+    ]
+
+
+async def known_groups(db: AsyncSession) -> set[str]:
+    """SEQN-A and every group some account is in."""
+    rows = await db.scalars(select(AccountGroup.group_name).distinct())
+    return {PLATFORM_ADMIN_GROUP, *rows.all()}
+
+
+async def add_group(
+    db: AsyncSession, email: str, group: str, *, actor: Actor, create: bool = False
+) -> Account:
+    """Put an account in a group. Group names are case-sensitive, and a mistyped one would silently
+    grant nothing: a name that differs from a known group only in case is refused, and so is a name no
+    account has yet unless `create`."""
     group = clean_group(group)
+    known = await known_groups(db)
+    if group not in known:
+        near = sorted(name for name in known if name.casefold() == group.casefold())
+        if near:
+            raise InvalidInput(
+                f"there is no group {group}; group names are case-sensitive: did you mean {near[0]}?"
+            )
+        if not create:
+            raise NotFound(f"there is no group {group} yet; pass --create to make it")
     account = await account_by_email(db, email)
     if await db.get(AccountGroup, (account.id, group)) is None:
         db.add(AccountGroup(account_id=account.id, group_name=group))

@@ -13,6 +13,8 @@ from silver_auth.cli.base import fail, in_transaction, out
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from silver_auth.accounts.service import AccountRow
+
 account_app = typer.Typer(help="Console accounts of the builtin identity backend.", no_args_is_help=True)
 group_app = typer.Typer(
     help="Identity-backend groups of an account (builtin), e.g. SEQN-A.", no_args_is_help=True
@@ -34,6 +36,8 @@ def account_create(
     if not password_stdin:
         raise fail("pass the password on stdin with --password-stdin (never as an argument: G15)")
     password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise fail("no password was given on stdin (echo 'your passphrase' | silver-auth account create …)")
 
     async def work(db: AsyncSession) -> str:
         from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, create_account  # noqa: PLC0415
@@ -48,6 +52,27 @@ def account_create(
         f"created {account_id} ({email.strip().lower()}){' in SEQN-A' if platform_admin else ''}",
         markup=False,
     )
+
+
+@account_app.command("list")
+def account_list() -> None:
+    """Every console account: email, id, groups, MFA, active or not, created."""
+
+    async def work(db: AsyncSession) -> list[AccountRow]:
+        from silver_auth.accounts.service import list_accounts  # noqa: PLC0415
+
+        return await list_accounts(db)
+
+    rows = in_transaction(work)
+    for row in rows:
+        groups = ",".join(row.groups) or "-"
+        state = "active" if row.active else "deactivated"
+        out.print(
+            f"{row.email}  {row.id}  groups={groups}  mfa={'on' if row.mfa else 'off'}  {state}  "
+            f"created {row.created_at:%Y-%m-%d %H:%M}Z",
+            markup=False,
+        )
+    out.print(f"{len(rows)} account(s)", markup=False)
 
 
 @account_app.command("deactivate")
@@ -99,14 +124,21 @@ def account_revoke_sessions(email: str) -> None:
 
 
 @group_app.command("add")
-def account_group_add(email: str, group: str) -> None:
-    """Add an account to a group (SEQN-A makes it a platform admin: G7, L6)."""
+def account_group_add(
+    email: str,
+    group: str,
+    create: Annotated[
+        bool, typer.Option("--create", help="Make the group if no account is in it yet.")
+    ] = False,
+) -> None:
+    """Add an account to a group (SEQN-A makes it a platform admin: G7, L6). Names are case-sensitive;
+    a group no account is in yet needs --create."""
 
     async def work(db: AsyncSession) -> None:
         from silver_auth.accounts.service import add_group  # noqa: PLC0415
         from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
 
-        await add_group(db, email, group, actor=CLI_ACTOR)
+        await add_group(db, email, group, actor=CLI_ACTOR, create=create)
 
     in_transaction(work)
     out.print(f"{email.strip().lower()} is in {group.strip()}", markup=False)

@@ -29,7 +29,7 @@ def authentik_check_token() -> None:
         finally:
             provider.close()
 
-    version, report = run(work)
+    version, report = run(work, new_database=True)  # asks Authentik only
     out.print(f"Authentik {version}; token user {report.username}", markup=False)
     out.print(f"roles: {', '.join(report.roles) or '(none)'}", markup=False)
     out.print("global permissions:", markup=False)

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.redaction import redact_text
-from silver_auth.settings import Settings, load_settings
+from silver_auth.settings import Settings, environment_settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,9 +31,15 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def settings_or_exit() -> Settings:
-    """load_settings(), with a bad setting reported in one line that names it (never its value)."""
+def settings_or_exit(*, new_database: bool = False) -> Settings:
+    """load_settings(), with a bad setting reported in one line that names it (never its value).
+
+    Unless `new_database` (migrate, dev, serve), the embedded default's database must exist already: a
+    command run from another directory would otherwise make a new, empty data dir there and fail on
+    it (the data dir is `.silver` in the working directory unless SILVER_DATA_DIR says otherwise)."""
     try:
+        if not new_database:
+            _embedded_database_exists(environment_settings())
         return load_settings()
     except ValidationError as exc:
         problems = "; ".join(
@@ -47,9 +53,19 @@ def settings_or_exit() -> Settings:
         ) from None
 
 
-def run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+def _embedded_database_exists(settings: Settings) -> None:
+    if settings.is_sqlite and settings.database_url is None:
+        database = (settings.data_dir / "silver.db").resolve()
+        if not database.exists():
+            raise fail(
+                f"no database at {database}: run this where you run the service (make run), set "
+                "SILVER_DATA_DIR to its data directory, or create one with `silver-auth migrate`"
+            )
+
+
+def run(work: Callable[[Settings], Coroutine[Any, Any, T]], *, new_database: bool = False) -> T:
     """Run `work(settings)`; any failure exits non-zero with one redacted line, never a stack trace."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(new_database=new_database)
     try:
         return asyncio.run(work(settings))
     except ProblemError as exc:

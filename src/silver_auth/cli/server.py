@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from silver_auth.cli.base import err, fail, out, run, settings_or_exit
+from silver_auth.cli.base import database, err, fail, out, run, settings_or_exit
 from silver_auth.settings import Settings
 
 
@@ -24,7 +26,7 @@ async def _migrate(settings: Settings) -> None:
 
 def migrate() -> None:
     """Apply database migrations up to the newest."""
-    run(_migrate)
+    run(_migrate, new_database=True)
     out.print("database is at the newest migration")
 
 
@@ -80,7 +82,7 @@ def serve(
     server: Annotated[str, typer.Option(help="ASGI server: granian or uvicorn.")] = "granian",
 ) -> None:
     """Serve the API (production: behind Caddy, on a loopback or private address)."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(new_database=True)
     if server not in ("uvicorn", "granian"):
         raise fail("--server must be uvicorn or granian")
     _serve(settings, workers or settings.workers, server)
@@ -88,15 +90,42 @@ def serve(
 
 def dev() -> None:
     """The embedded default: migrate the SQLite database, then serve on 127.0.0.1:8000."""
-    settings = settings_or_exit()
-    run(_migrate)
+    settings = settings_or_exit(new_database=True)
+    accounts = run(_migrate_and_count_accounts, new_database=True)
     out.print(
         f"Silver Auth API (development, {settings.identity} identity) on "
         f"http://{settings.bind_host}:{settings.bind_port}  data: {settings.data_dir.resolve()}",
         markup=False,
     )
-    out.print("create a console account:  silver-auth account create you@example.com --password-stdin")
+    if not accounts and settings.identity == "builtin":
+        out.print(
+            f"no console account yet; create one:  echo 'a long passphrase of yours' | {_command()} "
+            "account create you@example.com --password-stdin",
+            markup=False,
+        )
     _serve(settings, 1, "uvicorn")
+
+
+async def _migrate_and_count_accounts(settings: Settings) -> int:
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from silver_auth.accounts.models import Account  # noqa: PLC0415
+
+    await _migrate(settings)
+    async with database(settings) as sessionmaker, sessionmaker() as db:
+        return int(await db.scalar(select(func.count()).select_from(Account)) or 0)
+
+
+def _command() -> str:
+    """This `silver-auth` as the user can type it from here: relative to the working directory when it
+    lies below it (`.venv/bin/silver-auth`), else absolute."""
+    script = Path(sys.argv[0]).resolve()
+    if script.name != "silver-auth":
+        return "silver-auth"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def register(app: typer.Typer) -> None:

@@ -55,7 +55,9 @@ def production_violations(settings: Settings) -> list[str]:
         return []
     problems: list[str] = []
     for name, url in (("SILVER_ACCOUNTS_URL", settings.accounts_url), ("SILVER_AUTH_URL", settings.auth_url)):
-        if not url.startswith("https://"):
+        if not url:
+            problems.append(f"G1: {name} must be set in production (the public https:// URL)")
+        elif not url.startswith("https://"):
             problems.append(f"G1: {name} must be an https:// URL in production (is {url!r})")
     if not _is_private_bind(settings.bind_host):
         problems.append(
