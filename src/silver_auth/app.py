@@ -30,7 +30,7 @@ from silver_auth.endusers.routes.client import client_router
 from silver_auth.endusers.routes.console import EndUserConsoleController
 from silver_auth.health.routes import health, service_config
 from silver_auth.hosted.account import AccountPages
-from silver_auth.hosted.sign_in import HostedPages, stylesheet
+from silver_auth.hosted.sign_in import HostedPages, stylesheet, unknown_page
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
@@ -60,6 +60,7 @@ END_USER_HANDLERS = [
     AccountPages,
     HostedOidcCallback,
     stylesheet,
+    unknown_page,
     client_router,
     backend_router,
     jwks,

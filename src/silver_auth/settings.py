@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SameSite = Literal["Lax", "Strict", "None"]
 DEV_SECRETS_FILE = "secrets.json"
+DEVELOPMENT_SIGN_UP_IP_MAX = 500
 
 
 class Settings(BaseSettings):
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
     console_sign_in_email_max_failures: int = Field(100, alias="CONSOLE_SIGN_IN_EMAIL_MAX_FAILURES", gt=0)
     # Hosted end-user sign-up: attempts per client IP and per project environment.
     end_user_sign_up_ip_max: int = Field(10, alias="SILVER_END_USER_SIGN_UP_IP_MAX", gt=0)
+    """Production's default; development's is DEVELOPMENT_SIGN_UP_IP_MAX (one developer signs up a lot)."""
     end_user_sign_up_project_max: int = Field(200, alias="SILVER_END_USER_SIGN_UP_PROJECT_MAX", gt=0)
     end_user_sign_up_window_minutes: int = Field(60, alias="SILVER_END_USER_SIGN_UP_WINDOW_MINUTES", gt=0)
     # End-user sign-in failures: per email from one IP, per IP, per email; second factors and
@@ -138,9 +140,10 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _public_urls_follow_the_bind_address(self) -> Settings:
-        """A developer who only moves the port gets client-config, the hosted pages and the JWT issuer
-        on that port too, not on :8000 where nothing listens."""
+    def _development_defaults(self) -> Settings:
+        """Public URLs follow the bind address: a developer who only moves the port gets client-config,
+        the hosted pages and the JWT issuer on that port too, not on :8000 where nothing listens. And
+        one developer testing sign-up from one IP is not blocked for an hour after ten tries."""
         if not self.is_production:
             host = self.bind_host if self.bind_host not in ("0.0.0.0", "::", "") else "127.0.0.1"  # noqa: S104
             bound = f"http://{f'[{host}]' if ':' in host else host}:{self.bind_port}"
@@ -148,6 +151,8 @@ class Settings(BaseSettings):
                 if not getattr(self, name):
                     # The model is frozen for everyone else; this runs once, while it is being built.
                     self.__dict__[name] = bound
+            if "end_user_sign_up_ip_max" not in self.model_fields_set:
+                self.__dict__["end_user_sign_up_ip_max"] = DEVELOPMENT_SIGN_UP_IP_MAX
         return self
 
     @property

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from silver_auth.core.schemas import Input, Output
+from silver_auth.core.text import MAX_EMAIL
 
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
 Code = Annotated[str, msgspec.Meta(max_length=32, examples=["123456"])]
@@ -18,7 +19,7 @@ class SignIn(Input):
     """Step one: `email` and `password`. Step two, when the answer said `mfa_required`: `code` (TOTP)
     or `recovery_code`, sent with the pending cookie that step one set."""
 
-    email: Annotated[str, msgspec.Meta(max_length=320, examples=["dev@example.com"])] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=MAX_EMAIL, examples=["dev@example.com"])] | None = None
     password: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     code: Annotated[str, msgspec.Meta(max_length=32, examples=["123456"])] | None = None
     recovery_code: Annotated[str, msgspec.Meta(max_length=64)] | None = None

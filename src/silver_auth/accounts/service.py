@@ -17,14 +17,13 @@ from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound
 from silver_auth.core.ids import new_id
-from silver_auth.core.text import has_control_characters
+from silver_auth.core.text import MAX_EMAIL, has_control_characters
 from silver_auth.mfa import factors as mfa
 from silver_auth.settings import Settings
 from silver_auth.throttle import policies
 from silver_auth.throttle.service import Throttle
 
 PLATFORM_ADMIN_GROUP = "SEQN-A"
-MAX_EMAIL = 320
 MAX_GROUP = 100
 
 

@@ -49,16 +49,21 @@ def _is_private_bind(host: str) -> bool:
     return address.is_loopback or address.is_private
 
 
-def production_violations(settings: Settings) -> list[str]:
-    """One line per violated guide line; empty when the settings are fit for production."""
-    if not settings.is_production:
-        return []
-    problems: list[str] = []
+def _public_url_violations(settings: Settings) -> list[str]:
+    problems = []
     for name, url in (("SILVER_ACCOUNTS_URL", settings.accounts_url), ("SILVER_AUTH_URL", settings.auth_url)):
         if not url:
             problems.append(f"G1: {name} must be set in production (the public https:// URL)")
         elif not url.startswith("https://"):
             problems.append(f"G1: {name} must be an https:// URL in production (is {url!r})")
+    return problems
+
+
+def production_violations(settings: Settings) -> list[str]:
+    """One line per violated guide line; empty when the settings are fit for production."""
+    if not settings.is_production:
+        return []
+    problems = _public_url_violations(settings)
     if not _is_private_bind(settings.bind_host):
         problems.append(
             f"G5: SILVER_BIND_HOST={settings.bind_host} is not a loopback or private address; "

@@ -7,6 +7,8 @@ import unicodedata
 from silver_auth.core.errors import InvalidInput
 
 MAX_NAME = 100
+MAX_EMAIL = 254
+"""The longest address SMTP can carry (RFC 5321 4.5.3.1.3: a 256-octet path, brackets included)."""
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 

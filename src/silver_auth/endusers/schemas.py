@@ -6,8 +6,9 @@ from typing import Annotated
 import msgspec
 
 from silver_auth.core.schemas import Input, Output
+from silver_auth.core.text import MAX_EMAIL
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["ada@example.com"])]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=MAX_EMAIL, examples=["ada@example.com"])]
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
 Opaque = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 

@@ -8,7 +8,7 @@ from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.endusers import mfa, sessions
+from silver_auth.endusers import mfa
 from silver_auth.endusers.models import EndUser
 from silver_auth.hosted.context import (
     ACCOUNT_PAGES,
@@ -18,6 +18,7 @@ from silver_auth.hosted.context import (
     PostedForm,
     Req,
     identity_handover,
+    signed_in,
 )
 from silver_auth.hosted.tokens import PAGE_OPT
 from silver_auth.mfa.factors import SecondFactorDeps
@@ -27,10 +28,7 @@ TITLE = "Two-step verification"
 
 
 async def _signed_in(page: Page, request: Req, db: AsyncSession) -> EndUser:
-    settings = page.settings
-    current = await sessions.session_from_cookie(
-        db, settings, page.scope, request.cookies.get(settings.end_user_cookie_name)
-    )
+    current = await signed_in(db, page, request)
     if current is None:
         raise PageError(
             401,
@@ -86,8 +84,20 @@ class AccountPages(Controller):
     ) -> Response[Any]:
         page = form.page
         user = await _signed_in(page, request, db)
-        # On a refusal the pending factor stays; the user starts over to see the QR code again.
-        with page.refusing("two_step.html", TITLE, email=user.email, enabled=False):
+        pending = await second_factors.factors.pending_enrolment(
+            db, user.id, label=user.email, issuer=page.project_name
+        )
+        if pending is None:
+            raise page.refuse(
+                "two_step.html",
+                TITLE,
+                "Start again: no setup is waiting.",
+                400,
+                email=user.email,
+                enabled=False,
+            )
+        # A wrong code keeps the pending secret: the same QR code and key are shown again with the error.
+        with page.refusing("two_step_confirm.html", TITLE, secret=pending.secret, qr_svg=pending.qr_svg):
             codes = await mfa.confirm_totp(
                 db,
                 second_factors,

@@ -22,6 +22,7 @@ from silver_auth.core.errors import ProblemError
 from silver_auth.core.ids import looks_like
 from silver_auth.db.session import transaction
 from silver_auth.endusers import sessions
+from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.endusers.service import ENVIRONMENTS, ProjectEnvironment
 from silver_auth.hosted import tokens as forms
 from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
@@ -53,6 +54,16 @@ class PageError(Exception):
         self.headers = headers or {}
 
 
+def _with_wait(message: str, headers: dict[str, str]) -> str:
+    """A refusal with Retry-After says, in words, how long to wait."""
+    retry = next((value for name, value in headers.items() if name.lower() == "retry-after"), None)
+    if retry is None or not retry.isdigit():
+        return message
+    seconds = int(retry)
+    wait = f"{seconds} seconds" if seconds < 90 else f"{-(-seconds // 60)} minutes"
+    return f"{message.rstrip('.')}. You can try again in {wait}."
+
+
 def _page_error(request: Req, exc: Exception) -> Response[Any]:
     if isinstance(exc, PageError):
         context = {"title": "Something is not right", "project_name": None, **exc.context}
@@ -60,7 +71,8 @@ def _page_error(request: Req, exc: Exception) -> Response[Any]:
         return render(exc.template, exc.status, exc.headers, **context)
     if isinstance(exc, ProblemError):
         retry = {k: v for k, v in exc.headers.items() if k.lower() == "retry-after"}
-        return render("message.html", exc.status, retry, title=exc.title, project_name=None, error=exc.detail)
+        message = _with_wait(exc.detail, retry)
+        return render("message.html", exc.status, retry, title=exc.title, project_name=None, error=message)
     status = exc.status_code if isinstance(exc, HTTPException) else 400
     status = status if 400 <= status < 500 else 400
     return render(
@@ -109,9 +121,9 @@ class Page:
     def refuse(
         self, template: str, title: str, problem: ProblemError | str, status: int = 400, **extra: Any
     ) -> PageError:
-        message = problem.detail if isinstance(problem, ProblemError) else problem
-        status = problem.status if isinstance(problem, ProblemError) else status
         headers = problem.headers if isinstance(problem, ProblemError) else {}
+        message = _with_wait(problem.detail, headers) if isinstance(problem, ProblemError) else problem
+        status = problem.status if isinstance(problem, ProblemError) else status
         return PageError(
             status, message, template=template, context=self.context(title, **extra), headers=headers
         )
@@ -123,6 +135,12 @@ class Page:
             yield
         except ProblemError as problem:
             raise self.refuse(template, title, problem, **extra) from None
+
+
+async def signed_in(db: AsyncSession, page: Page, request: Req) -> tuple[EndUserSession, EndUser] | None:
+    """The live session (and its user) of this project environment behind the browser's cookie."""
+    cookie = request.cookies.get(page.settings.end_user_cookie_name)
+    return await sessions.session_from_cookie(db, page.settings, page.scope, cookie)
 
 
 async def identity_entry(db: AsyncSession, page: Page, name: str) -> Response[Any] | None:

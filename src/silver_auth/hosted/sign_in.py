@@ -9,16 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, get, post, route
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.core.errors import Unauthorized
+from silver_auth.core.text import MAX_EMAIL
 from silver_auth.endusers import mfa, service, sessions
 from silver_auth.endusers.models import EndUser
 from silver_auth.hosted import tokens as forms
-from silver_auth.hosted.context import PAGE_HANDLERS, SIGN_IN_PAGES, Page, PostedForm, Req, identity_handover
+from silver_auth.hosted.context import (
+    PAGE_HANDLERS,
+    SIGN_IN_PAGES,
+    Page,
+    PageError,
+    PostedForm,
+    Req,
+    identity_handover,
+    signed_in,
+)
 from silver_auth.hosted.tokens import PAGE_OPT
 from silver_auth.mfa.factors import SecondFactorDeps
 from silver_auth.settings import Settings
@@ -73,7 +84,7 @@ class HostedPages(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         page = form.page
-        email, password = form.field("email", 320), form.field("password", 1024)
+        email, password = form.field("email", MAX_EMAIL), form.field("password", 1024)
         with page.refusing("sign_up.html", "Create your account", email=email):
             user = await service.sign_up(
                 db,
@@ -87,8 +98,32 @@ class HostedPages(Controller):
         return await _finish(db, page, request, user, mfa=False)
 
     @get("/sign-in", opt=PAGE_OPT)
-    async def sign_in_page(self, page: NamedDependency[Page]) -> Response[Any]:
-        return page.show("sign_in.html", "Sign in", email="")
+    async def sign_in_page(
+        self, request: Req, db: NamedDependency[AsyncSession], page: NamedDependency[Page]
+    ) -> Response[Any]:
+        current = await signed_in(db, page, request)
+        # Already signed in here: offer to continue as that user (or to sign out) before a new sign-in.
+        signed_in_as = current[1].email if current else None
+        return page.show("sign_in.html", "Sign in", email="", signed_in_as=signed_in_as)
+
+    @post("/sign-in/continue", opt=PAGE_OPT)
+    async def continue_signed_in(
+        self, request: Req, db: NamedDependency[AsyncSession], form: NamedDependency[PostedForm]
+    ) -> Response[Any]:
+        """Go on with the session this browser already has: a new code for it, no new session."""
+        page = form.page
+        current = await signed_in(db, page, request)
+        if current is None:
+            gone = "You are not signed in any more; sign in again."
+            raise page.refuse("sign_in.html", "Sign in", gone, 400, email="")
+        session, user = current
+        if not page.redirect_url:
+            return page.show("done.html", "Signed in", email=user.email)
+        code = await sessions.issue_code(
+            db, page.settings, session, page.redirect_url, page.code_challenge or None
+        )
+        target = forms.with_query(page.redirect_url, code=code, state=page.state)
+        return Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
 
     @post("/sign-in", opt=PAGE_OPT)
     async def sign_in(
@@ -100,7 +135,7 @@ class HostedPages(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         page = form.page
-        email = form.field("email", 320)
+        email = form.field("email", MAX_EMAIL)
         with page.refusing("sign_in.html", "Sign in", email=email):
             user = await service.authenticate(
                 db,
@@ -143,8 +178,11 @@ class HostedPages(Controller):
         return await _finish(db, page, request, user, mfa=True)
 
     @get("/sign-out", opt=PAGE_OPT)
-    async def sign_out_page(self, page: NamedDependency[Page]) -> Response[Any]:
-        return page.show("sign_out.html", "Sign out")
+    async def sign_out_page(
+        self, request: Req, db: NamedDependency[AsyncSession], page: NamedDependency[Page]
+    ) -> Response[Any]:
+        current = await signed_in(db, page, request)
+        return page.show("sign_out.html", "Sign out", signed_in_as=current[1].email if current else None)
 
     @post("/sign-out", opt=PAGE_OPT)
     async def sign_out(
@@ -155,9 +193,7 @@ class HostedPages(Controller):
     ) -> Response[Any]:
         page = form.page
         settings = page.settings
-        current = await sessions.session_from_cookie(
-            db, settings, page.scope, request.cookies.get(settings.end_user_cookie_name)
-        )
+        current = await signed_in(db, page, request)
         if current is not None:
             await sessions.end_session(db, current[0])
         response: Response[Any] = (
@@ -167,6 +203,17 @@ class HostedPages(Controller):
         )
         response.delete_cookie(settings.end_user_cookie_name, path=page.where.path)
         return response
+
+
+@route(
+    "/p/{project_id:str}/{environment:str}/{rest:path}",
+    http_method=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+    exception_handlers=PAGE_HANDLERS,
+)
+async def unknown_page(rest: FromPath[str]) -> Response[Any]:
+    """Any other path below a hosted page's prefix: an HTML page saying so, like the pages around it."""
+    raise PageError(404, "There is no such page.")
 
 
 @get("/p/assets/hosted.css", include_in_schema=False)

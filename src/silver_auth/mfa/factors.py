@@ -95,6 +95,18 @@ class SecondFactors:
         uri = totp.provisioning_uri(secret, label, issuer)
         return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
+    async def pending_enrolment(
+        self, db: AsyncSession, owner_id: str, *, label: str, issuer: str
+    ) -> Enrolment | None:
+        """The enrolment started and not confirmed yet, shown again (a mistyped first code must not
+        make the user scan a new secret); None when there is none."""
+        factor = await factor_of(db, owner_id)
+        if factor is None or factor.confirmed_at is not None:
+            return None
+        secret = self._sealer.unseal(factor.secret_sealed, _context(owner_id))
+        uri = totp.provisioning_uri(secret, label, issuer)
+        return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
+
     async def _use_totp(self, db: AsyncSession, factor: TotpFactor, code: str) -> bool:
         """Accept a code once: the stored step only moves forward, in one conditional update (no replay,
         even by two workers at the same time)."""

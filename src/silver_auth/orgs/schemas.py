@@ -6,6 +6,7 @@ from typing import Annotated
 import msgspec
 
 from silver_auth.core.schemas import Input, Name, Output
+from silver_auth.core.text import MAX_EMAIL
 from silver_auth.orgs.models import Role
 
 
@@ -57,7 +58,7 @@ class MemberUpdate(Input):
 
 class InvitationCreate(Input):
     role: Role
-    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)] | None = None
     """Who the link is for; a note only (no email is sent, L8)."""
 
 

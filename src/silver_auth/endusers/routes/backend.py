@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor
 from silver_auth.core.schemas import RevokedCount
+from silver_auth.core.text import MAX_EMAIL
 from silver_auth.endusers import mfa, service, sessions
 from silver_auth.endusers.presenters import session_public, user_public
 from silver_auth.endusers.schemas import (
@@ -55,7 +56,7 @@ async def _public(db: AsyncSession, user: Any) -> EndUserPublic:
 async def list_users(
     request: Req,
     db: NamedDependency[AsyncSession],
-    email: Annotated[str | None, QueryParameter(required=False, max_length=320)] = None,
+    email: Annotated[str | None, QueryParameter(required=False, max_length=MAX_EMAIL)] = None,
     after: Annotated[str | None, QueryParameter(required=False, max_length=40)] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
 ) -> EndUserPage:

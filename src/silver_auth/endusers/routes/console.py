@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.core.text import MAX_EMAIL
 from silver_auth.endusers import service
 from silver_auth.endusers.presenters import user_public
 from silver_auth.endusers.schemas import EndUserPage
@@ -27,7 +28,7 @@ class EndUserConsoleController(Controller):
         project_id: FromPath[str],
         db: NamedDependency[AsyncSession],
         environment: Annotated[Literal["test", "live"], QueryParameter()] = "live",
-        email: Annotated[str | None, QueryParameter(required=False, max_length=320)] = None,
+        email: Annotated[str | None, QueryParameter(required=False, max_length=MAX_EMAIL)] = None,
         after: Annotated[str | None, QueryParameter(required=False, max_length=40)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
     ) -> EndUserPage:
