@@ -1,4 +1,5 @@
-"""Response-wide behaviour: security headers on every answer, problem+json for every error."""
+"""Response-wide behaviour: security headers and `Cache-Control: no-store` on every answer, problem+json
+for every error."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+NO_STORE = (b"cache-control", b"no-store")
+"""Every answer's default: most carry a secret, a token or an account's data (RFC 6749 5.1, RFC 9111
+5.2.2.5). A deliberately cacheable public document (the JWKS, the stylesheet) sets its own."""
+
+
 def make_before_send(settings: Settings) -> Any:
     extra = security_headers(settings)
     names = {name for name, _ in extra}
@@ -38,6 +44,8 @@ def make_before_send(settings: Settings) -> Any:
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             headers = [h for h in message.get("headers", []) if h[0].lower() not in names]
+            if not any(name.lower() == b"cache-control" for name, _ in headers):
+                headers.append(NO_STORE)
             # A route may widen the CSP for itself only (hosted pages: their stylesheet), via opt["csp"].
             handler = scope.get("route_handler")
             csp = handler.opt.get("csp") if handler is not None else None
