@@ -1,0 +1,122 @@
+"""HTTP semantics: every 401 names its scheme (RFC 9110 11.6.1; Bearer per RFC 6750 3 on /v1), console
+and admin routes have no OPTIONS (405 like any other method they lack)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.accounts.test_console_sessions import sign_in_raw
+from tests.endusers.support import END_USER_PASSWORD, REDIRECT, Browser, customer_project, sign_up
+from tests.factories import Harness
+from tests.web.test_http import assert_problem
+
+BEARER = 'Bearer realm="silver-auth"'
+INVALID_TOKEN = 'Bearer realm="silver-auth", error="invalid_token"'
+CONSOLE = 'Cookie realm="console", form-action="/console/api/sign-in", cookie-name="silver_session"'
+
+
+def _placeholder(path: str) -> str:
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: f"{m.group(1)}_x", path)
+
+
+def _routes(harness: Harness) -> list[tuple[str, str, set[str]]]:
+    """(method, path with placeholder ids, the route's methods) for every handler of the app."""
+    found = []
+    for route in harness.client.app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in sorted(handler.http_methods):
+                found.append((method, route.path, set(route.methods)))
+    return found
+
+
+# --- WWW-Authenticate ---------------------------------------------------------------------------------
+
+
+def test_every_401_names_how_to_authenticate(harness: Harness) -> None:
+    """Walks every route anonymously (and with an unknown key on /v1): each 401 has WWW-Authenticate."""
+    seen = 0
+    for method, path, _ in _routes(harness):
+        for headers in ({}, {"authorization": "Bearer sk_live_" + "x" * 43}):
+            if headers and not path.startswith("/v1/"):
+                continue
+            harness.client.cookies.clear()
+            kwargs: dict[str, Any] = {} if method in ("GET", "OPTIONS") else {"json": {}}
+            response = harness.client.request(method, _placeholder(path), headers=headers, **kwargs)
+            if response.status_code != 401:
+                continue
+            seen += 1
+            challenge = response.headers.get("www-authenticate")
+            if path.startswith("/v1/"):
+                assert challenge == (INVALID_TOKEN if headers else BEARER), (method, path, challenge)
+            else:
+                assert challenge is not None and challenge.startswith("Cookie "), (method, path, challenge)
+    assert seen > 50
+
+
+def test_bearer_challenges_follow_rfc_6750(harness: Harness) -> None:
+    project = customer_project(harness)
+    missing = harness.client.get("/v1/backend/project")
+    assert assert_problem(missing, 401) and missing.headers["www-authenticate"] == BEARER  # RFC 6750 3.1
+    for token in ("sk_live_" + "x" * 43, "not-even-a-key", project.publishable):
+        wrong = harness.backend("/v1/backend/project", token)
+        assert_problem(wrong, 401)
+        assert wrong.headers.get_list("www-authenticate") == [INVALID_TOKEN], token
+    assert harness.backend("/v1/backend/project", project.secret).status_code == 200
+    # The client routes: an unknown publishable key, and a valid key with an unknown session token.
+    for headers in ({"x-publishable-key": "pk_test_" + "x" * 43}, {"x-publishable-key": project.publishable}):
+        harness.client.cookies.clear()
+        refused = harness.client.post(
+            "/v1/client/sessions/refresh", json={"session_token": "no"}, headers=headers
+        )
+        assert_problem(refused, 401)
+        assert refused.headers["www-authenticate"] == INVALID_TOKEN
+
+
+def test_console_and_hosted_401s_name_their_cookie(harness: Harness) -> None:
+    anonymous = harness.client.get("/console/api/me")
+    assert_problem(anonymous, 401)
+    assert anonymous.headers["www-authenticate"] == CONSOLE
+    wrong = sign_in_raw(harness.client, harness.user().email, "not the password at all")
+    assert_problem(wrong, 401)
+    assert wrong.headers["www-authenticate"] == CONSOLE
+    admin = harness.client.get("/admin/api/orgs")
+    assert admin.status_code == 401 and admin.headers["www-authenticate"] == CONSOLE
+    project = customer_project(harness)
+    sign_up(harness, project, "page@example.com")
+    browser = Browser(harness)
+    browser.get(project.pages("sign-in"), redirect_url=REDIRECT)
+    page = browser.submit(
+        project.pages("sign-in"), {"email": "page@example.com", "password": END_USER_PASSWORD + "x"}
+    )
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["www-authenticate"] == 'Cookie realm="hosted", cookie-name="silver_user_session"'
+
+
+# --- OPTIONS ------------------------------------------------------------------------------------------
+
+
+def test_console_and_admin_routes_answer_options_with_a_405_problem(harness: Harness) -> None:
+    owner = harness.user()
+    checked = 0
+    for method, path, methods in _routes(harness):
+        if method != "OPTIONS" or not path.startswith(("/console/", "/admin/")):
+            continue
+        for send in (harness.client.request, owner.request):
+            harness.client.cookies.clear()
+            response = send("OPTIONS", _placeholder(path))
+            problem = assert_problem(response, 405)
+            assert problem["type"].endswith("/method-not-allowed")
+            allow = {m.strip() for m in response.headers["allow"].split(",")}
+            assert allow == methods - {"OPTIONS"}, (path, allow)
+        checked += 1
+    assert checked > 40
+    # Like any other method a route lacks: and then Allow does not offer OPTIONS either.
+    put = harness.client.put("/console/api/me")
+    assert_problem(put, 405)
+    assert put.headers["allow"] == "GET"
+
+
+def test_other_routes_keep_answering_options(harness: Harness) -> None:
+    response = harness.client.options("/health")
+    assert response.status_code == 204 and "GET" in response.headers["allow"]
