@@ -183,11 +183,6 @@ class Settings(BaseSettings):
             return urlsplit(self.database_url.get_secret_value()).password
         return self.postgres_password.get_secret_value() if self.postgres_password else None
 
-    @property
-    def hsts_enabled(self) -> bool:
-        """G2: HSTS only makes sense when the public URLs are https."""
-        return self.accounts_url.startswith("https://") and self.auth_url.startswith("https://")
-
     def secret(self, name: Literal["session_secret", "key_pepper"]) -> bytes:
         value: SecretStr | None = getattr(self, name)
         if value is None:

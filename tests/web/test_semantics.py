@@ -1,15 +1,20 @@
 """HTTP semantics: every 401 names its scheme (RFC 9110 11.6.1; Bearer per RFC 6750 3 on /v1), console
-and admin routes have no OPTIONS (405 like any other method they lack)."""
+and admin routes have no OPTIONS (405 like any other method they lack), and HSTS follows the answering
+host's public URL (G2)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.accounts.test_console_sessions import sign_in_raw
+from tests.conftest import base_settings
 from tests.endusers.support import END_USER_PASSWORD, REDIRECT, Browser, customer_project, sign_up
 from tests.factories import Harness
-from tests.web.test_http import assert_problem
+from tests.web.test_http import assert_problem, running
 
 BEARER = 'Bearer realm="silver-auth"'
 INVALID_TOKEN = 'Bearer realm="silver-auth", error="invalid_token"'
@@ -120,3 +125,35 @@ def test_console_and_admin_routes_answer_options_with_a_405_problem(harness: Har
 def test_other_routes_keep_answering_options(harness: Harness) -> None:
     response = harness.client.options("/health")
     assert response.status_code == 204 and "GET" in response.headers["allow"]
+
+
+# --- HSTS ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accounts_url", "auth_url", "host", "hsts"),
+    [
+        ("https://accounts.seqn.in", "http://auth.seqn.in", "accounts.seqn.in", True),
+        ("https://accounts.seqn.in", "http://auth.seqn.in", "ACCOUNTS.seqn.in:443", True),
+        ("https://accounts.seqn.in", "http://auth.seqn.in", "auth.seqn.in", False),
+        ("http://accounts.seqn.in", "https://auth.seqn.in", "auth.seqn.in:8443", True),
+        ("http://accounts.seqn.in", "https://auth.seqn.in", "accounts.seqn.in", False),
+        ("https://accounts.seqn.in", "https://auth.seqn.in", "auth.seqn.in", True),
+        ("https://accounts.seqn.in", "http://auth.seqn.in", "127.0.0.1:8000", False),  # another host
+        ("https://accounts.seqn.in", "https://auth.seqn.in", "127.0.0.1:8000", True),
+        ("https://accounts.seqn.in", "https://auth.seqn.in", "[::1", True),  # malformed: another host
+        ("https://127.0.0.1:8443", "https://127.0.0.1:8443", "127.0.0.1:8443", True),
+    ],
+)
+def test_g2_hsts_follows_the_public_url_of_the_answering_host(
+    tmp_path: Path, database_url: str, accounts_url: str, auth_url: str, host: str, hsts: bool
+) -> None:
+    settings = base_settings(
+        tmp_path, DATABASE_URL=database_url, SILVER_ACCOUNTS_URL=accounts_url, SILVER_AUTH_URL=auth_url
+    )
+    with running(settings) as harness:
+        for path in ("/health", "/nope", "/console/api/me", "/v1/backend/project"):
+            response = harness.client.get(path, headers={"host": host})
+            assert response.status_code < 500, response.text
+            value = response.headers.get("strict-transport-security")
+            assert (value == "max-age=31536000; includeSubDomains") if hsts else value is None, (path, value)

@@ -3,7 +3,9 @@ for every error."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from litestar import Request, Response
@@ -16,22 +18,44 @@ from silver_auth.core import urls
 from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from silver_auth.core.redaction import redact_text
 from silver_auth.settings import Settings
+from silver_auth.web.deps import scope_header
 
 log = structlog.get_logger("silver_auth.http")
 
 
-def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
-    """G2, G3 in depth behind Caddy: the same headers even if the proxy is misconfigured."""
-    headers = [
-        (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"strict-origin-when-cross-origin"),
-        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-        (b"x-frame-options", b"DENY"),
-        (b"cross-origin-opener-policy", b"same-origin"),
-    ]
-    if settings.hsts_enabled:
-        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-    return headers
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+"""G2, G3 in depth behind Caddy: the same headers even if the proxy is misconfigured."""
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def hsts_rule(settings: Settings) -> Callable[[Scope], bool]:
+    """G2: whether an answer carries HSTS. By the host it answers for (its Host header, ports aside, as
+    HSTS itself ignores them): yes when that host's public URL is https. A host that is neither public
+    URL's (a direct call to the bind address): only when every public URL is https."""
+    public = [urlsplit(url) for url in (settings.accounts_url, settings.auth_url)]
+    https = {url.hostname for url in public if url.scheme == "https"}
+    known = {url.hostname for url in public}
+    every = all(url.scheme == "https" for url in public)
+
+    def wanted(scope: Scope) -> bool:
+        hostname = _hostname(scope_header(scope, b"host"))
+        return hostname in https if hostname in known else every
+
+    return wanted
+
+
+def _hostname(host: str | None) -> str | None:
+    """The Host header's name, lowercased, without its port; None when absent or malformed."""
+    try:
+        return urlsplit(f"//{host}").hostname if host else None
+    except ValueError:  # "[::1" and the like
+        return None
 
 
 NO_STORE = (b"cache-control", b"no-store")
@@ -68,8 +92,8 @@ def challenge(scope: Scope, settings: Settings) -> bytes:
 
 
 def make_before_send(settings: Settings) -> Any:
-    extra = security_headers(settings)
-    names = {name for name, _ in extra}
+    hsts = hsts_rule(settings)
+    names = {name for name, _ in [*SECURITY_HEADERS, HSTS]}
 
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
@@ -82,7 +106,10 @@ def make_before_send(settings: Settings) -> Any:
             # A route may widen the CSP for itself only (hosted pages: their stylesheet), via opt["csp"].
             handler = scope.get("route_handler")
             csp = handler.opt.get("csp") if handler is not None else None
-            message["headers"] = [*headers, *(extra if csp is None else _with_csp(extra, csp))]
+            headers += SECURITY_HEADERS if csp is None else _with_csp(SECURITY_HEADERS, csp)
+            if hsts(scope):
+                headers.append(HSTS)
+            message["headers"] = headers
 
     return add_security_headers
 
