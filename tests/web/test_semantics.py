@@ -1,6 +1,6 @@
 """HTTP semantics: every 401 names its scheme (RFC 9110 11.6.1; Bearer per RFC 6750 3 on /v1), console
-and admin routes have no OPTIONS (405 like any other method they lack), and HSTS follows the answering
-host's public URL (G2)."""
+and admin routes have no OPTIONS (405 like any other method they lack), HSTS follows the answering
+host's public URL (G2), and cookies are Secure on an https public host in development too (G11)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.accounts.test_console_sessions import sign_in_raw
+from tests.accounts.test_console_sessions import session_cookie, sign_in_raw
 from tests.conftest import base_settings
 from tests.endusers.support import END_USER_PASSWORD, REDIRECT, Browser, customer_project, sign_up
 from tests.factories import Harness
@@ -157,3 +157,44 @@ def test_g2_hsts_follows_the_public_url_of_the_answering_host(
             assert response.status_code < 500, response.text
             value = response.headers.get("strict-transport-security")
             assert (value == "max-age=31536000; includeSubDomains") if hsts else value is None, (path, value)
+
+
+# --- Secure cookies -----------------------------------------------------------------------------------
+
+
+COOKIE_CASES = [
+    # accounts URL, auth URL, SESSION_COOKIE_SECURE, console cookie Secure, hosted cookies Secure
+    ("https://accounts.example.test", "https://auth.example.test", None, True, True),
+    ("https://accounts.example.test", "http://127.0.0.1:8000", None, True, False),
+    ("http://127.0.0.1:8000", "https://auth.example.test", None, False, True),
+    ("http://127.0.0.1:8000", "http://127.0.0.1:8000", None, False, False),
+    ("https://accounts.example.test", "https://auth.example.test", False, False, False),  # as set
+    ("http://127.0.0.1:8000", "http://127.0.0.1:8000", True, True, True),
+]
+
+
+@pytest.mark.parametrize("case", COOKIE_CASES)
+def test_g11_development_cookies_are_secure_on_an_https_public_url(
+    tmp_path: Path, database_url: str, case: tuple[str, str, bool | None, bool, bool]
+) -> None:
+    accounts_url, auth_url, setting, console_secure, hosted_secure = case
+    extra = {} if setting is None else {"SESSION_COOKIE_SECURE": setting}
+    settings = base_settings(
+        tmp_path,
+        DATABASE_URL=database_url,
+        SILVER_ACCOUNTS_URL=accounts_url,
+        SILVER_AUTH_URL=auth_url,
+        **extra,
+    )
+    assert not settings.is_production
+    with running(settings) as harness:
+        email = "cookie@example.com"
+        harness.create_account(email)
+        console = session_cookie(sign_in_raw(harness.client, email), settings.session_cookie_name)
+        assert bool(console["secure"]) is console_secure
+        project = customer_project(harness)
+        browser = Browser(harness)
+        page = browser.get(project.pages("sign-in"), redirect_url=REDIRECT)
+        form_cookies = [c for c in page.headers.get_list("set-cookie") if "httponly" in c.lower()]
+        assert form_cookies, page.headers
+        assert all(("secure" in c.lower().split("; ")) is hosted_secure for c in form_cookies), form_cookies
