@@ -4,6 +4,7 @@ for every error."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +43,8 @@ def hsts_rule(settings: Settings) -> Callable[[Scope], bool]:
     https = {url.hostname for url in public if url.scheme == "https"}
     known = {url.hostname for url in public}
     every = all(url.scheme == "https" for url in public)
+    if every or not https:  # the same answer for every host: no Host header to read
+        return lambda _scope: every
 
     def wanted(scope: Scope) -> bool:
         hostname = _hostname(scope_header(scope, b"host"))
@@ -50,6 +53,7 @@ def hsts_rule(settings: Settings) -> Callable[[Scope], bool]:
     return wanted
 
 
+@lru_cache(maxsize=64)
 def _hostname(host: str | None) -> str | None:
     """The Host header's name, lowercased, without its port; None when absent or malformed."""
     try:
@@ -97,8 +101,13 @@ def make_before_send(settings: Settings) -> Any:
 
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            headers = [h for h in message.get("headers", []) if h[0].lower() not in names]
-            present = {name.lower() for name, _ in headers}
+            headers = []
+            present = set()
+            for name, value in message.get("headers", []):
+                lowered = name.lower()
+                if lowered not in names:
+                    headers.append((name, value))
+                    present.add(lowered)
             if b"cache-control" not in present:
                 headers.append(NO_STORE)
             if message["status"] == 401 and b"www-authenticate" not in present:
