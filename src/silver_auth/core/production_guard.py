@@ -53,12 +53,7 @@ def production_violations(settings: Settings) -> list[str]:
     """One line per violated guide line; empty when the settings are fit for production."""
     if not settings.is_production:
         return []
-    problems: list[str] = []
-    for name, url in (("SILVER_ACCOUNTS_URL", settings.accounts_url), ("SILVER_AUTH_URL", settings.auth_url)):
-        if not url:
-            problems.append(f"G1: {name} must be set in production (the public https:// URL)")
-        elif not url.startswith("https://"):
-            problems.append(f"G1: {name} must be an https:// URL in production (is {url!r})")
+    problems = _public_url_problems(settings)
     if not _is_private_bind(settings.bind_host):
         problems.append(
             f"G5: SILVER_BIND_HOST={settings.bind_host} is not a loopback or private address; "
@@ -89,6 +84,17 @@ def production_violations(settings: Settings) -> list[str]:
         problems.append("G20/G22: production needs Postgres (SILVER_POSTGRES_* or DATABASE_URL), not SQLite")
     problems.extend(_database_password_problems(settings))
     problems.extend(_authentik_problems(settings))
+    return problems
+
+
+def _public_url_problems(settings: Settings) -> list[str]:
+    """G1: both public URLs set, and https."""
+    problems = []
+    for name, url in (("SILVER_ACCOUNTS_URL", settings.accounts_url), ("SILVER_AUTH_URL", settings.auth_url)):
+        if not url:
+            problems.append(f"G1: {name} must be set in production (the public https:// URL)")
+        elif not url.startswith("https://"):
+            problems.append(f"G1: {name} must be an https:// URL in production (is {url!r})")
     return problems
 
 
