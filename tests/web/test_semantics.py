@@ -4,7 +4,6 @@ host's public URL (G2), and cookies are Secure on an https public host in develo
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +13,12 @@ from tests.accounts.test_console_sessions import session_cookie, sign_in_raw
 from tests.conftest import base_settings
 from tests.endusers.support import END_USER_PASSWORD, REDIRECT, Browser, customer_project, sign_up
 from tests.factories import Harness
+from tests.web.routes import route_calls
 from tests.web.test_http import assert_problem, running
 
 BEARER = 'Bearer realm="silver-auth"'
 INVALID_TOKEN = 'Bearer realm="silver-auth", error="invalid_token"'
 CONSOLE = 'Cookie realm="console", form-action="/console/api/sign-in", cookie-name="silver_session"'
-
-
-def _placeholder(path: str) -> str:
-    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: f"{m.group(1)}_x", path)
-
-
-def _routes(harness: Harness) -> list[tuple[str, str, set[str]]]:
-    """(method, path with placeholder ids, the route's methods) for every handler of the app."""
-    found = []
-    for route in harness.client.app.routes:
-        for handler in getattr(route, "route_handlers", []):
-            for method in sorted(handler.http_methods):
-                found.append((method, route.path, set(route.methods)))
-    return found
 
 
 # --- WWW-Authenticate ---------------------------------------------------------------------------------
@@ -41,13 +27,14 @@ def _routes(harness: Harness) -> list[tuple[str, str, set[str]]]:
 def test_every_401_names_how_to_authenticate(harness: Harness) -> None:
     """Walks every route anonymously (and with an unknown key on /v1): each 401 has WWW-Authenticate."""
     seen = 0
-    for method, path, _ in _routes(harness):
+    for call in route_calls(harness):
+        method, path = call.method, call.path
         for headers in ({}, {"authorization": "Bearer sk_live_" + "x" * 43}):
             if headers and not path.startswith("/v1/"):
                 continue
             harness.client.cookies.clear()
             kwargs: dict[str, Any] = {} if method in ("GET", "OPTIONS") else {"json": {}}
-            response = harness.client.request(method, _placeholder(path), headers=headers, **kwargs)
+            response = harness.client.request(method, call.url, headers=headers, **kwargs)
             if response.status_code != 401:
                 continue
             seen += 1
@@ -104,12 +91,13 @@ def test_console_and_hosted_401s_name_their_cookie(harness: Harness) -> None:
 def test_console_and_admin_routes_answer_options_with_a_405_problem(harness: Harness) -> None:
     owner = harness.user()
     checked = 0
-    for method, path, methods in _routes(harness):
-        if method != "OPTIONS" or not path.startswith(("/console/", "/admin/")):
+    for call in route_calls(harness):
+        path, methods = call.path, call.methods
+        if call.method != "OPTIONS" or not path.startswith(("/console/", "/admin/")):
             continue
         for send in (harness.client.request, owner.request):
             harness.client.cookies.clear()
-            response = send("OPTIONS", _placeholder(path))
+            response = send("OPTIONS", call.url)
             problem = assert_problem(response, 405)
             assert problem["type"].endswith("/method-not-allowed")
             allow = {m.strip() for m in response.headers["allow"].split(",")}
