@@ -34,10 +34,11 @@ from silver_auth.hosted.sign_in import HostedPages, stylesheet, unknown_page
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
-from silver_auth.projects.routes import ProjectController, client_config
+from silver_auth.projects.routes import ProjectController, client_config, preflight_allows
 from silver_auth.runtime import SERVICE_DEPENDENCIES, Runtime, build_runtime
 from silver_auth.settings import Settings, load_settings
 from silver_auth.signing.routes import SigningKeyController, jwks
+from silver_auth.web.body import JsonBodyRequest
 from silver_auth.web.cors import cors_middleware
 from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
 from silver_auth.web.http import EXCEPTION_HANDLERS, make_before_send
@@ -119,8 +120,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[make_before_send(settings)],
-        middleware=[cors_middleware, request_db_middleware],
+        middleware=[cors_middleware(preflight_allows), request_db_middleware],
         request_max_body_size=settings.max_body_bytes,
+        request_class=JsonBodyRequest,  # JSON bodies: media type and nesting checked before decoding
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         openapi_config=OpenAPIConfig(

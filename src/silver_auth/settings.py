@@ -167,6 +167,23 @@ class Settings(BaseSettings):
         return self.session_cookie_secure
 
     @property
+    def console_cookie_secure(self) -> bool:
+        """`Secure` on the console's cookies (the accounts host)."""
+        return self._cookie_secure_on(self.accounts_url)
+
+    @property
+    def end_user_cookie_secure(self) -> bool:
+        """`Secure` on the hosted pages' cookies (the auth host)."""
+        return self._cookie_secure_on(self.auth_url)
+
+    def _cookie_secure_on(self, public_url: str) -> bool:
+        """G11: SESSION_COOKIE_SECURE when set; left unset, also in development when the host's public URL
+        is https (a browser would otherwise send the cookie over plain http after a downgrade)."""
+        if self.session_cookie_secure is None and public_url.startswith("https://"):
+            return True
+        return self.cookie_secure
+
+    @property
     def sqlalchemy_url(self) -> str:
         """The async SQLAlchemy URL: DATABASE_URL, else SILVER_POSTGRES_*, else SQLite in the data dir."""
         if self.database_url is not None:
@@ -187,11 +204,6 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return urlsplit(self.database_url.get_secret_value()).password
         return self.postgres_password.get_secret_value() if self.postgres_password else None
-
-    @property
-    def hsts_enabled(self) -> bool:
-        """G2: HSTS only makes sense when the public URLs are https."""
-        return self.accounts_url.startswith("https://") and self.auth_url.startswith("https://")
 
     def secret(self, name: Literal["session_secret", "key_pepper"]) -> bytes:
         value: SecretStr | None = getattr(self, name)

@@ -143,7 +143,13 @@ def sign_up(
 
 
 def exchange(
-    harness: Harness, project: CustomerProject, code: str, *, secret: bool = False, **fields: Any
+    harness: Harness,
+    project: CustomerProject,
+    code: str,
+    *,
+    secret: bool = False,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
 ) -> httpx.Response:
     """Exchange a code like the customer: with the publishable key (or the secret key if `secret`),
     REDIRECT and the code's PKCE verifier by default; `fields` override them, None leaves one out."""
@@ -152,18 +158,23 @@ def exchange(
     return harness.client.post(
         "/v1/client/sessions/exchange",
         json={name: value for name, value in body.items() if value is not None},
-        headers=_client_key(project, secret),
+        headers={**_client_key(project, secret), **(headers or {})},
     )
 
 
 def refresh(
-    harness: Harness, project: CustomerProject, session_token: str, *, secret: bool = False
+    harness: Harness,
+    project: CustomerProject,
+    session_token: str,
+    *,
+    secret: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     harness.client.cookies.clear()
     return harness.client.post(
         "/v1/client/sessions/refresh",
         json={"session_token": session_token},
-        headers=_client_key(project, secret),
+        headers={**_client_key(project, secret), **(headers or {})},
     )
 
 

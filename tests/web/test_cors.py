@@ -11,10 +11,12 @@ from litestar.testing import TestClient
 
 from silver_auth.app import create_app
 from tests.conftest import base_settings
-from tests.endusers.support import REDIRECT, customer_project
+from tests.dbstate import snapshot
+from tests.endusers.support import REDIRECT, customer_project, exchange, refresh, sign_up, warm
 from tests.factories import Harness
 
 APP = "https://app.example.com"
+OTHER = "https://other.example.com"
 ACAO = "access-control-allow-origin"
 
 
@@ -93,3 +95,84 @@ def test_allowed_origins_read_answers_with_a_key_cache_ttl_of_zero(tmp_path: Pat
             json={"code": "nope", "redirect_url": REDIRECT, "code_verifier": "v" * 43},
         )
         assert exchange.status_code == 400 and exchange.headers.get(ACAO) == APP
+
+
+# --- preflights approve only allowed origins; Vary always; a refused origin changes nothing -----------
+
+
+def _preflight(client: httpx.Client, path: str, origin: str, **params: str) -> httpx.Response:
+    client.cookies.clear()
+    return client.options(
+        path,
+        params=params,
+        headers={
+            "origin": origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "x-publishable-key, content-type",
+        },
+    )
+
+
+def test_preflights_from_origins_no_project_allows_are_refused(harness: Harness) -> None:
+    client, _ = _project(harness)
+    for path in ("/v1/client-config", "/v1/client/sessions/exchange", "/v1/client/sessions/refresh"):
+        for origin in ("https://evil.example", APP + ":8443", "http://app.example.com", "null"):
+            refused = _preflight(client, path, origin)
+            assert refused.status_code == 403, (path, origin, refused.text)
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert ACAO not in refused.headers and "access-control-allow-methods" not in refused.headers
+            assert "Origin" in refused.headers["vary"]
+        assert _preflight(client, path, APP).status_code == 204
+
+
+def test_preflights_naming_a_key_approve_only_its_projects_origins(harness: Harness) -> None:
+    client, pk = _project(harness)
+    other = customer_project(harness)  # allows another origin
+    other.owner.ok("PATCH", f"/console/api/projects/{other.project_id}", json={"allowed_origins": [OTHER]})
+    path = "/v1/client/sessions/refresh"
+    assert _preflight(client, path, APP, publishable_key=pk).headers[ACAO] == APP
+    assert _preflight(client, path, OTHER).headers[ACAO] == OTHER  # some project allows it: no key to say
+    assert _preflight(client, path, OTHER, publishable_key=pk).status_code == 403  # not this key's project
+    assert _preflight(client, path, APP, publishable_key=other.publishable).status_code == 403
+    assert _preflight(client, path, APP, publishable_key="pk_test_" + "x" * 43).status_code == 403
+
+
+@pytest.mark.parametrize("attempt", range(2))  # cold, then from the hot path
+def test_answers_vary_on_origin_with_or_without_one(harness: Harness, attempt: int) -> None:
+    client, pk = _project(harness)
+    for _ in range(attempt + 1):
+        client.cookies.clear()
+        config = client.get("/v1/client-config", headers={"x-publishable-key": pk})
+    assert config.status_code == 200 and config.headers["vary"] == "Origin"
+    client.cookies.clear()
+    refused = client.post("/v1/client/sessions/refresh", json={"session_token": "nope"})
+    assert refused.status_code == 401 and refused.headers["vary"] == "Origin"
+    assert "vary" not in client.get("/health").headers
+
+
+def test_refresh_and_exchange_from_a_disallowed_origin_change_nothing(harness: Harness) -> None:
+    """CORS only hides the answer from the page; the server must not act on the request either."""
+    project = customer_project(harness)
+    project.owner.ok("PATCH", f"/console/api/projects/{project.project_id}", json={"allowed_origins": [APP]})
+    _browser, code = sign_up(harness, project, "origin@example.com")
+    warm(harness, project.publishable)
+    assert harness.backend("/v1/backend/project", project.secret).status_code == 200  # its first use
+    before = snapshot(harness)
+    for origin in ("https://evil.example", "null"):
+        refused = exchange(harness, project, code, headers={"origin": origin})
+        assert refused.status_code == 403 and ACAO not in refused.headers, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert snapshot(harness) == before  # the code is still unused
+    session_token = exchange(harness, project, code, headers={"origin": APP}).json()["session_token"]
+    assert exchange(harness, project, code).status_code != 200  # now it is used up
+
+    before = snapshot(harness)
+    for origin, secret in (("https://evil.example", False), ("https://evil.example", True)):
+        refused = refresh(harness, project, session_token, secret=secret, headers={"origin": origin})
+        assert refused.status_code == 403 and ACAO not in refused.headers, refused.text
+    assert snapshot(harness) == before  # nothing rotated, nothing revoked
+    rotated = refresh(harness, project, session_token, headers={"origin": APP})
+    assert rotated.status_code == 200 and rotated.headers[ACAO] == APP  # the token was still the current one
+    assert (
+        refresh(harness, project, rotated.json()["session_token"]).status_code == 200
+    )  # no Origin: a server

@@ -117,6 +117,8 @@ def test_g3_security_headers_on_every_kind_of_answer(harness: Harness, owner: Co
 def test_g2_hsts_with_include_subdomains_only_when_both_public_urls_are_https(
     tmp_path: Path, database_url: str, accounts_url: str, auth_url: str, hsts: bool
 ) -> None:
+    """For a host that is neither public URL's (the test client's own); the answering host's own URL
+    decides otherwise (tests/web/test_semantics.py)."""
     settings = base_settings(
         tmp_path, DATABASE_URL=database_url, SILVER_ACCOUNTS_URL=accounts_url, SILVER_AUTH_URL=auth_url
     )

@@ -21,6 +21,7 @@ from silver_auth.core import urls
 from silver_auth.core.errors import CsrfFailed, Forbidden, NotFound, ProblemError, Unauthorized
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db, request_ip
+from silver_auth.web.http import refuse_options
 
 PUBLIC = {"access": "public"}
 ACCOUNT = {"access": "account"}
@@ -82,6 +83,7 @@ async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
     """Authenticate every console route but the public ones, in the request's own transaction."""
     access = handler.opt.get("access")
     if access is None:  # fail closed: a new route must say who may call it
+        refuse_options(connection)  # Litestar's own OPTIONS handler: 405
         raise Forbidden("this route has no access rule")
     if access == "public":
         return

@@ -48,7 +48,7 @@ def _cookie(settings: Settings, value: str, max_age: int | None) -> Cookie:
         value=value,
         path="/",
         httponly=True,
-        secure=settings.cookie_secure,
+        secure=settings.console_cookie_secure,
         samesite=settings.session_cookie_samesite.lower(),  # type: ignore[arg-type]
         max_age=max_age,
     )

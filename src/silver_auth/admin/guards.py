@@ -18,6 +18,7 @@ from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, account_groups
 from silver_auth.core.errors import Forbidden, IdentityProviderUnavailable, ProblemError
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db
+from silver_auth.web.http import refuse_options
 
 if TYPE_CHECKING:
     from silver_auth.authentik.admin_standing import AdminStandingCheck
@@ -36,6 +37,7 @@ async def platform_admin_guard(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     if handler.opt.get("access") != PLATFORM_ADMIN_ACCESS:  # fail closed
+        refuse_options(connection)  # Litestar's own OPTIONS handler: 405
         raise Forbidden("this admin route has no platform-admin access rule")
     runtime = runtime_of(connection)
     db = request_db(connection)  # the handler's transaction too

@@ -34,7 +34,7 @@ def _cookie(runtime: Runtime, key: str, value: str, max_age: int, path: str, sam
         value=value,
         path=path,
         httponly=True,
-        secure=runtime.settings.cookie_secure,
+        secure=runtime.settings.console_cookie_secure,
         samesite=samesite,  # type: ignore[arg-type]
         max_age=max_age,
     )

@@ -35,6 +35,14 @@ class InvalidInput(ProblemError):
     status, slug, title = 422, "invalid-request", "The request is not valid"
 
 
+class TooDeeplyNested(ProblemError):
+    status, slug, title = 400, "too-deeply-nested", "The body nests too deeply"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class Unauthorized(ProblemError):
     status, slug, title = 401, "unauthorized", "Authentication required"
 

@@ -72,7 +72,7 @@ def cookie(settings: Settings, where: PagePath, name: str, value: str, max_age: 
         value=value,
         path=where.path,
         httponly=True,
-        secure=settings.cookie_secure,
+        secure=settings.end_user_cookie_secure,
         samesite=settings.session_cookie_samesite.lower(),  # type: ignore[arg-type]
         max_age=max_age,
     )
@@ -85,7 +85,7 @@ def oidc_state_cookie(settings: Settings, project_id: str, value: str) -> Cookie
         value=value,
         path=urls.hosted_oidc_callback_path(project_id).removesuffix("/callback"),  # that callback only
         httponly=True,
-        secure=settings.cookie_secure,
+        secure=settings.end_user_cookie_secure,
         samesite="lax",
         max_age=int(LOGIN_TTL.total_seconds()) if value else 0,
     )

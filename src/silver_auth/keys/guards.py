@@ -20,8 +20,6 @@ async def require_secret_key(request: ASGIConnection[Any, Any, Any, Any]) -> Key
     raw = bearer_token(request.scope)
     principal = None if raw is None else await runtime_of(request).keys.verify(raw, "secret")
     if principal is None:
-        raise Unauthorized(
-            "a valid secret key is required: Authorization: Bearer sk_…",
-            headers={"WWW-Authenticate": 'Bearer realm="silver-auth"'},
-        )
+        # WWW-Authenticate (Bearer, RFC 6750) is added to every /v1 401 by web.http.challenge.
+        raise Unauthorized("a valid secret key is required: Authorization: Bearer sk_…")
     return principal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.core import urls
 from silver_auth.core.errors import NotFound
+from silver_auth.db.session import transaction
 from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.orgs.guards import ADMIN, VIEWER, resolves_org
 from silver_auth.projects import service
@@ -132,6 +134,20 @@ def _client_config_hot(scope: Scope) -> ClientConfig | None:
         return None
     allow_origins(scope, principal.allowed_origins)
     return client_config_answer(principal, runtime.settings.auth_url)
+
+
+async def preflight_allows(scope: Scope, origin: str) -> bool:
+    """The CORS preflight policy of the publishable-key routes (web.cors). With the key in the query, the
+    origin must be one of its project's; without (a page sending X-Publishable-Key, which a preflight
+    does not carry), one of some project's: the answer to the request itself then allows only the
+    key's project's origins, and the exchange and refresh refuse any other origin before they act."""
+    runtime = scope_runtime(scope)
+    keys = parse_qs(scope["query_string"].decode("latin-1")).get("publishable_key")
+    if keys:
+        principal = await runtime.keys.verify(keys[0], "publishable")
+        return principal is not None and origin in principal.allowed_origins
+    async with transaction(runtime.sessionmaker) as db:
+        return await service.any_project_allows(db, origin)
 
 
 @get(

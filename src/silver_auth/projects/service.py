@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
@@ -109,6 +110,15 @@ async def get_project(db: AsyncSession, project_id: str) -> Project:
 async def list_projects(db: AsyncSession, org_id: str) -> list[Project]:
     rows = await db.scalars(select(Project).where(Project.org_id == org_id).order_by(Project.created_at))
     return list(rows.all())
+
+
+async def any_project_allows(db: AsyncSession, origin: str) -> bool:
+    """Whether some project lists `origin` among its allowed origins (exactly). The text match only
+    narrows the rows; the exact test is on the decoded lists."""
+    listed = cast(Project.allowed_origins, String).contains(json.dumps(origin), autoescape=True)
+    return any(
+        origin in origins for origins in await db.scalars(select(Project.allowed_origins).where(listed))
+    )
 
 
 async def org_of_project(db: AsyncSession, project_id: str) -> str | None:

@@ -2,53 +2,68 @@
 `/v1/client/…` (code exchange, refresh). Pure ASGI, outermost, so the hot-path answers get it too.
 
 A page may read an answer only when its Origin is one of the project's allowed origins (exact match),
-the project being the one the presented publishable key belongs to. Preflights cannot say which project
-they are for (browsers send no custom header values in them), so they only state the methods and headers
-these routes take; the answer itself decides. No credentials: these routes take no cookies.
+the project being the one the presented publishable key belongs to. Every answer of these routes says
+`Vary: Origin`, with an Origin or without, so a shared cache never hands one origin's answer to another.
+A preflight is approved only for an origin the app's `PreflightCheck` allows: browsers send no custom
+header values in a preflight, so it sees the key only when the page put it in the query
+(`?publishable_key=`); the check then holds the origin to that key's project. No credentials: these
+routes take no cookies.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, cast
 
+from litestar.serialization import encode_json
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
+from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, problem_body
 from silver_auth.web.deps import scope_header
 
 BROWSER_PATHS = ("/v1/client-config", "/v1/client/")
 ALLOWED_ORIGINS = "silver_auth.cors.allowed_origins"
+VARY_ORIGIN = (b"vary", b"Origin")
 PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"GET, POST"),
     (b"access-control-allow-headers", b"x-publishable-key, content-type"),
     (b"access-control-max-age", b"600"),
-    (b"vary", b"Origin"),
+    VARY_ORIGIN,
 ]
+PreflightCheck = Callable[[Scope, str], Awaitable[bool]]
+"""Whether a preflight from this origin (to this scope's path and query) may be approved."""
 
 
 def _browser_route(scope: Scope) -> bool:
     return str(scope["type"]) == "http" and str(scope["path"]).startswith(BROWSER_PATHS)
 
 
-def cors_middleware(app: ASGIApp) -> ASGIApp:
-    async def cors(scope: Scope, receive: Receive, send: Send) -> None:
-        origin = scope_header(scope, b"origin") if _browser_route(scope) else None
-        if origin is None:
-            await app(scope, receive, send)
-            return
-        method = cast("HTTPScope", scope)["method"]
-        if method == "OPTIONS" and scope_header(scope, b"access-control-request-method"):
-            await _preflight(origin, send)
-            return
+def cors_middleware(preflight_allows: PreflightCheck) -> Callable[[ASGIApp], ASGIApp]:
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def cors(scope: Scope, receive: Receive, send: Send) -> None:
+            if not _browser_route(scope):
+                await app(scope, receive, send)
+                return
+            origin = scope_header(scope, b"origin")
+            method = cast("HTTPScope", scope)["method"]
+            if (
+                origin is not None
+                and method == "OPTIONS"
+                and scope_header(scope, b"access-control-request-method")
+            ):
+                await _preflight(origin, await preflight_allows(scope, origin), send)
+                return
 
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                _add_headers(scope, cast("MutableMapping[str, Any]", message), origin)
-            await send(message)
+            async def send_with_cors(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    _add_headers(scope, cast("MutableMapping[str, Any]", message), origin)
+                await send(message)
 
-        await app(scope, receive, send_with_cors)
+            await app(scope, receive, send_with_cors)
 
-    return cors
+        return cors
+
+    return middleware
 
 
 def allow_origins(scope: Scope, origins: frozenset[str]) -> None:
@@ -57,17 +72,27 @@ def allow_origins(scope: Scope, origins: frozenset[str]) -> None:
     scope.setdefault("state", {})[ALLOWED_ORIGINS] = origins
 
 
-def _add_headers(scope: Scope, message: MutableMapping[str, Any], origin: str) -> None:
+def _add_headers(scope: Scope, message: MutableMapping[str, Any], origin: str | None) -> None:
     headers = list(message.get("headers", []))
-    headers.append((b"vary", b"Origin"))
+    headers.append(VARY_ORIGIN)
     # What the route verified, not a cache it may have warmed: with a key-cache TTL of 0 nothing stays.
     origins: frozenset[str] = (scope.get("state") or {}).get(ALLOWED_ORIGINS, frozenset())
-    if origin in origins:
+    if origin is not None and origin in origins:
         headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
     message["headers"] = headers
 
 
-async def _preflight(origin: str, send: Send) -> None:
-    headers = [(b"access-control-allow-origin", origin.encode("latin-1")), *PREFLIGHT_HEADERS]
-    await send({"type": "http.response.start", "status": 204, "headers": headers})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+async def _preflight(origin: str, allowed: bool, send: Send) -> None:
+    if allowed:
+        status, body = 204, b""
+        headers = [(b"access-control-allow-origin", origin.encode("latin-1")), *PREFLIGHT_HEADERS]
+    else:  # no Access-Control-Allow-Origin: the browser does not send the request
+        status = 403
+        body = encode_json(problem_body(403, "this origin is not an allowed origin of the project"))
+        headers = [
+            (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            VARY_ORIGIN,
+        ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,47 +1,124 @@
-"""Response-wide behaviour: security headers on every answer, problem+json for every error."""
+"""Response-wide behaviour: security headers and `Cache-Control: no-store` on every answer, problem+json
+for every error."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, MethodNotAllowedException, ValidationException
 from litestar.types import Message, Scope
 from sqlalchemy.exc import DBAPIError, StatementError
 
+from silver_auth.core import urls
 from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from silver_auth.core.redaction import redact_text
 from silver_auth.settings import Settings
+from silver_auth.web.deps import scope_header
 
 log = structlog.get_logger("silver_auth.http")
 
 
-def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
-    """G2, G3 in depth behind Caddy: the same headers even if the proxy is misconfigured."""
-    headers = [
-        (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"strict-origin-when-cross-origin"),
-        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-        (b"x-frame-options", b"DENY"),
-        (b"cross-origin-opener-policy", b"same-origin"),
-    ]
-    if settings.hsts_enabled:
-        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-    return headers
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+"""G2, G3 in depth behind Caddy: the same headers even if the proxy is misconfigured."""
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def hsts_rule(settings: Settings) -> Callable[[Scope], bool]:
+    """G2: whether an answer carries HSTS. By the host it answers for (its Host header, ports aside, as
+    HSTS itself ignores them): yes when that host's public URL is https. A host that is neither public
+    URL's (a direct call to the bind address): only when every public URL is https."""
+    public = [urlsplit(url) for url in (settings.accounts_url, settings.auth_url)]
+    https = {url.hostname for url in public if url.scheme == "https"}
+    known = {url.hostname for url in public}
+    every = all(url.scheme == "https" for url in public)
+    if every or not https:  # the same answer for every host: no Host header to read
+        return lambda _scope: every
+
+    def wanted(scope: Scope) -> bool:
+        hostname = _hostname(scope_header(scope, b"host"))
+        return hostname in https if hostname in known else every
+
+    return wanted
+
+
+@lru_cache(maxsize=64)
+def _hostname(host: str | None) -> str | None:
+    """The Host header's name, lowercased, without its port; None when absent or malformed."""
+    try:
+        return urlsplit(f"//{host}").hostname if host else None
+    except ValueError:  # "[::1" and the like
+        return None
+
+
+NO_STORE = (b"cache-control", b"no-store")
+"""Every answer's default: most carry a secret, a token or an account's data (RFC 6749 5.1, RFC 9111
+5.2.2.5). A deliberately cacheable public document (the JWKS, the stylesheet) sets its own."""
+
+
+BEARER_PATHS = "/v1/"
+COOKIE_API_PATHS = ("/console/", "/admin/")
+"""The console and platform-admin APIs: session cookie, no CORS (so no OPTIONS either)."""
+HOSTED_PATHS = "/p/"
+
+
+def challenge(scope: Scope, settings: Settings) -> bytes:
+    """What a 401 answer names as the way to authenticate (RFC 9110 11.6.1).
+
+    `/v1/…`: Bearer (RFC 6750 3), with `error="invalid_token"` once a credential was sent (a key or,
+    on refresh, the session token it rides with); none sent, no error code (RFC 6750 3.1). Elsewhere a
+    session cookie, which has no registered scheme: `Cookie` with the sign-in to post to and the cookie
+    it sets, after draft-broyer-http-cookie-auth. Any scheme but Basic keeps browsers from a password
+    prompt."""
+    path = str(scope["path"])
+    if path.startswith(BEARER_PATHS):
+        sent = any(
+            key.lower() in (b"authorization", b"x-publishable-key") for key, _ in scope["headers"]
+        ) or b"publishable_key=" in scope.get("query_string", b"")
+        return b'Bearer realm="silver-auth"' + (b', error="invalid_token"' if sent else b"")
+    if path.startswith(HOSTED_PATHS):  # the pages' own sign-in form; nothing of the path is echoed
+        return f'Cookie realm="hosted", cookie-name="{settings.end_user_cookie_name}"'.encode("latin-1")
+    return (
+        f'Cookie realm="console", form-action="{urls.CONSOLE_API}/sign-in", '
+        f'cookie-name="{settings.session_cookie_name}"'
+    ).encode("latin-1")
 
 
 def make_before_send(settings: Settings) -> Any:
-    extra = security_headers(settings)
-    names = {name for name, _ in extra}
+    hsts = hsts_rule(settings)
+    names = {name for name, _ in [*SECURITY_HEADERS, HSTS]}
 
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            headers = [h for h in message.get("headers", []) if h[0].lower() not in names]
+            headers = []
+            present = set()
+            for name, value in message.get("headers", []):
+                lowered = name.lower()
+                if lowered not in names:
+                    headers.append((name, value))
+                    present.add(lowered)
+            if b"cache-control" not in present:
+                headers.append(NO_STORE)
+            if message["status"] == 401 and b"www-authenticate" not in present:
+                headers.append((b"www-authenticate", challenge(scope, settings)))
             # A route may widen the CSP for itself only (hosted pages: their stylesheet), via opt["csp"].
             handler = scope.get("route_handler")
             csp = handler.opt.get("csp") if handler is not None else None
-            message["headers"] = [*headers, *(extra if csp is None else _with_csp(extra, csp))]
+            headers += SECURITY_HEADERS if csp is None else _with_csp(SECURITY_HEADERS, csp)
+            if hsts(scope):
+                headers.append(HSTS)
+            message["headers"] = headers
 
     return add_security_headers
 
@@ -93,11 +170,28 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         limit = request.app.state.runtime.settings.max_body_bytes
         detail = f"the request body is larger than the limit of {limit} bytes"
     headers = {
-        k: v
+        k: _allow(request.url.path, v) if k.lower() == "allow" else v
         for k, v in (exc.headers or {}).items()
         if k.lower() in ("allow", "retry-after", "www-authenticate")
     }
     return problem_response(status, problem_body(status, detail, **extra), headers)
+
+
+def refuse_options(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """For the cookie APIs' guards, on a handler without an access rule: Litestar's automatic OPTIONS
+    handler. These routes take no CORS, so OPTIONS answers 405 like any other method they lack."""
+    if connection.scope.get("method") != "OPTIONS":
+        return
+    template = connection.scope.get("path_template")
+    methods = next((r.methods for r in connection.app.routes if r.path_format == template), set())
+    raise MethodNotAllowedException(headers={"Allow": ", ".join(sorted(methods))})
+
+
+def _allow(path: str, allow: str) -> str:
+    """The Allow of a 405: without OPTIONS where refuse_options refuses it."""
+    if not path.startswith(COOKIE_API_PATHS):
+        return allow
+    return ", ".join(m for m in (part.strip() for part in allow.split(",")) if m and m != "OPTIONS")
 
 
 def _first_line(exc: Exception) -> str:

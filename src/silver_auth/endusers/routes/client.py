@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.core.errors import Unauthorized
+from silver_auth.core.errors import Forbidden, Unauthorized
 from silver_auth.endusers import grants
 from silver_auth.endusers.schemas import ClientSession, CodeExchange, SessionRefresh
 from silver_auth.endusers.service import ProjectEnvironment
@@ -32,19 +32,27 @@ async def _key_first(request: Req) -> None:
 
 
 async def _caller(request: Req) -> tuple[ProjectEnvironment, bool]:
-    """The key's project environment, and whether it is the secret key (a confidential client)."""
+    """The key's project environment, and whether it is the secret key (a confidential client). A
+    browser's Origin must be one of the project's allowed origins, else 403 before anything is read or
+    rotated: CORS only hides the answer from the page, the request itself would still act."""
     if bearer_token(request.scope) is not None:
         principal = await require_secret_key(request)
-        return ProjectEnvironment(principal.project_id, principal.environment), True
-    raw = request.headers.get("x-publishable-key") or ""
-    found = await runtime_of(request).keys.verify(raw, "publishable")
-    if found is None:
-        raise Unauthorized(
-            "a valid publishable key (X-Publishable-Key) or secret key (Authorization: Bearer sk_…) "
-            "is required"
-        )
-    allow_origins(request.scope, found.allowed_origins)
-    return ProjectEnvironment(found.project_id, found.environment), False
+        confidential = True
+    else:
+        raw = request.headers.get("x-publishable-key") or ""
+        found = await runtime_of(request).keys.verify(raw, "publishable")
+        if found is None:
+            raise Unauthorized(
+                "a valid publishable key (X-Publishable-Key) or secret key (Authorization: Bearer sk_…) "
+                "is required"
+            )
+        principal, confidential = found, False
+    origin = request.headers.get("origin")
+    if origin is not None and origin not in principal.allowed_origins:
+        raise Forbidden("this page's origin is not one of the project's allowed origins")
+    if not confidential:  # pages may read what the publishable key answers, never the secret key's
+        allow_origins(request.scope, principal.allowed_origins)
+    return ProjectEnvironment(principal.project_id, principal.environment), confidential
 
 
 def _answer(issued: grants.EndUserSessionIssued) -> ClientSession:
