@@ -28,6 +28,7 @@ from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode, R
 from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.endusers.sessions import dead_reason
 from silver_auth.projects.models import Project
+from silver_auth.projects.service import redirect_origin
 from silver_auth.settings import Settings
 from silver_auth.signing import service as signing
 from silver_auth.signing.service import SessionClaims
@@ -59,7 +60,9 @@ async def _jwt_for(db: AsyncSession, settings: Settings, session: EndUserSession
     if project is None:
         raise InvalidGrant("the project of this session no longer exists")
     key = await signing.current_key(db, settings, project, actor=SYSTEM)
-    claims = SessionClaims(session.project_id, session.environment, session.user_id, session.id)
+    claims = SessionClaims(
+        session.project_id, session.environment, session.user_id, session.id, origin=session.origin
+    )
     return signing.issue_jwt(settings, key, claims)
 
 
@@ -113,6 +116,8 @@ async def exchange_code(
         raise refused
     session_token = secrets.token_urlsafe(32)
     session.refresh_hash = token_hash(session_token)
+    # The session started for this redirect URL (matched exactly at the hosted page and again here).
+    session.origin = redirect_origin(row.redirect_url)
     token, expires = await _jwt_for(db, settings, session)
     return EndUserSessionIssued(session, user, session_token, token, expires)
 

@@ -81,6 +81,18 @@ def clean_redirect_url(value: str) -> str:
     return value
 
 
+def redirect_origin(redirect_url: str) -> str:
+    """The origin of a registered redirect URL: `scheme://host[:port]` as a browser sends it in `Origin`
+    (lower case, default port left out); for an app scheme, which has no web origin, the scheme and its
+    colon (`com.example.app:`)."""
+    parts = urlsplit(redirect_url)
+    if parts.scheme not in DEFAULT_PORTS:
+        return f"{parts.scheme}:"
+    netloc = parts.netloc.lower()
+    default = f":{DEFAULT_PORTS[parts.scheme]}"
+    return f"{parts.scheme}://{netloc.removesuffix(default)}"
+
+
 def _clean_list(values: list[str], cleaner: Callable[[str], str], what: str) -> list[str]:
     if len(values) > MAX_URLS:
         raise InvalidInput(f"at most {MAX_URLS} {what}")
