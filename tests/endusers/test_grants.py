@@ -208,3 +208,26 @@ def test_g29_two_refreshes_racing_with_one_token_revoke_the_session(harness: Har
     assert len(issued) == 1 and len(refused) == 1, outcomes
     assert getattr(refused[0], "extra", {}).get("reason") == "refresh-token-reuse", refused
     _unauthorized(refresh(harness, project, issued[0].session_token), "revoked")
+
+
+def test_g29_two_exchanges_racing_with_one_code_revoke_the_session(harness: Harness) -> None:
+    """RFC 6749 4.1.2 under a race: one exchange wins, the other is a second redemption, and the
+    session the winner started is revoked (its session token refreshes nothing)."""
+    project = customer_project(harness)
+    _browser, code = sign_up(harness, project, "code-race@example.com", pkce=False)
+    runtime, scope = harness.runtime, ProjectEnvironment(project.project_id, project.environment)
+    presented = grants.CodeRedemption(code, REDIRECT, None, confidential=True)
+
+    async def once() -> grants.EndUserSessionIssued:
+        async with transaction(runtime.sessionmaker) as db:
+            return await grants.exchange_code(db, runtime.sessionmaker, runtime.settings, scope, presented)
+
+    async def race() -> list[Any]:
+        return list(await asyncio.gather(once(), once(), return_exceptions=True))
+
+    outcomes = harness.run(race)
+    issued = [o for o in outcomes if isinstance(o, grants.EndUserSessionIssued)]
+    refused = [o for o in outcomes if not isinstance(o, grants.EndUserSessionIssued)]
+    assert len(issued) == 1 and len(refused) == 1, outcomes
+    assert getattr(refused[0], "extra", {}).get("reason") == "code-already-used", refused
+    _unauthorized(refresh(harness, project, issued[0].session_token), "revoked")
