@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
-from silver_auth.core.errors import InvalidInput, NotFound, QuotaExceeded
+from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import clean_name, has_control_characters
 from silver_auth.db.session import on_commit
@@ -173,18 +173,55 @@ class ProjectService:
         *,
         actor: Actor,
     ) -> Project:
+        """Set the fields `changes` names; a list given replaces the whole list (redirect URLs too: to add
+        or remove one URL, see add_redirect_url and remove_redirect_url)."""
         cleaned = _cleaned_changes(project, changes)
         if not cleaned:
             return project
         if "redirect_urls" in cleaned:  # Authentik matches them strictly too
             await self.lifecycle.redirects_changing(self.db, project, list(cleaned["redirect_urls"]))  # type: ignore[call-overload]
+        await self._apply(project, cleaned, actor)
+        return project
+
+    async def add_redirect_url(self, project: Project, url: str, *, actor: Actor) -> Project:
+        """Register one more redirect URL and keep the others; already registered: nothing changes."""
+        added = clean_redirect_url(url)
+        if added in project.redirect_urls:
+            return project
+        if len(project.redirect_urls) >= MAX_URLS:
+            raise InvalidInput(f"at most {MAX_URLS} redirect URLs")
+        # Only the new URL is checked: URLs registered under older rules stay until removed.
+        return await self._edit_redirect_urls(project, [*project.redirect_urls, added], actor)
+
+    async def remove_redirect_url(self, project: Project, url: str, *, actor: Actor) -> Project:
+        """Unregister one redirect URL (exactly as registered) and keep the others."""
+        removed = url.strip()
+        if removed not in project.redirect_urls:
+            raise NotFound("that redirect URL is not registered for this project (URLs match exactly)")
+        return await self._edit_redirect_urls(
+            project, [kept for kept in project.redirect_urls if kept != removed], actor
+        )
+
+    async def _edit_redirect_urls(self, project: Project, wanted: list[str], actor: Actor) -> Project:
+        """Change the list to `wanted`, derived from the list as read; if another request changed the
+        list meanwhile, refuse rather than overwrite its change."""
+        read = list(project.redirect_urls)
+        await self.lifecycle.redirects_changing(self.db, project, wanted)
+        # The row lock comes after the lifecycle's network calls (it may leave the machine, G8).
+        await self.db.refresh(project, with_for_update=True)
+        if project.redirect_urls != read:
+            raise Conflict("the project's redirect URLs changed meanwhile: read them again and retry")
+        await self._apply(project, {"redirect_urls": wanted}, actor)
+        return project
+
+    async def _apply(self, project: Project, cleaned: dict[str, object], actor: Actor) -> None:
+        """Write cleaned changes with their effects: the audit event and the key cache."""
         for field, value in cleaned.items():
             setattr(project, field, value)
         project.updated_at = clock.now()
         await record_for_project(self.db, AuditAction.PROJECT_UPDATED, project, actor, {"changed": cleaned})
         # The cached key principals carry the name and origins: every worker must read them afresh.
         on_commit(self.db, partial(self.key_cache.forget_project, project.id))
-        return project
 
     async def delete(self, project: Project, *, actor: Actor) -> None:
         await self.delete_many([project], actor=actor)
