@@ -120,6 +120,7 @@ def test_patch_origins_redirects_and_methods(harness: Harness) -> None:
                 "https://app.example.com/callback",
                 "http://localhost:3000/auth/done?from=login",
                 "com.example.app://oauth",
+                "com.example.app:/oauth2redirect/provider",
             ],
             "sign_in_methods": ["password", "password"],
         },
@@ -135,6 +136,7 @@ def test_patch_origins_redirects_and_methods(harness: Harness) -> None:
         "https://app.example.com/callback",
         "http://localhost:3000/auth/done?from=login",
         "com.example.app://oauth",
+        "com.example.app:/oauth2redirect/provider",
     ]
     assert updated["sign_in_methods"] == ["password"]
     assert owner.ok("GET", path) == updated
@@ -194,6 +196,21 @@ BAD_REDIRECTS = [
     "https:///callback",
     "https://app.example.com/call back",
     "https://app.example.com/c\x00b",  # NUL: Postgres refuses it (was a 500)
+    # Only web schemes and an app's reverse-DNS scheme (RFC 8252 7.1): never another protocol's.
+    "ftp://files.example.com/cb",
+    "FTP://files.example.com/cb",
+    "ws://localhost:3000/cb",
+    "wss://app.example.com/cb",
+    "mailto:someone@example.com",
+    "tel:+15550100",
+    "about:blank",
+    "blob:https://app.example.com/0f3e",
+    "intent://callback#Intent;scheme=x;end",
+    "chrome-extension://abcdef/cb",
+    "myapp://callback",  # not reverse-DNS
+    "com..example:/cb",
+    "app.example.com:8443/callback",  # https:// forgotten: parses as the scheme app.example.com
+    "com.example.app:callback",  # no path
 ]
 
 
@@ -322,7 +339,7 @@ def test_one_redirect_url_is_added_or_removed_keeping_the_others(harness: Harnes
     for url in (second, first + "/", first.upper()):  # matched exactly, like the hosted pages do
         body = problem(_redirects(owner, project["id"], "DELETE", url), 404, "not-found")
         assert "not registered" in body["detail"]
-    for bad in ("data:text/html,hi", "javascript:alert(1)", "https://app.example.com/#x", ""):
+    for bad in ("ftp://files.example.com/cb", "javascript:alert(1)", "https://app.example.com/#x", ""):
         problem(_redirects(owner, project["id"], "POST", bad), 422, "invalid-request")
     problem(
         owner.post(f"{API}/projects/{project['id']}/redirect-urls", json={"urls": [first]}),

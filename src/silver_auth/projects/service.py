@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +26,9 @@ from silver_auth.projects.models import Project
 SIGN_IN_METHODS = ("password",)
 ENVIRONMENTS = ("test", "live")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
-FORBIDDEN_SCHEMES = ("javascript", "data", "file", "vbscript", "blob")
+# RFC 8252 7.1: an app's own scheme is a domain name it controls, reversed (`com.example.app`). Every
+# other scheme is refused, not only the dangerous ones: ftp:, file:, ws:, javascript:, data:, mailto:…
+APP_SCHEME = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)+")
 MAX_URLS = 50
 DEFAULT_PORTS = {"https": 443, "http": 80}
 HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -60,7 +63,8 @@ def clean_origin(value: str) -> str:
 
 
 def clean_redirect_url(value: str) -> str:
-    """An absolute URL matched exactly later: https, http on loopback, or an app's own scheme."""
+    """An absolute URL matched exactly later: https, http on loopback, or an app's own reverse-DNS
+    scheme (`com.example.app:/callback`)."""
     value = value.strip()
     if has_control_characters(value) or any(c.isspace() for c in value):
         raise InvalidInput(f"{value!r}: redirect URLs have no spaces or control characters")
@@ -70,9 +74,16 @@ def clean_redirect_url(value: str) -> str:
         raise InvalidInput(f"{value!r} is not a URL") from None
     if not parts.scheme or "#" in value or parts.username or parts.password:  # "#" alone too
         raise InvalidInput(f"{value!r}: redirect URLs are absolute, without fragment or credentials")
-    if parts.scheme in FORBIDDEN_SCHEMES:
-        raise InvalidInput(f"{value!r}: the {parts.scheme}: scheme is not allowed")
-    if parts.scheme in ("http", "https") and not parts.hostname:
+    web = parts.scheme in DEFAULT_PORTS
+    if not web and not APP_SCHEME.fullmatch(parts.scheme):
+        raise InvalidInput(
+            f"{value!r}: the {parts.scheme}: scheme is not allowed: use https (http on localhost) or an "
+            "app's reverse-DNS scheme such as com.example.app:/callback (RFC 8252 7.1)"
+        )
+    if not web and not (parts.netloc or parts.path.startswith("/")):
+        # `app.example.com:8443/cb` (https:// forgotten) parses as the scheme `app.example.com`.
+        raise InvalidInput(f"{value!r}: an app-scheme redirect URL has a path: com.example.app:/callback")
+    if web and not parts.hostname:
         raise InvalidInput(f"{value!r} has no host")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise InvalidInput(f"{value!r}: plain http is only allowed for localhost")
