@@ -7,6 +7,7 @@ never a secret (README "Commands"; G15 for the password on stdin; G7 for `--plat
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -251,13 +252,19 @@ def test_migrate_is_idempotent(run: Runner, harness: Harness) -> None:
 
 
 def test_migrate_creates_the_embedded_default_once(tmp_path: Path) -> None:
-    """Without DATABASE_URL: SQLite in the data dir, created by the first run, left alone by the second."""
+    """Without DATABASE_URL: SQLite in the data dir, created 0600 by the first run, left alone by the
+    second."""
     data = tmp_path / "fresh"
     env = cli_env(data)
-    (first,) = run_many([(("migrate",), env, "")], tmp_path)
+    previous = os.umask(0o022)  # the usual umask, which would leave a new file world-readable
+    try:
+        (first,) = run_many([(("migrate",), env, "")], tmp_path)
+    finally:
+        os.umask(previous)
     assert first.returncode == 0, first
     database = data / "silver.db"
     assert database.is_file()
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600  # like secrets.json beside it
     secrets_file = (data / "secrets.json").read_bytes()
     (second,) = run_many([(("migrate",), env, "")], tmp_path)
     assert second.returncode == 0, second

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from silver_auth.audit.service import GENESIS_HASH
-from silver_auth.db.engine import create_engine
+from silver_auth.db.engine import create_engine, create_private_sqlite_file
 from silver_auth.db.migrate import alembic_config, drift, upgrade
 from silver_auth.db.migrations.env import target_metadata
 from silver_auth.settings import load_settings
@@ -105,3 +108,34 @@ def test_drift_is_detected(tmp_path: Path) -> None:
 
     differences = asyncio.run(work())
     assert any("stray" in repr(d) for d in differences), differences
+
+
+def test_the_embedded_sqlite_database_and_its_wal_files_are_created_0600(tmp_path: Path) -> None:
+    """Like secrets.json beside it: what create_engine (the server, every CLI command) and migrate make
+    in the data dir is the owner's alone, whatever the umask lets through."""
+    data = tmp_path / "data"
+    settings = load_settings(_env_file=None, SILVER_DATA_DIR=str(data))
+    previous = os.umask(0o022)
+    try:
+
+        async def work() -> dict[str, int]:
+            engine = create_engine(settings)
+            try:
+                await upgrade(engine)
+                async with engine.begin() as connection:  # a write while a connection is open: WAL files
+                    await connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                    return {path.name: stat.S_IMODE(path.stat().st_mode) for path in data.glob("silver.db*")}
+            finally:
+                await engine.dispose()
+
+        modes = asyncio.run(work())
+    finally:
+        os.umask(previous)
+    assert modes == dict.fromkeys(["silver.db", "silver.db-shm", "silver.db-wal"], 0o600)
+
+
+def test_a_postgres_url_creates_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    create_private_sqlite_file("postgresql+asyncpg://silver@127.0.0.1:5432/silver")
+    create_private_sqlite_file("sqlite+aiosqlite:///:memory:")
+    assert list(tmp_path.iterdir()) == []

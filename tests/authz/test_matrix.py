@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pyotp
@@ -69,6 +70,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/console/api/projects/{project_id}"): "viewer",
     ("PATCH", "/console/api/projects/{project_id}"): "admin",
     ("DELETE", "/console/api/projects/{project_id}"): "admin",
+    ("POST", "/console/api/projects/{project_id}/redirect-urls"): "admin",
+    ("DELETE", "/console/api/projects/{project_id}/redirect-urls"): "admin",
     # keys
     ("GET", "/console/api/projects/{project_id}/keys"): "viewer",
     ("POST", "/console/api/projects/{project_id}/keys"): "developer",
@@ -284,6 +287,12 @@ class World:
     def key(self) -> str:
         return str(self.harness.key(self.owner, self.project_id, "secret", "test")["id"])
 
+    def redirect_url(self) -> str:
+        """A redirect URL just registered by the owner (for the route that removes one)."""
+        url = f"https://app.example.com/{secrets.token_hex(4)}"
+        self.owner.ok("POST", f"{CONSOLE}/projects/{self.project_id}/redirect-urls", json={"url": url})
+        return url
+
 
 Prepare = Callable[[World, ConsoleUser | None, str], Call]
 
@@ -385,6 +394,13 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ),
     ("DELETE", "/console/api/projects/{project_id}"): lambda w, c, r: Call(
         f"{CONSOLE}/projects/{w.harness.project(w.owner, w.org_id, 'Doomed')['id']}", status=204
+    ),
+    ("POST", "/console/api/projects/{project_id}/redirect-urls"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/redirect-urls",
+        {"url": f"https://app.example.com/{r}-{secrets.token_hex(4)}"},
+    ),
+    ("DELETE", "/console/api/projects/{project_id}/redirect-urls"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/redirect-urls?url={quote(w.redirect_url(), safe='')}"
     ),
     ("GET", "/console/api/projects/{project_id}/keys"): lambda w, c, r: Call(
         f"{CONSOLE}/projects/{w.project_id}/keys"

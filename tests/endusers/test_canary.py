@@ -91,11 +91,11 @@ def _run_canary(harness: Harness, capfd: pytest.CaptureFixture[str]) -> None:
     answers.append(
         failed.submit(project.pages("sign-in"), {"email": "canary@example.com", "password": password + "x"})
     )
-    answers.append(exchange(harness, project, code))  # reused
     rotated = refresh(harness, project, session_token)
     one_time.append(rotated)
     next_token = rotated.json()["session_token"]
     answers.append(refresh(harness, project, session_token))  # replayed: revokes the session, audited
+    answers.append(exchange(harness, project, code))  # reused (would revoke the session too)
     answers.append(backend(harness, project, "GET", "/users"))
     answers.append(backend(harness, project, "GET", f"/users/{user_id}"))
     answers.append(backend(harness, project, "GET", f"/users/{user_id}/sessions"))

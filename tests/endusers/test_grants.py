@@ -6,6 +6,7 @@ session (G29), audited. Tokens are stored as hashes only (G17). Refusals write n
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -187,6 +188,22 @@ def test_foreign_or_unknown_session_tokens_write_nothing(harness: Harness) -> No
     assert refresh(harness, project, new).status_code == 200
 
 
+def _race(
+    harness: Harness, once: Callable[[], Awaitable[grants.EndUserSessionIssued]], reason: str
+) -> grants.EndUserSessionIssued:
+    """Run `once` twice at the same time: one issues, the other is refused with `reason`."""
+
+    async def race() -> list[Any]:
+        return list(await asyncio.gather(once(), once(), return_exceptions=True))
+
+    outcomes = harness.run(race)
+    issued = [o for o in outcomes if isinstance(o, grants.EndUserSessionIssued)]
+    refused = [o for o in outcomes if not isinstance(o, grants.EndUserSessionIssued)]
+    assert len(issued) == 1 and len(refused) == 1, outcomes
+    assert getattr(refused[0], "extra", {}).get("reason") == reason, refused
+    return issued[0]
+
+
 def test_g29_two_refreshes_racing_with_one_token_revoke_the_session(harness: Harness) -> None:
     """No grace period (docs/end-users.md): one of the two rotates, the other is a replay."""
     project = customer_project(harness)
@@ -199,12 +216,21 @@ def test_g29_two_refreshes_racing_with_one_token_revoke_the_session(harness: Har
                 db, runtime.sessionmaker, runtime.settings, scope, first["session_token"]
             )
 
-    async def race() -> list[Any]:
-        return list(await asyncio.gather(once(), once(), return_exceptions=True))
+    issued = _race(harness, once, "refresh-token-reuse")
+    _unauthorized(refresh(harness, project, issued.session_token), "revoked")
 
-    outcomes = harness.run(race)
-    issued = [o for o in outcomes if isinstance(o, grants.EndUserSessionIssued)]
-    refused = [o for o in outcomes if not isinstance(o, grants.EndUserSessionIssued)]
-    assert len(issued) == 1 and len(refused) == 1, outcomes
-    assert getattr(refused[0], "extra", {}).get("reason") == "refresh-token-reuse", refused
-    _unauthorized(refresh(harness, project, issued[0].session_token), "revoked")
+
+def test_g29_two_exchanges_racing_with_one_code_revoke_the_session(harness: Harness) -> None:
+    """RFC 6749 4.1.2 under a race: one exchange wins, the other is a second redemption, and the
+    session the winner started is revoked (its session token refreshes nothing)."""
+    project = customer_project(harness)
+    _browser, code = sign_up(harness, project, "code-race@example.com", pkce=False)
+    runtime, scope = harness.runtime, ProjectEnvironment(project.project_id, project.environment)
+    presented = grants.CodeRedemption(code, REDIRECT, None, confidential=True)
+
+    async def once() -> grants.EndUserSessionIssued:
+        async with transaction(runtime.sessionmaker) as db:
+            return await grants.exchange_code(db, runtime.sessionmaker, runtime.settings, scope, presented)
+
+    issued = _race(harness, once, "code-already-used")
+    _unauthorized(refresh(harness, project, issued.session_token), "revoked")

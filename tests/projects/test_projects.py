@@ -3,10 +3,20 @@ sign-in methods checked on write, deletion taking the project's keys with it; ev
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import update as sa_update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.audit.service import Actor
+from silver_auth.core.errors import Conflict
+from silver_auth.db.session import transaction
+from silver_auth.projects.lifecycle import NoLifecycle
+from silver_auth.projects.models import Project
+from silver_auth.projects.service import ProjectService, get_project
 from tests.factories import ConsoleUser, Harness
 from tests.orgs.support import API, audit, problem, set_plan, snapshot
 
@@ -110,6 +120,7 @@ def test_patch_origins_redirects_and_methods(harness: Harness) -> None:
                 "https://app.example.com/callback",
                 "http://localhost:3000/auth/done?from=login",
                 "com.example.app://oauth",
+                "com.example.app:/oauth2redirect/provider",
             ],
             "sign_in_methods": ["password", "password"],
         },
@@ -125,6 +136,7 @@ def test_patch_origins_redirects_and_methods(harness: Harness) -> None:
         "https://app.example.com/callback",
         "http://localhost:3000/auth/done?from=login",
         "com.example.app://oauth",
+        "com.example.app:/oauth2redirect/provider",
     ]
     assert updated["sign_in_methods"] == ["password"]
     assert owner.ok("GET", path) == updated
@@ -184,6 +196,21 @@ BAD_REDIRECTS = [
     "https:///callback",
     "https://app.example.com/call back",
     "https://app.example.com/c\x00b",  # NUL: Postgres refuses it (was a 500)
+    # Only web schemes and an app's reverse-DNS scheme (RFC 8252 7.1): never another protocol's.
+    "ftp://files.example.com/cb",
+    "FTP://files.example.com/cb",
+    "ws://localhost:3000/cb",
+    "wss://app.example.com/cb",
+    "mailto:someone@example.com",
+    "tel:+15550100",
+    "about:blank",
+    "blob:https://app.example.com/0f3e",
+    "intent://callback#Intent;scheme=x;end",
+    "chrome-extension://abcdef/cb",
+    "myapp://callback",  # not reverse-DNS
+    "com..example:/cb",
+    "app.example.com:8443/callback",  # https:// forgotten: parses as the scheme app.example.com
+    "com.example.app:callback",  # no path
 ]
 
 
@@ -266,3 +293,119 @@ def test_delete_project_removes_its_keys(harness: Harness) -> None:
     assert event["metadata"] == {"name": project["name"]}
     # Deleting it again: it is gone, like any unknown project.
     problem(owner.delete(f"{API}/projects/{project['id']}"), 404, "not-found")
+
+
+def _redirects(owner: ConsoleUser, project_id: str, method: str, url: str) -> httpx.Response:
+    path = f"{API}/projects/{project_id}/redirect-urls"
+    if method == "POST":
+        return owner.post(path, json={"url": url})
+    return owner.delete(path, params={"url": url})
+
+
+def _hosted_accepts(harness: Harness, project_id: str, url: str) -> bool:
+    harness.client.cookies.clear()
+    page = harness.client.get(f"/p/{project_id}/test/sign-in", params={"redirect_url": url})
+    assert page.status_code in (200, 400), page.text
+    return page.status_code == 200
+
+
+def test_one_redirect_url_is_added_or_removed_keeping_the_others(harness: Harness) -> None:
+    owner, org_id, project = _setup(harness)
+    first, second, third = (f"https://app.example.com/{name}" for name in ("one", "two", "three"))
+    owner.ok("PATCH", f"{API}/projects/{project['id']}", json={"redirect_urls": [first, second]})
+
+    added = _redirects(owner, project["id"], "POST", f"  {third} ")
+    assert added.status_code == 200, added.text
+    assert added.json()["redirect_urls"] == [first, second, third]
+    assert added.json() == owner.ok("GET", f"{API}/projects/{project['id']}")
+    event = audit(owner, org_id, action="project.updated")[0]
+    assert event["actor"] == owner.account_id and event["target"] == project["id"]
+    assert event["metadata"] == {"changed": {"redirect_urls": [first, second, third]}}
+    assert _hosted_accepts(harness, project["id"], third)  # the hosted pages see it at once
+
+    before = snapshot(harness)
+    assert _redirects(owner, project["id"], "POST", third).json()["redirect_urls"] == [first, second, third]
+    assert snapshot(harness) == before  # already registered: nothing written, nothing audited
+
+    removed = _redirects(owner, project["id"], "DELETE", second)
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["redirect_urls"] == [first, third]
+    assert audit(owner, org_id, action="project.updated")[0]["metadata"] == {
+        "changed": {"redirect_urls": [first, third]}
+    }
+    assert not _hosted_accepts(harness, project["id"], second)
+
+    before = snapshot(harness)
+    for url in (second, first + "/", first.upper()):  # matched exactly, like the hosted pages do
+        body = problem(_redirects(owner, project["id"], "DELETE", url), 404, "not-found")
+        assert "not registered" in body["detail"]
+    for bad in ("ftp://files.example.com/cb", "javascript:alert(1)", "https://app.example.com/#x", ""):
+        problem(_redirects(owner, project["id"], "POST", bad), 422, "invalid-request")
+    problem(
+        owner.post(f"{API}/projects/{project['id']}/redirect-urls", json={"urls": [first]}),
+        422,
+        "invalid-request",
+    )
+    problem(owner.delete(f"{API}/projects/{project['id']}/redirect-urls"), 422, "invalid-request")
+    assert snapshot(harness) == before
+
+
+def test_at_most_fifty_redirect_urls_one_at_a_time_too(harness: Harness) -> None:
+    owner, _org_id, project = _setup(harness)
+    urls = [f"https://app.example.com/cb{i}" for i in range(50)]
+    owner.ok("PATCH", f"{API}/projects/{project['id']}", json={"redirect_urls": urls})
+    before = snapshot(harness)
+    body = problem(
+        _redirects(owner, project["id"], "POST", "https://app.example.com/more"), 422, "invalid-request"
+    )
+    assert "50" in body["detail"]
+    assert snapshot(harness) == before
+
+
+def test_only_admins_add_or_remove_redirect_urls(harness: Harness) -> None:
+    owner, org_id, project = _setup(harness)
+    owner.ok(
+        "PATCH", f"{API}/projects/{project['id']}", json={"redirect_urls": ["https://app.example.com/cb"]}
+    )
+    before = snapshot(harness)
+    for role in ("viewer", "developer"):
+        member = harness.member(owner, org_id, role)
+        before = snapshot(harness)
+        problem(_redirects(member, project["id"], "POST", "https://evil.example.com/cb"), 403, "forbidden")
+        problem(_redirects(member, project["id"], "DELETE", "https://app.example.com/cb"), 403, "forbidden")
+        assert snapshot(harness) == before
+
+
+def test_a_redirect_url_edit_never_overwrites_a_change_made_meanwhile(harness: Harness) -> None:
+    """The list is read, the identity engine told (maybe over the network), then the row locked: if
+    another request changed the list in between, the edit is refused (409) rather than undo it."""
+    owner, _org_id, project = _setup(harness)
+    theirs = ["https://app.example.com/theirs"]
+    runtime = harness.runtime
+
+    class Meddling(NoLifecycle):
+        async def redirects_changing(self, db: AsyncSession, changed: Project, urls: list[str]) -> None:
+            async with transaction(runtime.sessionmaker) as other:
+                await other.execute(
+                    sa_update(Project).where(Project.id == changed.id).values(redirect_urls=theirs)
+                )
+
+    async def edit() -> None:
+        async with transaction(runtime.sessionmaker) as db:
+            service = ProjectService(db, Meddling(), runtime.keys)
+            target = await get_project(db, project["id"])
+            await service.add_redirect_url(
+                target, "https://app.example.com/mine", actor=Actor(owner.account_id)
+            )
+
+    with pytest.raises(Conflict):
+        harness.run(edit)
+    assert owner.ok("GET", f"{API}/projects/{project['id']}")["redirect_urls"] == theirs
+
+
+def test_openapi_says_a_patch_replaces_the_whole_redirect_url_list(harness: Harness) -> None:
+    document = harness.client.get("/openapi.json").json()
+    field = document["components"]["schemas"]["ProjectUpdate"]["properties"]["redirect_urls"]
+    assert "Replaces the whole list" in json.dumps(field)
+    paths = document["paths"]["/console/api/projects/{project_id}/redirect-urls"]
+    assert {"post", "delete"} <= set(paths)

@@ -1,5 +1,6 @@
 """Session JWTs: per-project keys with a kid, the JWKS, rotation, and every tampering refused
-(`alg: none`, unknown kid, HS256 keyed with the public key, edited payload, another project, expired)."""
+(`alg: none`, unknown kid, HS256 keyed with the public key, edited payload, another project, expired);
+fresh tokens verify with common libraries (PyJWT, jose, joserfc) on a clock a little behind ours."""
 
 from __future__ import annotations
 
@@ -7,18 +8,26 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
+import subprocess
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 import jwt
+import jwt.api_jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from joserfc import jwt as joserfc_jwt
+from joserfc.errors import UnsupportedAlgorithmError
+from joserfc.jwk import KeySet
 from litestar.testing import TestClient
 
 from silver_auth.app import create_app
 from silver_auth.core import clock
+from silver_auth.projects.service import redirect_origin
 from silver_auth.settings import Settings
-from silver_auth.signing.service import LEEWAY
+from silver_auth.signing.service import BACKDATE, LEEWAY
 from tests.conftest import base_settings
 from tests.dbstate import snapshot
 from tests.endusers.support import CustomerProject, backend, customer_project, exchange, refresh, sign_up
@@ -138,10 +147,106 @@ def test_jwt_claims(harness: Harness) -> None:
     body = _session(harness, project, "claims@example.com")
     header, claims, _sig = _parts(body["jwt"])
     assert header["alg"] == "EdDSA" and header["kid"].startswith("sig_")
-    assert set(claims) == {"iss", "sub", "sid", "aud", "azp", "env", "iat", "nbf", "exp", "jti"}
+    assert set(claims) == {"iss", "sub", "sid", "aud", "azp", "env", "iat", "nbf", "exp", "jti", "origin"}
     assert claims["iss"] == f"{harness.settings.auth_url}/p/{project.project_id}"
     assert claims["aud"] == claims["azp"] == project.project_id
-    assert claims["exp"] - claims["iat"] == harness.settings.session_jwt_seconds
+    assert claims["origin"] == "https://app.example.com"  # where the session was started for
+    # iat and nbf are back-dated; the lifetime still counts from the moment of issue.
+    assert claims["iat"] == claims["nbf"]
+    backdate = int(BACKDATE.total_seconds())
+    assert claims["exp"] - claims["iat"] == harness.settings.session_jwt_seconds + backdate
+    refreshed = refresh(harness, project, body["session_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert _parts(refreshed.json()["jwt"])[1]["origin"] == claims["origin"]  # lives as long as the session
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://App.Example.com:443/callback?x=1", "https://app.example.com"),
+        ("https://app.example.com:8443/cb", "https://app.example.com:8443"),
+        ("http://localhost:3000/cb", "http://localhost:3000"),
+        ("http://[::1]:80/cb", "http://[::1]"),
+        ("com.example.app:/callback", "com.example.app:"),
+        ("com.example.app://oauth", "com.example.app:"),
+    ],
+)
+def test_the_origin_claim_is_the_redirect_urls_origin(url: str, origin: str) -> None:
+    assert redirect_origin(url) == origin
+
+
+def _clock_behind(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """PyJWT's clock (it reads datetime.now) `seconds` behind the service clock as it is now."""
+    at = clock.now() - timedelta(seconds=seconds)
+
+    class Behind(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Behind:
+            return cls.fromtimestamp(at.timestamp(), tz=tz)
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Behind)
+
+
+def test_a_fresh_jwt_verifies_with_pyjwt_on_a_clock_one_second_behind_without_leeway(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = customer_project(harness)
+    _browser, code = sign_up(harness, project, "behind@example.com")
+    _clock_behind(monkeypatch, 1)  # taken before the token exists: the verifier is at least 1 s behind
+    token = exchange(harness, project, code).json()["jwt"]
+    key = jwt.PyJWKSet.from_dict(_jwks(harness, project.project_id))[jwt.get_unverified_header(token)["kid"]]
+    claims = jwt.decode(
+        token,
+        key.key,
+        algorithms=[key.algorithm_name],
+        audience=project.project_id,
+        issuer=f"{harness.settings.auth_url}/p/{project.project_id}",
+        options={"require": ["exp", "iat", "nbf", "sub", "sid"]},
+        leeway=0,
+    )
+    assert claims["sub"] == _verify(harness, project, token)["user"]["id"]
+
+
+@pytest.mark.slow  # starts node
+def test_a_fresh_jwt_verifies_with_node_jose_on_a_clock_one_second_behind(harness: Harness) -> None:
+    node = shutil.which("node")
+    script = Path(__file__).resolve().parents[1] / "peers" / "oidc-provider" / "verify-jwt.js"
+    if node is None or not (script.parent / "node_modules" / "jose").exists():
+        pytest.fail("the oidc-provider peer is not installed: run npm ci --prefix tests/peers/oidc-provider")
+    project = customer_project(harness)
+    _browser, code = sign_up(harness, project, "jose@example.com")
+    now = clock.now().timestamp() - 1
+    token = exchange(harness, project, code).json()["jwt"]
+    request = {
+        "token": token,
+        "jwks": _jwks(harness, project.project_id),
+        "issuer": f"{harness.settings.auth_url}/p/{project.project_id}",
+        "audience": project.project_id,
+        "now": now,
+    }
+    run = subprocess.run(
+        [node, str(script)], input=json.dumps(request), capture_output=True, text=True, timeout=30, check=True
+    )
+    assert json.loads(run.stdout).get("sid") is not None, run.stdout
+
+
+def test_joserfc_verifies_when_eddsa_is_allowed_explicitly(harness: Harness) -> None:
+    """docs/end-users.md: joserfc refuses `EdDSA` unless `algorithms=["EdDSA"]` (RFC 9864)."""
+    project = customer_project(harness)
+    token = _session(harness, project, "joserfc@example.com")["jwt"]
+    keys = KeySet.import_key_set(_jwks(harness, project.project_id))
+    with pytest.raises(UnsupportedAlgorithmError):
+        joserfc_jwt.decode(token, keys)
+    decoded = joserfc_jwt.decode(token, keys, algorithms=["EdDSA"])
+    registry = joserfc_jwt.JWTClaimsRegistry(
+        leeway=int(LEEWAY.total_seconds()),
+        iss={"essential": True, "value": f"{harness.settings.auth_url}/p/{project.project_id}"},
+        aud={"essential": True, "value": project.project_id},
+        sub={"essential": True},
+        sid={"essential": True},
+    )
+    registry.validate(decoded.claims)
+    assert decoded.claims["origin"] == "https://app.example.com"
 
 
 def test_jwks_lists_public_keys_only_and_unknown_projects_are_404(harness: Harness) -> None:

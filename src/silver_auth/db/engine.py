@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from silver_auth.settings import Settings
@@ -50,10 +53,26 @@ def _transaction_over(connection: Any) -> None:
     connection.info[WRITING] = False
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file 0600 (the owner's alone, like secrets.json) before SQLite would
+    create it 0644 less the umask. SQLite gives its -wal and -shm files the database file's mode."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:"):  # a URI filename (`?uri=true`): left to SQLite
+        return
+    try:
+        os.close(os.open(Path(database), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except (FileExistsError, FileNotFoundError):  # there already; or no directory, which SQLite reports
+        return
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        create_private_sqlite_file(url)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "before_cursor_execute", _take_write_lock)

@@ -3,8 +3,9 @@ session JWT) and the session token (for a fresh JWT and the next session token).
 
 OAuth 2.1 / RFC 9700 practice: a code redeemed with the public publishable key needs its PKCE S256
 verifier; only the secret key (a server) may redeem a code started without a challenge; the exchange
-repeats the redirect URL (RFC 6749 4.1.3); every refresh rotates the session token, and a replaced
-token presented again revokes its session (RFC 9700 4.14.2). Tokens are stored as hashes only (G17).
+repeats the redirect URL (RFC 6749 4.1.3); a code redeemed twice revokes the session its first use
+started (RFC 6749 4.1.2); every refresh rotates the session token, and a replaced token presented again
+revokes its session (RFC 9700 4.14.2). Tokens are stored as hashes only (G17).
 """
 
 from __future__ import annotations
@@ -28,16 +29,43 @@ from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode, R
 from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.endusers.sessions import dead_reason
 from silver_auth.projects.models import Project
+from silver_auth.projects.service import redirect_origin
 from silver_auth.settings import Settings
 from silver_auth.signing import service as signing
 from silver_auth.signing.service import SessionClaims
 
 SYSTEM = Actor("system")
 REUSE_REASON = "refresh_token_reuse"
+CODE_REUSE_REASON = "code_reuse"
+
+# Why a code exchange was refused: `reason` (a stable slug) and `detail` of the 400 problem. A code of
+# another project or environment is refused exactly like an unknown one, so nothing leaks across them.
+GRANT_REFUSALS = {
+    "code-verifier-required": "a publishable key exchange needs the PKCE code_verifier (S256); a server "
+    "holding the secret key may exchange a code started without code_challenge",
+    "unknown-code": "no such code for this project environment: send the code from the redirect, with a "
+    "key of the project and environment whose hosted page issued it",
+    "redirect-url-mismatch": "redirect_url is not the one the hosted page was opened with (compared "
+    "character for character, RFC 6749 4.1.3)",
+    "code-started-without-pkce": "the hosted page was opened without code_challenge, so only the secret "
+    "key may exchange this code (the publishable key is public)",
+    "pkce-mismatch": "code_verifier is missing or does not match the code_challenge the hosted page was "
+    "opened with (S256, RFC 7636 4.6)",
+    "code-already-used": "the code was already exchanged once, so it may have been copied: the session it "
+    "started is revoked (RFC 6749 4.1.2); sign the user in again",
+    "code-expired": "the code has expired (it lives SILVER_END_USER_CODE_SECONDS after the redirect); sign "
+    "the user in again",
+    "session-ended": "the session this code started has ended (signed out, revoked, banned or expired)",
+}
 
 
 class InvalidGrant(ProblemError):
+    """RFC 6749's `invalid_grant`, as a problem (RFC 9457) with `error` and the failed check's `reason`."""
+
     status, slug, title = 400, "invalid-grant", "The code or session token is not valid"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(GRANT_REFUSALS[reason], error="invalid_grant", reason=reason)
 
 
 def pkce_s256(verifier: str) -> str:
@@ -57,9 +85,11 @@ class EndUserSessionIssued:
 async def _jwt_for(db: AsyncSession, settings: Settings, session: EndUserSession) -> tuple[str, datetime]:
     project = await db.get(Project, session.project_id)
     if project is None:
-        raise InvalidGrant("the project of this session no longer exists")
+        raise InvalidGrant("session-ended")
     key = await signing.current_key(db, settings, project, actor=SYSTEM)
-    claims = SessionClaims(session.project_id, session.environment, session.user_id, session.id)
+    claims = SessionClaims(
+        session.project_id, session.environment, session.user_id, session.id, origin=session.origin
+    )
     return signing.issue_jwt(settings, key, claims)
 
 
@@ -67,54 +97,83 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+@dataclass(frozen=True, slots=True)
+class CodeRedemption:
+    """What a code exchange presents. `confidential`: the caller proved the secret key."""
+
+    code: str
+    redirect_url: str
+    code_verifier: str | None
+    confidential: bool = False
+
+
+def _binding_refusal(row: RedirectCode, presented: CodeRedemption) -> str | None:
+    """The first check of the code's bindings that the exchange fails, else None."""
+    if not _same(presented.redirect_url, row.redirect_url):  # RFC 6749 4.1.3
+        return "redirect-url-mismatch"
+    if row.code_challenge is None:
+        # Anyone who saw `?code=` holds the public key too.
+        return None if presented.confidential else "code-started-without-pkce"
+    verifier = presented.code_verifier
+    if not (verifier and _same(pkce_s256(verifier), row.code_challenge)):  # RFC 7636 4.6
+        return "pkce-mismatch"
+    return None
+
+
 async def exchange_code(
     db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     scope: ProjectEnvironment,
-    code: str,
+    presented: CodeRedemption,
     *,
-    redirect_url: str,
-    code_verifier: str | None,
-    confidential: bool = False,
+    ip: str | None = None,
 ) -> EndUserSessionIssued:
-    """Code -> session token + session JWT. `confidential`: the caller proved the secret key, so a code
-    started without PKCE is accepted. Every refusal is `invalid-grant`, writes nothing and leaves the
-    code usable; all but "no verifier with a publishable key" read alike (nothing about the code)."""
-    if not confidential and not code_verifier:
+    """Code -> session token + session JWT. Every refusal is a 400 `invalid_grant` naming the failed
+    check; it writes nothing and leaves the code usable, except a second redemption that passes every
+    binding (RFC 6749 4.1.2): that revokes the session the first one started, audited."""
+    if not presented.confidential and not presented.code_verifier:
         # Checked before the code is looked at: the message says nothing about the code.
-        raise InvalidGrant(
-            "a publishable key exchange needs the PKCE code_verifier (S256); a server holding the "
-            "secret key may exchange a code started without code_challenge"
-        )
-    row = await db.scalar(select(RedirectCode).where(RedirectCode.code_hash == token_hash(code)))
-    refused = InvalidGrant("the code is unknown, expired, already used, or not issued to this request")
-    if row is None or row.used_at is not None or clock.now() >= row.expires_at:
-        raise refused
-    if (row.project_id, row.environment) != (scope.project_id, scope.environment):
-        raise refused
-    if not _same(redirect_url, row.redirect_url):  # RFC 6749 4.1.3
-        raise refused
-    if row.code_challenge is None:
-        if not confidential:  # anyone who saw `?code=` holds the public key too
-            raise refused
-    elif not (code_verifier and _same(pkce_s256(code_verifier), row.code_challenge)):  # RFC 7636 4.6
-        raise refused
+        raise InvalidGrant("code-verifier-required")
+    row = await db.scalar(select(RedirectCode).where(RedirectCode.code_hash == token_hash(presented.code)))
+    if row is None or (row.project_id, row.environment) != (scope.project_id, scope.environment):
+        raise InvalidGrant("unknown-code")
+    refusal = _binding_refusal(row, presented)
+    if refusal is not None:
+        raise InvalidGrant(refusal)
+    # Past the bindings, a used code is presented by someone holding what its first redeemer held.
+    if row.used_at is not None:
+        raise await _code_reused(db, sessionmaker, row, ip)
+    if clock.now() >= row.expires_at:
+        raise InvalidGrant("code-expired")
     session = await db.get(EndUserSession, row.session_id)
     user = await db.get(EndUser, session.user_id) if session else None
     if session is None or user is None or dead_reason(session, user):
-        raise refused
-    # Single use even under a race: only the request that flips used_at goes on.
+        raise InvalidGrant("session-ended")
+    # Single use even under a race: only the request that flips used_at goes on; the other is a reuse.
     claimed = await db.execute(
         update(RedirectCode)
         .where(RedirectCode.id == row.id, RedirectCode.used_at.is_(None))
         .values(used_at=clock.now())
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise refused
+        raise await _code_reused(db, sessionmaker, row, ip)
     session_token = secrets.token_urlsafe(32)
     session.refresh_hash = token_hash(session_token)
+    # The session started for this redirect URL (matched exactly at the hosted page and again here).
+    session.origin = redirect_origin(row.redirect_url)
     token, expires = await _jwt_for(db, settings, session)
     return EndUserSessionIssued(session, user, session_token, token, expires)
+
+
+async def _code_reused(
+    db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], row: RedirectCode, ip: str | None
+) -> InvalidGrant:
+    """The error for a code redeemed a second time; the session of its first redemption is revoked."""
+    session = await db.get(EndUserSession, row.session_id)
+    if session is not None:
+        await _revoke_for_reuse(db, sessionmaker, session, CODE_REUSE_REASON, ip)
+    return InvalidGrant("code-already-used")
 
 
 async def refresh(
@@ -172,13 +231,31 @@ async def _replayed(
     ip: str | None,
 ) -> Unauthorized:
     """The error for a token that is not the current one of a session. A retired one was copied
-    (RFC 9700 4.14.2; G29 suspicious access): its session is revoked and audited in a transaction of its
-    own, committed although the request answers 401. The request's transaction is rolled back first
-    (SQLite takes the write lock at BEGIN); nothing else is written."""
+    (RFC 9700 4.14.2; G29 suspicious access): its session is revoked."""
     retired = await db.get(RetiredRefreshToken, presented)
     session = await db.get(EndUserSession, retired.session_id) if retired else None
     if session is None or (session.project_id, session.environment) != (scope.project_id, scope.environment):
         return Unauthorized("the session token is unknown")
+    if not await _revoke_for_reuse(db, sessionmaker, session, REUSE_REASON, ip):
+        return Unauthorized("the session has ended (revoked)", reason="revoked")
+    return Unauthorized(
+        "this session token was already used once, so it may have been copied: the session is revoked; "
+        "sign the user in again",
+        reason="refresh-token-reuse",
+    )
+
+
+async def _revoke_for_reuse(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: EndUserSession,
+    reason: str,
+    ip: str | None,
+) -> bool:
+    """Revoke a session whose code or token was presented again (G29 suspicious access), audited with
+    `reason`, in a transaction of its own: committed although the request answers an error. The
+    request's transaction is rolled back first (SQLite takes the write lock at BEGIN); nothing else is
+    written. False if the session was revoked already (no second audit event)."""
     session_id, user_id, project_id = session.id, session.user_id, session.project_id
     org_id = await db.scalar(select(Project.org_id).where(Project.id == project_id))
     await db.rollback()
@@ -189,7 +266,7 @@ async def _replayed(
             .values(revoked_at=clock.now())
         )
         if revoked.rowcount != 1:  # type: ignore[attr-defined]
-            return Unauthorized("the session has ended (revoked)", reason="revoked")
+            return False
         await record(
             own,
             AuditAction.END_USER_SESSION_REVOKED,
@@ -197,10 +274,6 @@ async def _replayed(
             org_id=org_id,
             project_id=project_id,
             target=session_id,
-            metadata={"user_id": user_id, "reason": REUSE_REASON},
+            metadata={"user_id": user_id, "reason": reason},
         )
-    return Unauthorized(
-        "this session token was already used once, so it may have been copied: the session is revoked; "
-        "sign the user in again",
-        reason="refresh-token-reuse",
-    )
+    return True

@@ -51,6 +51,8 @@ class EndUserSession(Base):
     refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     """SHA-256 of the session token handed to the customer at code exchange (refreshes the JWT)."""
     mfa: Mapped[bool] = mapped_column(default=False)
+    origin: Mapped[str | None] = mapped_column(String(2048))
+    """The origin of the redirect URL whose code was exchanged for this session (the JWT's `origin`)."""
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]

@@ -27,6 +27,7 @@ from silver_auth.projects.schemas import (
     ProjectPage,
     ProjectPublic,
     ProjectUpdate,
+    RedirectUrlAdd,
 )
 from silver_auth.projects.service import ProjectService
 from silver_auth.runtime import runtime_of, scope_runtime
@@ -96,6 +97,44 @@ class ProjectController(Controller):
             await service.get_project(db, project_id), changes, actor=console.actor
         )
         return project_public(project)
+
+    @post(
+        "/projects/{project_id:str}/redirect-urls",
+        opt=ADMIN,
+        status_code=200,
+        summary="Register one redirect URL, keeping the others",
+        description="Answers the project. A URL already registered changes nothing. Checked like the "
+        "URLs of a PATCH; audited project.updated. 409 if the list changed meanwhile.",
+    )
+    async def add_redirect_url(
+        self,
+        project_id: FromPath[str],
+        data: JSONBody[RedirectUrlAdd],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        projects: NamedDependency[ProjectService],
+    ) -> ProjectPublic:
+        project = await service.get_project(db, project_id)
+        return project_public(await projects.add_redirect_url(project, data.url, actor=console.actor))
+
+    @delete(
+        "/projects/{project_id:str}/redirect-urls",
+        opt=ADMIN,
+        status_code=200,
+        summary="Unregister one redirect URL (in the query, percent-encoded), keeping the others",
+        description="Answers the project; 404 if the URL is not registered exactly so. Audited "
+        "project.updated. 409 if the list changed meanwhile.",
+    )
+    async def remove_redirect_url(
+        self,
+        project_id: FromPath[str],
+        url: Annotated[str, QueryParameter(min_length=1, max_length=2048)],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        projects: NamedDependency[ProjectService],
+    ) -> ProjectPublic:
+        project = await service.get_project(db, project_id)
+        return project_public(await projects.remove_redirect_url(project, url, actor=console.actor))
 
     @delete("/projects/{project_id:str}", opt=ADMIN, summary="Delete a project and its keys")
     async def delete_project(

@@ -8,6 +8,18 @@ import msgspec
 from silver_auth.core.schemas import Input, Name, Output
 
 UrlList = Annotated[list[Annotated[str, msgspec.Meta(max_length=2048)]], msgspec.Meta(max_length=50)]
+RedirectUrlList = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=2048)]],
+    msgspec.Meta(
+        max_length=50,
+        description="Replaces the whole list: URLs left out are unregistered. To add or remove one URL "
+        "without sending the others, use POST or DELETE /console/api/projects/{project_id}/redirect-urls.",
+        examples=[["https://app.example.com/callback", "com.example.app:/callback"]],
+    ),
+]
+RedirectUrl = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=2048, examples=["https://app.example.com/callback"])
+]
 
 
 class ProjectCreate(Input):
@@ -17,8 +29,12 @@ class ProjectCreate(Input):
 class ProjectUpdate(Input):
     name: Name | None = None
     allowed_origins: UrlList | None = None
-    redirect_urls: UrlList | None = None
+    redirect_urls: RedirectUrlList | None = None
     sign_in_methods: list[Literal["password"]] | None = None
+
+
+class RedirectUrlAdd(Input):
+    url: RedirectUrl
 
 
 class ProjectPublic(Output):

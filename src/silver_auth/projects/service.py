@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
-from silver_auth.core.errors import InvalidInput, NotFound, QuotaExceeded
+from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import clean_name, has_control_characters
 from silver_auth.db.session import on_commit
@@ -26,7 +27,9 @@ from silver_auth.projects.models import Project
 SIGN_IN_METHODS = ("password",)
 ENVIRONMENTS = ("test", "live")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
-FORBIDDEN_SCHEMES = ("javascript", "data", "file", "vbscript", "blob")
+# RFC 8252 7.1: an app's own scheme is a domain name it controls, reversed (`com.example.app`). Every
+# other scheme is refused, not only the dangerous ones: ftp:, file:, ws:, javascript:, data:, mailto:…
+APP_SCHEME = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)+")
 MAX_URLS = 50
 DEFAULT_PORTS = {"https": 443, "http": 80}
 HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -61,7 +64,8 @@ def clean_origin(value: str) -> str:
 
 
 def clean_redirect_url(value: str) -> str:
-    """An absolute URL matched exactly later: https, http on loopback, or an app's own scheme."""
+    """An absolute URL matched exactly later: https, http on loopback, or an app's own reverse-DNS
+    scheme (`com.example.app:/callback`)."""
     value = value.strip()
     if has_control_characters(value) or any(c.isspace() for c in value):
         raise InvalidInput(f"{value!r}: redirect URLs have no spaces or control characters")
@@ -71,15 +75,34 @@ def clean_redirect_url(value: str) -> str:
         raise InvalidInput(f"{value!r} is not a URL") from None
     if not parts.scheme or "#" in value or parts.username or parts.password:  # "#" alone too
         raise InvalidInput(f"{value!r}: redirect URLs are absolute, without fragment or credentials")
-    if parts.scheme in FORBIDDEN_SCHEMES:
-        raise InvalidInput(f"{value!r}: the {parts.scheme}: scheme is not allowed")
-    if parts.scheme in ("http", "https") and not parts.hostname:
+    web = parts.scheme in DEFAULT_PORTS
+    if not web and not APP_SCHEME.fullmatch(parts.scheme):
+        raise InvalidInput(
+            f"{value!r}: the {parts.scheme}: scheme is not allowed: use https (http on localhost) or an "
+            "app's reverse-DNS scheme such as com.example.app:/callback (RFC 8252 7.1)"
+        )
+    if not web and not (parts.netloc or parts.path.startswith("/")):
+        # `app.example.com:8443/cb` (https:// forgotten) parses as the scheme `app.example.com`.
+        raise InvalidInput(f"{value!r}: an app-scheme redirect URL has a path: com.example.app:/callback")
+    if web and not parts.hostname:
         raise InvalidInput(f"{value!r} has no host")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise InvalidInput(f"{value!r}: plain http is only allowed for localhost")
     if "*" in value:
         raise InvalidInput("wildcards are not allowed: redirect URLs match exactly")
     return value
+
+
+def redirect_origin(redirect_url: str) -> str:
+    """The origin of a registered redirect URL: `scheme://host[:port]` as a browser sends it in `Origin`
+    (lower case, default port left out); for an app scheme, which has no web origin, the scheme and its
+    colon (`com.example.app:`)."""
+    parts = urlsplit(redirect_url)
+    if parts.scheme not in DEFAULT_PORTS:
+        return f"{parts.scheme}:"
+    netloc = parts.netloc.lower()
+    default = f":{DEFAULT_PORTS[parts.scheme]}"
+    return f"{parts.scheme}://{netloc.removesuffix(default)}"
 
 
 def _clean_list(values: list[str], cleaner: Callable[[str], str], what: str) -> list[str]:
@@ -171,18 +194,55 @@ class ProjectService:
         *,
         actor: Actor,
     ) -> Project:
+        """Set the fields `changes` names; a list given replaces the whole list (redirect URLs too: to add
+        or remove one URL, see add_redirect_url and remove_redirect_url)."""
         cleaned = _cleaned_changes(project, changes)
         if not cleaned:
             return project
         if "redirect_urls" in cleaned:  # Authentik matches them strictly too
             await self.lifecycle.redirects_changing(self.db, project, list(cleaned["redirect_urls"]))  # type: ignore[call-overload]
+        await self._apply(project, cleaned, actor)
+        return project
+
+    async def add_redirect_url(self, project: Project, url: str, *, actor: Actor) -> Project:
+        """Register one more redirect URL and keep the others; already registered: nothing changes."""
+        added = clean_redirect_url(url)
+        if added in project.redirect_urls:
+            return project
+        if len(project.redirect_urls) >= MAX_URLS:
+            raise InvalidInput(f"at most {MAX_URLS} redirect URLs")
+        # Only the new URL is checked: URLs registered under older rules stay until removed.
+        return await self._edit_redirect_urls(project, [*project.redirect_urls, added], actor)
+
+    async def remove_redirect_url(self, project: Project, url: str, *, actor: Actor) -> Project:
+        """Unregister one redirect URL (exactly as registered) and keep the others."""
+        removed = url.strip()
+        if removed not in project.redirect_urls:
+            raise NotFound("that redirect URL is not registered for this project (URLs match exactly)")
+        return await self._edit_redirect_urls(
+            project, [kept for kept in project.redirect_urls if kept != removed], actor
+        )
+
+    async def _edit_redirect_urls(self, project: Project, wanted: list[str], actor: Actor) -> Project:
+        """Change the list to `wanted`, derived from the list as read; if another request changed the
+        list meanwhile, refuse rather than overwrite its change."""
+        read = list(project.redirect_urls)
+        await self.lifecycle.redirects_changing(self.db, project, wanted)
+        # The row lock comes after the lifecycle's network calls (it may leave the machine, G8).
+        await self.db.refresh(project, with_for_update=True)
+        if project.redirect_urls != read:
+            raise Conflict("the project's redirect URLs changed meanwhile: read them again and retry")
+        await self._apply(project, {"redirect_urls": wanted}, actor)
+        return project
+
+    async def _apply(self, project: Project, cleaned: dict[str, object], actor: Actor) -> None:
+        """Write cleaned changes with their effects: the audit event and the key cache."""
         for field, value in cleaned.items():
             setattr(project, field, value)
         project.updated_at = clock.now()
         await record_for_project(self.db, AuditAction.PROJECT_UPDATED, project, actor, {"changed": cleaned})
         # The cached key principals carry the name and origins: every worker must read them afresh.
         on_commit(self.db, partial(self.key_cache.forget_project, project.id))
-        return project
 
     async def delete(self, project: Project, *, actor: Actor) -> None:
         await self.delete_many([project], actor=actor)

@@ -32,8 +32,12 @@ ALGORITHMS = ("EdDSA", "ES256")
 # RFC 9864 prefers the fully specified `Ed25519`, which many verifiers do not know yet.
 warnings.filterwarnings("ignore", message="EdDSA is deprecated via RFC 9864", category=SecurityWarning)
 # Clock skew tolerated between this service and a customer backend, and kept after a rotated key's
-# last token expires before the key leaves the JWKS.
+# last token expires before the key leaves the JWKS. Also the leeway customers are told to use.
 LEEWAY = timedelta(seconds=30)
+# `iat` and `nbf` are this much before the moment of issue (Clerk back-dates `nbf` likewise): a verifier
+# whose clock runs a little behind, with no leeway (jose, PyJWT's default), must not see a fresh token as
+# not yet valid. PyJWT checks `iat` against its clock as well as `nbf`, so both move; `exp` does not.
+BACKDATE = timedelta(seconds=5)
 SYSTEM_ACTOR = Actor("system")
 
 
@@ -171,24 +175,29 @@ class SessionClaims:
     environment: str
     user_id: str
     session_id: str
+    origin: str | None = None
+    """Where the session was started for: the origin of the code's redirect URL (no claim when None)."""
 
 
 def issue_jwt(settings: Settings, key: SigningKey, claims: SessionClaims) -> tuple[str, datetime]:
     """A short-lived session JWT signed by `key`, and its expiry."""
     now = clock.now()
     expires = now + timedelta(seconds=settings.session_jwt_seconds)
-    payload = {
+    issued = int((now - BACKDATE).timestamp())
+    payload: dict[str, Any] = {
         "iss": urls.session_jwt_issuer(settings.auth_url, claims.project_id),
         "sub": claims.user_id,
         "sid": claims.session_id,
         "aud": claims.project_id,
-        "azp": claims.project_id,
+        "azp": claims.project_id,  # the authorized party is the project (its keys redeem the code)
         "env": claims.environment,
-        "iat": int(now.timestamp()),
-        "nbf": int(now.timestamp()),
+        "iat": issued,
+        "nbf": issued,
         "exp": int(expires.timestamp()),
         "jti": secrets.token_urlsafe(16),
     }
+    if claims.origin is not None:
+        payload["origin"] = claims.origin
     private = _key(
         key.algorithm, Sealer(settings.sealing_key_ring()).unseal(key.private_sealed, _context(key.id))
     )

@@ -16,6 +16,7 @@ from silver_auth.accounts import sessions as console_sessions
 from silver_auth.audit import models as audit
 from silver_auth.authentik import models as authentik
 from silver_auth.db.base import Base
+from silver_auth.db.engine import create_private_sqlite_file
 from silver_auth.endusers import models as endusers
 from silver_auth.keys import models as keys
 from silver_auth.mfa import models as mfa
@@ -70,8 +71,11 @@ def _run() -> None:
         with context.begin_transaction():
             context.run_migrations()
     else:
-        url = config.get_main_option("sqlalchemy.url") or load_settings().sqlalchemy_url
-        asyncio.run(_run_online(normalize_database_url(url)))
+        url = normalize_database_url(
+            config.get_main_option("sqlalchemy.url") or load_settings().sqlalchemy_url
+        )
+        create_private_sqlite_file(url)  # 0600, as `silver-auth migrate` creates it
+        asyncio.run(_run_online(url))
 
 
 # Alembic loads this file to migrate; the drift check and the tests import it for the registry alone.

@@ -66,7 +66,12 @@ def _answer(issued: grants.EndUserSessionIssued) -> ClientSession:
 
 
 @post(
-    "/exchange", status_code=200, summary="Exchange the one-time code for a session token and a session JWT"
+    "/exchange",
+    status_code=200,
+    summary="Exchange the one-time code for a session token and a session JWT",
+    description="A refused exchange is a 400 `invalid-grant` problem with `error: invalid_grant` and the "
+    "failed check in `reason`: " + ", ".join(f"`{reason}`" for reason in grants.GRANT_REFUSALS) + ". "
+    "A code redeemed a second time revokes the session its first exchange started (RFC 6749 4.1.2).",
 )
 async def exchange(
     request: Req,
@@ -75,14 +80,9 @@ async def exchange(
     runtime: NamedDependency[Runtime],
 ) -> ClientSession:
     scope, confidential = await _caller(request)
+    presented = grants.CodeRedemption(data.code, data.redirect_url, data.code_verifier, confidential)
     issued = await grants.exchange_code(
-        db,
-        runtime.settings,
-        scope,
-        data.code,
-        redirect_url=data.redirect_url,
-        code_verifier=data.code_verifier,
-        confidential=confidential,
+        db, runtime.sessionmaker, runtime.settings, scope, presented, ip=request_ip(request)
     )
     return _answer(issued)
 
