@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from silver_auth import __version__
 from silver_auth.accounts.credential_routes import AccountController
@@ -30,7 +32,8 @@ from silver_auth.endusers.routes.client import client_router
 from silver_auth.endusers.routes.console import EndUserConsoleController
 from silver_auth.health.routes import health, service_config
 from silver_auth.hosted.account import AccountPages
-from silver_auth.hosted.sign_in import HostedPages, stylesheet, unknown_page
+from silver_auth.hosted.context import HOSTED_PREFIX, unknown_page
+from silver_auth.hosted.sign_in import HostedPages, stylesheet
 from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
@@ -41,7 +44,7 @@ from silver_auth.signing.routes import SigningKeyController, jwks
 from silver_auth.web.body import JsonBodyRequest
 from silver_auth.web.cors import cors_middleware
 from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
-from silver_auth.web.http import EXCEPTION_HANDLERS, make_before_send
+from silver_auth.web.http import EXCEPTION_HANDLERS, handle_http, make_before_send
 
 CONSOLE_CONTROLLERS = [
     SessionController,
@@ -61,11 +64,17 @@ END_USER_HANDLERS = [
     AccountPages,
     HostedOidcCallback,
     stylesheet,
-    unknown_page,
     client_router,
     backend_router,
     jwks,
 ]
+
+
+def _no_route(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """No route matched: below the hosted pages' prefix the answer is an HTML page, elsewhere a problem."""
+    if exc.status_code == HTTP_404_NOT_FOUND and request.url.path.startswith(HOSTED_PREFIX):
+        return unknown_page(request)
+    return handle_http(request, exc)
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
@@ -118,7 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "console": Provide(provide_console, sync_to_thread=False),
             "org_access": Provide(provide_org_access, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: _no_route},  # type: ignore[dict-item]
         before_send=[make_before_send(settings)],
         middleware=[cors_middleware(preflight_allows), request_db_middleware],
         request_max_body_size=settings.max_body_bytes,

@@ -331,6 +331,14 @@ def _check_csrf(page: Page, request: Req, values: dict[str, Any]) -> None:
         )
 
 
+HOSTED_PREFIX = "/p/"
+
+
+def unknown_page(request: Req) -> Response[Any]:
+    """A path below the hosted pages' prefix that no page serves: an HTML page, like its neighbours."""
+    return _page_error(request, PageError(404, "There is no such page."))
+
+
 PAGE_HANDLERS: ExceptionHandlersMap = {
     PageError: _page_error,
     ProblemError: _page_error,

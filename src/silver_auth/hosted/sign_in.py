@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, get, post, route
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +23,6 @@ from silver_auth.hosted.context import (
     PAGE_HANDLERS,
     SIGN_IN_PAGES,
     Page,
-    PageError,
     PostedForm,
     Req,
     identity_handover,
@@ -203,17 +201,6 @@ class HostedPages(Controller):
         )
         response.delete_cookie(settings.end_user_cookie_name, path=page.where.path)
         return response
-
-
-@route(
-    "/p/{project_id:str}/{environment:str}/{rest:path}",
-    http_method=["GET", "POST", "PUT", "PATCH", "DELETE"],
-    include_in_schema=False,
-    exception_handlers=PAGE_HANDLERS,
-)
-async def unknown_page(rest: FromPath[str]) -> Response[Any]:
-    """Any other path below a hosted page's prefix: an HTML page saying so, like the pages around it."""
-    raise PageError(404, "There is no such page.")
 
 
 @get("/p/assets/hosted.css", include_in_schema=False)
