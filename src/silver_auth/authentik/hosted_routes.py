@@ -14,7 +14,7 @@ from silver_auth.authentik import hosted_sign_in as oidc
 from silver_auth.authentik.login_states import STATE_COOKIE
 from silver_auth.core.ids import looks_like
 from silver_auth.endusers import sessions
-from silver_auth.hosted import tokens as forms
+from silver_auth.hosted import tokens
 from silver_auth.hosted.context import PAGE_HANDLERS, Page, PageError, Req
 from silver_auth.hosted.sign_in import _finish
 from silver_auth.hosted.tokens import PAGE_OPT, PagePath
@@ -65,7 +65,7 @@ class HostedOidcCallback(Controller):
             project_id=project.id,
             project_name=project.name,
             where=PagePath(settings.auth_url, project.id, str(login.environment)),
-            form_cookie=forms.new_csrf_cookie(),
+            form_cookie=tokens.new_csrf_cookie(),
             new_cookie=False,
             redirect_url=redirect_url,
             state=login.client_state or "",
@@ -73,5 +73,5 @@ class HostedOidcCallback(Controller):
         )
         user = await oidc.end_user_for(db, page.scope, claims, ip=request_ip(request))
         response = await _finish(db, page, request, user, mfa=oidc.signed_in_with_mfa(claims))
-        response.set_cookie(forms.oidc_state_cookie(settings, project.id, ""))
+        response.set_cookie(tokens.oidc_state_cookie(settings, project.id, ""))
         return response

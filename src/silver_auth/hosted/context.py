@@ -24,7 +24,7 @@ from silver_auth.db.session import transaction
 from silver_auth.endusers import sessions
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.endusers.service import ENVIRONMENTS, ProjectEnvironment
-from silver_auth.hosted import tokens as forms
+from silver_auth.hosted import tokens
 from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
 from silver_auth.projects.models import Project
 from silver_auth.runtime import runtime_of
@@ -104,7 +104,7 @@ class Page:
             "project_name": self.project_name,
             "environment": self.where.environment,
             "where": self.where,
-            "csrf_token": forms.csrf_token(self.settings, self.where, self.form_cookie),
+            "csrf_token": tokens.csrf_token(self.settings, self.where, self.form_cookie),
             "redirect_url": self.redirect_url,
             "state": self.state,
             "code_challenge": self.code_challenge,
@@ -115,7 +115,7 @@ class Page:
     def show(self, template: str, title: str, status: int = 200, **extra: Any) -> Response[str]:
         response = render(template, status, **self.context(title, **extra))
         if self.new_cookie:
-            response.set_cookie(forms.cookie(self.settings, self.where, CSRF_COOKIE, self.form_cookie, None))
+            response.set_cookie(tokens.cookie(self.settings, self.where, CSRF_COOKIE, self.form_cookie, None))
         return response
 
     def refuse(
@@ -147,7 +147,7 @@ async def identity_entry(db: AsyncSession, page: Page, name: str) -> Response[An
     """The one place where the identity backend decides who renders the hosted pages.
 
     builtin: None (this module's forms). authentik: sign-in and sign-up go to the project's Authentik
-    application (endusers/oidc.py); sign-out ends the session here; the account pages live in Authentik.
+    application (authentik/hosted_sign_in.py); sign-out ends the session here; the account pages live in Authentik.
     """
     settings = page.settings
     if settings.identity != "authentik" or name == "sign-out":
@@ -174,7 +174,7 @@ async def identity_entry(db: AsyncSession, page: Page, name: str) -> Response[An
     response: Response[Any] = Redirect(
         started.authorization_url, status_code=303, headers={"Cache-Control": "no-store"}
     )
-    response.set_cookie(forms.oidc_state_cookie(settings, project.id, started.cookie_value))
+    response.set_cookie(tokens.oidc_state_cookie(settings, project.id, started.cookie_value))
     return response
 
 
@@ -225,7 +225,7 @@ async def _open(
         project_id=project.id,
         project_name=project.name,
         where=where,
-        form_cookie=forms.new_csrf_cookie() if fresh else str(existing),
+        form_cookie=tokens.new_csrf_cookie() if fresh else str(existing),
         new_cookie=fresh,
         redirect_url=redirect_url,
         state=state,
@@ -321,7 +321,7 @@ async def _form(request: Req) -> dict[str, Any]:
 
 
 def _check_csrf(page: Page, request: Req, values: dict[str, Any]) -> None:
-    if page.new_cookie or not forms.csrf_valid(
+    if page.new_cookie or not tokens.csrf_valid(
         page.settings, page.where, request.cookies.get(CSRF_COOKIE), field(values, "csrf_token")
     ):
         raise PageError(

@@ -18,7 +18,7 @@ from silver_auth.core.errors import Unauthorized
 from silver_auth.core.text import MAX_EMAIL
 from silver_auth.endusers import mfa, service, sessions
 from silver_auth.endusers.models import EndUser
-from silver_auth.hosted import tokens as forms
+from silver_auth.hosted import tokens
 from silver_auth.hosted.context import (
     PAGE_HANDLERS,
     SIGN_IN_PAGES,
@@ -41,7 +41,7 @@ async def _finish(db: AsyncSession, page: Page, request: Req, user: EndUser, *, 
     started = await sessions.start_end_user_session(
         db, settings, user, mfa=mfa, ip=request_ip(request), user_agent=request.headers.get("user-agent")
     )
-    session_cookie = forms.cookie(
+    session_cookie = tokens.cookie(
         settings,
         page.where,
         settings.end_user_cookie_name,
@@ -54,7 +54,7 @@ async def _finish(db: AsyncSession, page: Page, request: Req, user: EndUser, *, 
         code = await sessions.issue_code(
             db, settings, started.session, page.redirect_url, page.code_challenge or None
         )
-        target = forms.with_query(page.redirect_url, code=code, state=page.state)
+        target = tokens.with_query(page.redirect_url, code=code, state=page.state)
         response = Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(session_cookie)
     return response
@@ -120,7 +120,7 @@ class HostedPages(Controller):
         code = await sessions.issue_code(
             db, page.settings, session, page.redirect_url, page.code_challenge or None
         )
-        target = forms.with_query(page.redirect_url, code=code, state=page.state)
+        target = tokens.with_query(page.redirect_url, code=code, state=page.state)
         return Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
 
     @post("/sign-in", opt=PAGE_OPT)
@@ -145,7 +145,7 @@ class HostedPages(Controller):
                 ip=request_ip(request),
             )
         if await mfa.has_mfa(db, user.id):
-            pending = forms.pending_token(settings, page.where, user.id, page.form_cookie)
+            pending = tokens.pending_token(settings, page.where, user.id, page.form_cookie)
             return page.show("totp.html", "Two-step verification", pending=pending)
         return await _finish(db, page, request, user, mfa=False)
 
@@ -159,7 +159,7 @@ class HostedPages(Controller):
     ) -> Response[Any]:
         page = form.page
         pending = form.field("pending")
-        user_id = forms.pending_user(page.settings, page.where, pending, page.form_cookie)
+        user_id = tokens.pending_user(page.settings, page.where, pending, page.form_cookie)
         user = await db.get(EndUser, user_id) if user_id else None
         if user is None or user.project_id != page.project_id or user.environment != page.where.environment:
             raise page.refuse("sign_in.html", "Sign in", "That took too long; sign in again.", 400, email="")
@@ -195,7 +195,7 @@ class HostedPages(Controller):
         if current is not None:
             await sessions.end_session(db, current[0])
         response: Response[Any] = (
-            Redirect(forms.with_query(page.redirect_url, state=page.state), status_code=303)
+            Redirect(tokens.with_query(page.redirect_url, state=page.state), status_code=303)
             if page.redirect_url
             else page.show("message.html", "Signed out", error=None, info="You are signed out.")
         )
@@ -206,7 +206,7 @@ class HostedPages(Controller):
 @get("/p/assets/hosted.css", include_in_schema=False)
 async def stylesheet() -> Response[str]:
     return Response(
-        forms.STYLESHEET,
+        tokens.STYLESHEET,
         media_type="text/css",
         headers={"Cache-Control": "public, max-age=3600"},
     )
