@@ -147,7 +147,8 @@ async def identity_entry(db: AsyncSession, page: Page, name: str) -> Response[An
     """The one place where the identity backend decides who renders the hosted pages.
 
     builtin: None (this module's forms). authentik: sign-in and sign-up go to the project's Authentik
-    application (authentik/hosted_sign_in.py); sign-out ends the session here; the account pages live in Authentik.
+    application (authentik/hosted_sign_in.py); sign-out ends the session here; the account pages live
+    in Authentik.
     """
     settings = page.settings
     if settings.identity != "authentik" or name == "sign-out":
