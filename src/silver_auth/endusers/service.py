@@ -66,7 +66,7 @@ async def create_user(
 ) -> EndUser:
     """A new end-user (sign-up page or backend API), counted against the org plan's end-user quota."""
     normalized = normalize_email(email)
-    password_hash = hash_password(password) if password is not None else None  # ASVS V6.2 policy
+    password_hash = await hash_password(password) if password is not None else None  # ASVS V6.2 policy
     project, org = await _locked_org_plan(db, scope.project_id)
     plan = plan_for(org.plan)
     count = await db.scalar(
@@ -168,7 +168,7 @@ async def update_user(
         user.email = normalize_email(email)
         changed.append("email")
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password(password)
         changed.append("password")
     if not changed:
         return user
@@ -276,7 +276,9 @@ async def authenticate(
             if normalized
             else None
         )
-        valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
+        valid = await verify_password(
+            user.password_hash if user else None, password
+        )  # costs the same if None
         if user is None or not valid or user.banned_at is not None:
             user_id = user.id if user else None
             await attempt.failed(
