@@ -17,8 +17,10 @@ from anyio import CapacityLimiter, to_thread
 from anyio.lowlevel import RunVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.core.errors import InvalidInput
+from silver_auth.db.session import release_idle
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -67,16 +69,22 @@ def _limiter() -> CapacityLimiter:
     return limiter
 
 
-async def hash_password(password: str) -> str:
-    """The policy (on the loop: a set lookup), then the argon2id hash in a worker thread."""
+async def hash_password(password: str, *, release: AsyncSession | None = None) -> str:
+    """The policy (on the loop: a set lookup), then the argon2id hash in a worker thread. `release`:
+    the caller's session, whose connection goes back to the pool meanwhile if it holds nothing."""
     check_policy(password)
+    if release is not None:
+        await release_idle(release)
     return await to_thread.run_sync(_hasher.hash, password, limiter=_limiter())
 
 
-async def verify_password(encoded: str | None, password: str) -> bool:
-    """Constant-work check: a missing account still pays for one argon2id verification."""
+async def verify_password(encoded: str | None, password: str, *, release: AsyncSession | None = None) -> bool:
+    """Constant-work check: a missing account still pays for one argon2id verification. `release` as
+    for hash_password: a sign-in waiting for a thread must not sit on a connection others need."""
     if len(password) > MAX_LENGTH:
         return False
+    if release is not None:
+        await release_idle(release)
     return await to_thread.run_sync(_verify, encoded, password, limiter=_limiter())
 
 

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager, suppress
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from silver_auth.db.engine import WRITING
+
 AFTER_COMMIT = "after_commit"
 AFTER_ROLLBACK = "after_rollback"
 AFTER_SETTLE = "after_settle"
@@ -62,6 +64,20 @@ async def _settled(db: AsyncSession) -> None:
     for hook in db.info.pop(AFTER_SETTLE, []):
         with suppress(Exception):
             await hook()
+
+
+async def release_idle(db: AsyncSession) -> None:
+    """Before a slow step that needs no database (an argon2 hash), give the connection back to the pool
+    if the transaction holds nothing: on SQLite, a session that has only read has no database
+    transaction open (see engine._take_write_lock), so ending it changes nothing but frees the
+    connection; the next statement takes one again. A session with pending changes, a write or a lock
+    keeps its connection, and so does every Postgres session (its reads are in a transaction)."""
+    if not db.in_transaction() or db.new or db.dirty or db.deleted:
+        return
+    connection = await db.connection()
+    if connection.dialect.name != "sqlite" or connection.info.get(WRITING):
+        return
+    await db.commit()
 
 
 async def write_lock(db: AsyncSession) -> None:
