@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager, suppress
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from silver_auth.db.engine import WRITING
+from silver_auth.db.sqlite import WRITING
 
 AFTER_COMMIT = "after_commit"
 AFTER_ROLLBACK = "after_rollback"
@@ -69,7 +69,7 @@ async def _settled(db: AsyncSession) -> None:
 async def release_idle(db: AsyncSession) -> None:
     """Before a slow step that needs no database (an argon2 hash), give the connection back to the pool
     if the transaction holds nothing: on SQLite, a session that has only read has no database
-    transaction open (see engine._take_write_lock), so ending it changes nothing but frees the
+    transaction open (see sqlite._take_write_lock), so ending it changes nothing but frees the
     connection; the next statement takes one again. A session with pending changes, a write or a lock
     keeps its connection, and so does every Postgres session (its reads are in a transaction)."""
     if not db.in_transaction() or db.new or db.dirty or db.deleted:
