@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from silver_auth.db import sqlite
+from silver_auth.db.locks import track_writes
 from silver_auth.settings import Settings
 
 
@@ -35,13 +36,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url)
         sqlite.install(engine.sync_engine)  # WAL, and one writer at a time in arrival order
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
         connect_args={"timeout": 5, "command_timeout": 10},
     )
+    track_writes(engine.sync_engine)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -23,11 +23,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.util import await_only
 
-WRITING = "silver_auth.sqlite_writing"
-"""Connection info: this connection's transaction has begun (it holds SQLite's write lock)."""
+from silver_auth.db.locks import WRITING, writes
+
 HOLDING = "silver_auth.sqlite_gate"
 """Connection info: the gate this connection holds, until its transaction ends."""
-READ_ONLY = ("SELECT", "PRAGMA")
 QUEUE_TIMEOUT_SECONDS = 10.0
 """How long a write waits for its turn among the writers of this process."""
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -79,13 +78,6 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _writes(statement: str, context: Any) -> bool:
-    if not statement.lstrip().upper().startswith(READ_ONLY):
-        return True
-    compiled = getattr(getattr(context, "compiled", None), "statement", None)
-    return getattr(compiled, "_for_update_arg", None) is not None  # SQLite drops FOR UPDATE: lock here
-
-
 def _take_write_lock(
     connection: Any, cursor: Any, statement: str, _parameters: Any, context: Any, _executemany: bool
 ) -> None:
@@ -94,7 +86,7 @@ def _take_write_lock(
     (a console guard, say) lets another connection write: the throttle books attempts on its own.
     Taking the lock at BEGIN, not at the first write, matters: a deferred transaction that reads, then
     writes, fails with SQLITE_BUSY when another writer committed in between."""
-    if connection.info.get(WRITING) or not _writes(statement, context):
+    if connection.info.get(WRITING) or not writes(statement, context):
         return
     gate = _gate(connection.engine.url.database)
     # SQLAlchemy runs this hook inside an awaited call's greenlet: it may wait on the event loop.
