@@ -12,18 +12,16 @@ from typing import Any
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from litestar.testing import TestClient
 from sqlalchemy import event, func, select
 
 from silver_auth.accounts import passwords
 from silver_auth.accounts.sessions import ConsoleSession
-from silver_auth.app import create_app
 from silver_auth.audit.models import AuditEvent
 from silver_auth.keys.models import ApiKey
 from silver_auth.plans.service import plan_for
 from silver_auth.throttle.models import AuthFailure
 from tests.concurrent import send_from_many
-from tests.conftest import base_settings
+from tests.conftest import AppPool, base_settings
 from tests.factories import PASSWORD, Harness
 
 BURST = 200
@@ -42,11 +40,13 @@ class CostlyHasher(PasswordHasher):
 
 
 @pytest.fixture
-def loaded(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def loaded(
+    apps: AppPool, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
     monkeypatch.setattr(passwords, "_hasher", CostlyHasher(time_cost=1, memory_cost=1024, parallelism=1))
     # The cost is a sleep, not CPU: more threads than cores shorten the test without hiding anything.
     settings = base_settings(tmp_path, DATABASE_URL=database_url, SILVER_PASSWORD_HASH_THREADS=8)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with apps.serve(settings) as client:
         yield Harness(client, settings)
 
 
