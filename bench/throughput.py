@@ -153,34 +153,41 @@ def migrate(env: dict[str, str], cwd: Path) -> None:
         raise BenchError(f"silver-auth migrate failed: {(done.stderr or done.stdout).strip()[-500:]}")
 
 
-async def _seed() -> tuple[str, str]:
+@dataclass(frozen=True)
+class Seeded:
+    email: str
+    password: str
+    publishable: str
+    secret: str
+
+
+async def _seed() -> Seeded:
     from silver_auth.accounts.service import create_account  # noqa: PLC0415
-    from silver_auth.app import build_runtime  # noqa: PLC0415 - after the env is in place
     from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
     from silver_auth.db.session import transaction  # noqa: PLC0415
-    from silver_auth.keys.service import create_key  # noqa: PLC0415
     from silver_auth.orgs.service import create_org  # noqa: PLC0415
-    from silver_auth.projects.service import create_project  # noqa: PLC0415
-    from silver_auth.settings import load_settings  # noqa: PLC0415
+    from silver_auth.runtime import build_runtime, key_service, project_service  # noqa: PLC0415
+    from silver_auth.settings import load_settings  # noqa: PLC0415 - after the env is in place
 
-    settings = load_settings()
-    runtime = build_runtime(settings)
-    pepper = settings.secret("key_pepper")
+    runtime = build_runtime(load_settings())
     try:
         async with transaction(runtime.sessionmaker) as db:
-            email = f"bench-{secrets.token_hex(6)}@bench.invalid"
-            account = await create_account(db, email, secrets.token_urlsafe(24), actor=CLI_ACTOR)
+            email, password = f"bench-{secrets.token_hex(6)}@bench.invalid", secrets.token_urlsafe(24)
+            account = await create_account(db, email, password, actor=CLI_ACTOR)
             org = await create_org(db, "Bench", owner_id=account.id, actor=CLI_ACTOR)
-            project = await create_project(db, org.id, "Bench", actor=CLI_ACTOR)
-            publishable = await create_key(db, project, "publishable", "live", pepper=pepper, actor=CLI_ACTOR)
-            secret = await create_key(db, project, "secret", "live", pepper=pepper, actor=CLI_ACTOR)
-            return publishable.raw, secret.raw
+            project = await project_service(runtime, db).create(org.id, "Bench", actor=CLI_ACTOR)
+            keys = key_service(runtime, db)
+            publishable = await keys.create(project, "publishable", "live", actor=CLI_ACTOR)
+            secret = await keys.create(project, "secret", "live", actor=CLI_ACTOR)
+            return Seeded(email, password, publishable.raw, secret.raw)
     finally:
         await runtime.engine.dispose()
+        await runtime.throttle.engine.dispose()
 
 
-def seed(env: dict[str, str]) -> tuple[str, str]:
-    """An account, an org, a project, a live publishable and a live secret key, through the services."""
+def seed(env: dict[str, str]) -> Seeded:
+    """An account (its password returned), an org, a project, a live publishable and a live secret key,
+    through the services."""
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
@@ -319,10 +326,8 @@ class Options:
     rounds: int
 
 
-def bench_server(
-    kind: str, env: dict[str, str], workdir: Path, keys: tuple[str, str], opts: Options
-) -> list[Row]:
-    publishable, secret = keys
+def bench_server(kind: str, env: dict[str, str], workdir: Path, keys: Seeded, opts: Options) -> list[Row]:
+    publishable, secret = keys.publishable, keys.secret
     base_port, silver_port = free_port(), free_port()
     silver_env = {**env, "SILVER_BIND_PORT": str(silver_port)}
     baseline_argv = [

@@ -24,6 +24,22 @@ def send_together(harness: Harness, requests: list[Request], ip: str = "203.0.11
     return harness.run(work)
 
 
+def send_from_many(harness: Harness, requests: list[Request]) -> list[httpx.Response]:
+    """Send every request concurrently, each from a client address of its own (as many users would)."""
+
+    async def one(index: int, request: Request) -> httpx.Response:
+        ip = f"10.1.{index // 250}.{index % 250 + 1}"
+        transport = httpx.ASGITransport(app=harness.client.app, client=(ip, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            method, url, kwargs = request
+            return await client.request(method, url, **kwargs)
+
+    async def work() -> list[httpx.Response]:
+        return list(await asyncio.gather(*(one(i, request) for i, request in enumerate(requests))))
+
+    return harness.run(work)
+
+
 def send(harness: Harness, method: str, url: str, ip: str, **kwargs: Any) -> httpx.Response:
     """One request from `ip`."""
     return send_together(harness, [(method, url, kwargs)], ip)[0]

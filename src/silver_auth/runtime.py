@@ -14,6 +14,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.accounts.passwords import set_hash_threads
 from silver_auth.accounts.sessions import ConsoleSessionCodec
 from silver_auth.core.crypto import Hasher, Sealer, keyed_hasher
 from silver_auth.db.engine import create_engine, create_sessionmaker
@@ -69,6 +70,7 @@ def scope_runtime(scope: Scope) -> Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    set_hash_threads(settings.password_hash_threads)
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     key_hasher = keyed_hasher(settings.secret("key_pepper"))

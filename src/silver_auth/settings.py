@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         None, alias="AUTHENTIK_PG_PASS", description="Checked for strength and uniqueness (G21); never used."
     )
     db_pool_size: int = Field(10, alias="SILVER_DB_POOL_SIZE", gt=0)
+    password_hash_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        alias="SILVER_PASSWORD_HASH_THREADS",
+        gt=0,
+        description="Password hashes and verifications run at once per worker, each in a thread of its own.",
+    )
 
     key_pepper: SecretStr | None = Field(None, alias="SILVER_KEY_PEPPER")
     sealing_keys: SecretStr | None = Field(

@@ -25,15 +25,15 @@ def test_v6_2_length_limits_are_12_to_128_and_no_composition_rules() -> None:
             assert refused not in raised.value.detail
 
 
-def test_v6_2_passwords_are_never_truncated() -> None:
+async def test_v6_2_passwords_are_never_truncated() -> None:
     base = "p" * 127
-    encoded = hash_password(base + "1")
-    assert verify_password(encoded, base + "1")
-    assert not verify_password(encoded, base + "2")  # the 128th character counts
-    assert not verify_password(encoded, base)  # so does its absence
-    assert not verify_password(encoded, base + "1" + "extra")  # longer is not a prefix match
+    encoded = await hash_password(base + "1")
+    assert await verify_password(encoded, base + "1")
+    assert not await verify_password(encoded, base + "2")  # the 128th character counts
+    assert not await verify_password(encoded, base)  # so does its absence
+    assert not await verify_password(encoded, base + "1" + "extra")  # longer is not a prefix match
     # bcrypt-style 72-byte truncation would make these equal
-    assert not verify_password(hash_password("q" * 80 + "alpha"), "q" * 80 + "omega")
+    assert not await verify_password(await hash_password("q" * 80 + "alpha"), "q" * 80 + "omega")
 
 
 def test_v6_2_the_bundled_list_holds_the_10000_most_common_passwords() -> None:
@@ -44,13 +44,13 @@ def test_v6_2_the_bundled_list_holds_the_10000_most_common_passwords() -> None:
 
 
 @pytest.mark.parametrize("password", ["1qaz2wsx3edc", "QWERTY123456", "Qazwsxedcrfv", "123QWEASDZXC"])
-def test_v6_2_common_passwords_are_refused_case_insensitively(password: str) -> None:
+async def test_v6_2_common_passwords_are_refused_case_insensitively(password: str) -> None:
     assert len(password) >= passwords.MIN_LENGTH  # the length rule alone would let these through
     with pytest.raises(InvalidInput, match="most common passwords") as raised:
         check_policy(password)
     assert password not in raised.value.detail
     with pytest.raises(InvalidInput):
-        hash_password(password)
+        await hash_password(password)
 
 
 def test_v6_2_a_common_password_inside_a_longer_one_is_fine() -> None:

@@ -15,8 +15,10 @@ import pytest
 import structlog
 from litestar.testing import TestClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from silver_auth.app import create_app
+from silver_auth.db.engine import create_sessionmaker
 from silver_auth.settings import Settings
 from silver_auth.web import http as api_http
 from tests.conftest import base_settings
@@ -405,3 +407,29 @@ def test_unreachable_database_is_a_retryable_503_problem_without_the_password(
         health = harness.client.get("/health")
         assert health.status_code == 503 and password not in health.text
         assert_security_headers(health)
+
+
+def test_an_exhausted_connection_pool_is_a_retryable_503_problem(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every connection of the pool stays checked out past the pool's timeout: load, not a bug."""
+    tiny = create_async_engine(harness.runtime.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.05)
+    monkeypatch.setattr(harness.runtime, "sessionmaker", create_sessionmaker(tiny))
+
+    async def hold() -> AsyncConnection:
+        return await tiny.connect()
+
+    held = harness.run(hold)
+    try:
+        with captured_http_log(monkeypatch) as log:
+            response = harness.client.post(
+                "/console/api/sign-in", json={"email": "a@example.com", "password": "a fine passphrase 1"}
+            )
+    finally:
+        harness.run(held.close)
+        harness.run(tiny.dispose)
+    problem = assert_problem(response, 503)
+    assert set(problem) == {"type", "title", "status", "detail"}
+    assert response.headers["retry-after"] == "1"
+    assert "pool" not in response.text.lower()
+    assert "database_busy" in log.getvalue() and "unhandled_error" not in log.getvalue()

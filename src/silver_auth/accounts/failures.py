@@ -61,7 +61,7 @@ async def check_password(
 ) -> None:
     """Re-authentication with the account's password (its stored hash), inside a reserved attempt: a
     wrong one is counted and audited, and refused (403 ReauthenticationFailed with `detail`)."""
-    if not verify_password(password_hash, password):
+    if not await verify_password(password_hash, password, release=db):
         await refuse(
             db,
             attempt,

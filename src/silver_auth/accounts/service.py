@@ -42,7 +42,7 @@ async def create_account(
     account = Account(
         id=new_id("acc"),
         email=normalize_email(email),
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password, release=db),
         is_active=True,
         created_at=clock.now(),
     )
@@ -163,7 +163,7 @@ async def check_credentials(db: AsyncSession, email: str, password: str) -> tupl
     active: one argon2 verification whether or not the account exists (same work, ASVS V6.3.8)."""
     normalized = email_key(email)
     account = await db.scalar(select(Account).where(Account.email == normalized)) if normalized else None
-    valid = verify_password(account.password_hash if account else None, password)
+    valid = await verify_password(account.password_hash if account else None, password, release=db)
     return account, account is not None and valid and account.is_active
 
 
@@ -215,7 +215,7 @@ async def change_password(
             purpose="password_change",
             actor=actor,
         )
-        account.password_hash = hash_password(new_password)
+        account.password_hash = await hash_password(new_password, release=db)
         revoked = await revoke_all_sessions(db, account.id, keep_session_id=keep_session_id)
         await attempt.succeeded(db)
     await record(

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager, suppress
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from silver_auth.db.locks import WRITING
+
 AFTER_COMMIT = "after_commit"
 AFTER_ROLLBACK = "after_rollback"
 AFTER_SETTLE = "after_settle"
@@ -62,6 +64,22 @@ async def _settled(db: AsyncSession) -> None:
     for hook in db.info.pop(AFTER_SETTLE, []):
         with suppress(Exception):
             await hook()
+
+
+async def release_idle(db: AsyncSession) -> None:
+    """Before a slow step that needs no database (an argon2 hash), give the connection back to the pool
+    if the transaction holds nothing. A transaction that has only read, at the default isolation
+    level, loses nothing by ending here: on SQLite it has not even begun in the database (see
+    sqlite._take_write_lock), on Postgres each of its statements saw its own snapshot anyway. The next
+    statement takes a connection again. One with pending changes, a write or a lock keeps it."""
+    if not db.in_transaction() or db.in_nested_transaction() or db.new or db.dirty or db.deleted:
+        return
+    connection = (await db.connection()).sync_connection
+    if connection is None or connection.info.get(WRITING):
+        return
+    if connection.get_execution_options().get("isolation_level"):  # a snapshot the caller asked for
+        return
+    await db.commit()
 
 
 async def write_lock(db: AsyncSession) -> None:

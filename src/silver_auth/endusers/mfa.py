@@ -99,7 +99,7 @@ async def disable_totp(
     async with deps.throttle.attempt(
         db, policies.end_user_second_factor(deps.settings, "reauth", user.id, ip)
     ) as attempt:
-        if not verify_password(user.password_hash, password):
+        if not await verify_password(user.password_hash, password, release=db):
             await _refused(db, attempt, user, AuditAction.END_USER_REAUTH_FAILED, ip)
             raise Unauthorized("the password is not correct")
         await check_second_factor(db, deps, user, code, ip=ip)

@@ -66,7 +66,9 @@ async def create_user(
 ) -> EndUser:
     """A new end-user (sign-up page or backend API), counted against the org plan's end-user quota."""
     normalized = normalize_email(email)
-    password_hash = hash_password(password) if password is not None else None  # ASVS V6.2 policy
+    password_hash = (
+        await hash_password(password, release=db) if password is not None else None
+    )  # ASVS V6.2 policy
     project, org = await _locked_org_plan(db, scope.project_id)
     plan = plan_for(org.plan)
     count = await db.scalar(
@@ -164,11 +166,13 @@ async def update_user(
     db: AsyncSession, user: EndUser, *, email: str | None, password: str | None, actor: Actor
 ) -> EndUser:
     changed: list[str] = []
+    # Hashed before anything changes: the session still holds nothing, so its connection can go back.
+    password_hash = await hash_password(password, release=db) if password is not None else None
     if email is not None and normalize_email(email) != user.email:
         user.email = normalize_email(email)
         changed.append("email")
-    if password is not None:
-        user.password_hash = hash_password(password)
+    if password_hash is not None:
+        user.password_hash = password_hash
         changed.append("password")
     if not changed:
         return user
@@ -276,7 +280,9 @@ async def authenticate(
             if normalized
             else None
         )
-        valid = verify_password(user.password_hash if user else None, password)  # costs the same if None
+        valid = await verify_password(
+            user.password_hash if user else None, password, release=db
+        )  # costs the same if None
         if user is None or not valid or user.banned_at is not None:
             user_id = user.id if user else None
             await attempt.failed(

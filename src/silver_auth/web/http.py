@@ -3,6 +3,7 @@ for every error."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -13,7 +14,8 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, MethodNotAllowedException, ValidationException
 from litestar.types import Message, Scope
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from silver_auth.core import urls
 from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
@@ -205,13 +207,20 @@ def _first_line(exc: Exception) -> str:
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # No stack trace or message to the caller. The log keeps the first line, redacted: SQL errors
     # carry bound parameters on later lines.
-    log.error(
-        "unhandled_error",
+    busy = _database_busy(exc)
+    (log.warning if busy else log.error)(
+        "database_busy" if busy else "unhandled_error",
         path=request.url.path,
         method=request.method,
         error_type=type(exc).__name__,
         error=_first_line(exc),
     )
+    if busy:
+        return problem_response(
+            503,
+            problem_body(503, "the service is busy; try again shortly"),
+            {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+        )
     if _text_the_database_refuses(exc):
         return problem_response(
             422, problem_body(422, "the request holds characters that cannot be stored (such as NUL)")
@@ -230,6 +239,21 @@ def _text_the_database_refuses(exc: BaseException) -> bool:
     own fields; this is the net under the ones that don't."""
     orig = getattr(exc, "orig", None)
     return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in ("22021", "22P05")
+
+
+BUSY_RETRY_AFTER_SECONDS = 1
+
+
+def _database_busy(exc: BaseException) -> bool:
+    """Load, not a bug: SQLite's write lock stayed taken past the busy timeout (another process, such as
+    the CLI, or a burst), or every pooled connection stayed checked out past the pool's timeout."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorcode", None)
+    # Extended result codes keep the primary one in their low byte (SQLITE_BUSY_SNAPSHOT = 517).
+    busy_or_locked = code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return isinstance(exc, OperationalError) and busy_or_locked
 
 
 def _dependency_down(exc: BaseException) -> bool:
