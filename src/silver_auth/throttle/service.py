@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import Hasher
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.ids import new_id
-from silver_auth.db.session import on_rollback, transaction, write_lock
+from silver_auth.db.session import after_settle, transaction, write_lock
 from silver_auth.throttle.models import AuthFailure
 
 
@@ -104,28 +104,23 @@ class Attempt:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """The secret was wrong: the reservation stays as the failure, and the failure is audited. An
-        error follows, so the request's transaction rolls back; the audit event is then written in a
-        transaction of its own (and in the request's, should it commit after all: exactly one)."""
+        error follows and the request's transaction rolls back, so the event is written in a
+        transaction of its own once the request's is over, whichever way it ended: exactly once."""
         self.settled = True
-
-        async def audit(into: AsyncSession) -> None:
-            await record(
-                into,
-                action,
-                actor=actor,
-                target=target,
-                org_id=org_id,
-                project_id=project_id,
-                metadata=metadata,
-            )
-
-        await audit(db)
 
         async def audit_on_its_own() -> None:
             async with transaction(self.sessionmaker) as own:
-                await audit(own)
+                await record(
+                    own,
+                    action,
+                    actor=actor,
+                    target=target,
+                    org_id=org_id,
+                    project_id=project_id,
+                    metadata=metadata,
+                )
 
-        on_rollback(db, audit_on_its_own)
+        after_settle(db, audit_on_its_own)
 
     async def succeeded(self, db: AsyncSession) -> None:
         """The secret was right: drop the reservation and the first limit's earlier failures, in the
@@ -135,59 +130,15 @@ class Attempt:
         await clear(db, self.limits[0].scope, self.limits[0].subject)
 
     async def release(self, db: AsyncSession) -> None:
-        """The request failed before reaching the secret: the reservation goes, with the request's
-        transaction if it commits, else in a transaction of its own once it has rolled back."""
+        """The request failed before reaching the secret: the reservation (committed on its own) goes, in
+        a transaction of its own once the request's is over."""
         self.settled = True
-        drop = delete(AuthFailure).where(AuthFailure.id.in_(self.row_ids))
-        await db.execute(drop)
 
         async def drop_on_its_own() -> None:
             async with transaction(self.sessionmaker) as own:
-                await own.execute(drop)
+                await own.execute(delete(AuthFailure).where(AuthFailure.id.in_(self.row_ids)))
 
-        on_rollback(db, drop_on_its_own)
-
-
-async def reserve(sessionmaker: async_sessionmaker[AsyncSession], limits: Sequence[Limit]) -> Attempt:
-    """Count one attempt against every limit, committed before the secret is checked; 429 with
-    Retry-After (and nothing written) when any limit is exhausted. Without a verdict the rows stay
-    (sign-up counts every attempt this way).
-
-    Counting and inserting happen in one transaction that holds, per limit, a lock no other
-    reservation of the same scope and subject can pass: the write lock on SQLite (BEGIN IMMEDIATE),
-    transaction-scoped advisory locks on Postgres. So exactly `max_failures` attempts get through.
-
-    The reservation is committed on a connection of its own; the request's transaction is not
-    touched. Call it before the request writes anything: on SQLite a request that has written holds
-    the database's write lock, and the reservation would wait for it.
-    """
-    now = clock.now()
-    rows = [AuthFailure(id=new_id("af"), scope=x.scope, subject=x.subject, at=now) for x in limits]
-    retry: int | None = None
-    async with transaction(sessionmaker) as own:
-        await write_lock(own)
-        if own.get_bind().dialect.name == "postgresql":
-            for key in sorted({_lock_key(x) for x in limits}):  # one order everywhere: no deadlock
-                await own.execute(select(func.pg_advisory_xact_lock(key)))
-        for limit in limits:
-            count, oldest = (
-                await own.execute(
-                    select(func.count(), func.min(AuthFailure.at)).where(
-                        AuthFailure.scope == limit.scope,
-                        AuthFailure.subject == limit.subject,
-                        AuthFailure.at > now - limit.window,
-                    )
-                )
-            ).one()
-            if count >= limit.max_failures:
-                retry = max(retry or 1, int((oldest + limit.window - now).total_seconds()) + 1)
-        if retry is None:
-            own.add_all(rows)
-    if retry is not None:
-        raise TooManyAttempts(
-            "too many failed attempts; try again later", headers={"Retry-After": str(retry)}
-        )
-    return Attempt(sessionmaker, limits, [row.id for row in rows])
+        after_settle(db, drop_on_its_own)
 
 
 class Throttle:
@@ -205,33 +156,65 @@ class Throttle:
         return self._hasher(email)[:32]
 
     async def reserve(self, limits: Sequence[Limit]) -> Attempt:
-        return await reserve(self.sessionmaker, limits)
+        """Count one attempt against every limit, committed before the secret is checked; 429 with
+        Retry-After (and nothing written) when any limit is exhausted. Without a verdict the rows stay
+        (sign-up counts every attempt this way).
 
-    def attempt(self, db: AsyncSession, limits: Sequence[Limit]) -> AbstractAsyncContextManager[Attempt]:
-        return attempt(db, self.sessionmaker, limits)
+        Counting and inserting happen in one transaction that holds, per limit, a lock no other
+        reservation of the same scope and subject can pass: the write lock on SQLite (BEGIN IMMEDIATE),
+        transaction-scoped advisory locks on Postgres. So exactly `max_failures` attempts get through.
+
+        The reservation is committed on a connection of its own; the request's transaction is not
+        touched. Call it before the request writes anything: on SQLite a request that has written holds
+        the database's write lock, and the reservation would wait for it.
+        """
+        now = clock.now()
+        rows = [AuthFailure(id=new_id("af"), scope=x.scope, subject=x.subject, at=now) for x in limits]
+        retry: int | None = None
+        async with transaction(self.sessionmaker) as own:
+            await write_lock(own)
+            if own.get_bind().dialect.name == "postgresql":
+                for key in sorted({_lock_key(x) for x in limits}):  # one order everywhere: no deadlock
+                    await own.execute(select(func.pg_advisory_xact_lock(key)))
+            for limit in limits:
+                count, oldest = (
+                    await own.execute(
+                        select(func.count(), func.min(AuthFailure.at)).where(
+                            AuthFailure.scope == limit.scope,
+                            AuthFailure.subject == limit.subject,
+                            AuthFailure.at > now - limit.window,
+                        )
+                    )
+                ).one()
+                if count >= limit.max_failures:
+                    retry = max(retry or 1, int((oldest + limit.window - now).total_seconds()) + 1)
+            if retry is None:
+                own.add_all(rows)
+        if retry is not None:
+            raise TooManyAttempts(
+                "too many failed attempts; try again later", headers={"Retry-After": str(retry)}
+            )
+        return Attempt(self.sessionmaker, limits, [row.id for row in rows])
+
+    @asynccontextmanager
+    async def attempt(self, db: AsyncSession, limits: Sequence[Limit]) -> AsyncIterator[Attempt]:
+        """Reserve (see `reserve`), then check the secret inside and call `failed` or `succeeded`. An error
+        raised before a verdict releases the reservation; leaving without one counts as a success."""
+        reserved = await self.reserve(limits)
+        try:
+            yield reserved
+        except Exception:
+            if not reserved.settled:
+                with suppress(Exception):  # the original error is the one to report
+                    await reserved.release(db)
+            raise
+        if not reserved.settled:
+            await reserved.succeeded(db)
 
 
 def _lock_key(limit: Limit) -> int:
     digest = hashlib.blake2b(f"{limit.scope}\x00{limit.subject}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-@asynccontextmanager
-async def attempt(
-    db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], limits: Sequence[Limit]
-) -> AsyncIterator[Attempt]:
-    """Reserve (see reserve), then check the secret inside and call `failed` or `succeeded`. An error
-    raised before a verdict releases the reservation; leaving without one counts as a success."""
-    reserved = await reserve(sessionmaker, limits)
-    try:
-        yield reserved
-    except Exception:
-        if not reserved.settled:
-            with suppress(Exception):  # the original error is the one to report
-                await reserved.release(db)
-        raise
-    if not reserved.settled:
-        await reserved.succeeded(db)
 
 
 async def clear(db: AsyncSession, scope: str, subject: str) -> None:
