@@ -4,6 +4,7 @@ G29). Every change is audited with the CLI actor."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -75,33 +76,44 @@ def account_list() -> None:
     out.print(f"{len(rows)} account(s)", markup=False)
 
 
-@account_app.command("deactivate")
-def account_deactivate(email: str) -> None:
-    """Deactivate an account and end all its sessions (offboarding, G29)."""
+AccountOperation = Callable[..., Awaitable[int]]
+
+
+def _on_account(email: str, operation: Callable[[], AccountOperation]) -> int:
+    """Run one account-security service operation on the account with this email, as the CLI actor;
+    `operation` imports the service function when the command runs (keeps `--help` fast)."""
 
     async def work(db: AsyncSession) -> int:
-        from silver_auth.accounts.service import account_by_email, deactivate_account  # noqa: PLC0415
+        from silver_auth.accounts.service import account_by_email  # noqa: PLC0415
         from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
 
         account = await account_by_email(db, email)
-        return await deactivate_account(db, account.id, actor=CLI_ACTOR)
+        return await operation()(db, account.id, actor=CLI_ACTOR)
 
-    revoked = in_transaction(work)
+    return in_transaction(work)
+
+
+def _service(name: str) -> Callable[[], AccountOperation]:
+    def load() -> AccountOperation:
+        from silver_auth.accounts import service  # noqa: PLC0415
+
+        function: AccountOperation = getattr(service, name)
+        return function
+
+    return load
+
+
+@account_app.command("deactivate")
+def account_deactivate(email: str) -> None:
+    """Deactivate an account and end all its sessions (offboarding, G29)."""
+    revoked = _on_account(email, _service("deactivate_account"))
     out.print(f"deactivated {email.strip().lower()}; {revoked} session(s) revoked", markup=False)
 
 
 @account_app.command("reset-mfa")
 def account_reset_mfa(email: str) -> None:
     """Remove an account's TOTP and recovery codes (lost device) and end all its sessions (G29)."""
-
-    async def work(db: AsyncSession) -> int:
-        from silver_auth.accounts.service import account_by_email, reset_account_mfa  # noqa: PLC0415
-        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
-
-        account = await account_by_email(db, email)
-        return await reset_account_mfa(db, account.id, actor=CLI_ACTOR)
-
-    removed = in_transaction(work)
+    removed = _on_account(email, _service("reset_account_mfa"))
     out.print(
         f"MFA reset for {email.strip().lower()}: {removed} factor(s) removed; every session revoked",
         markup=False,
@@ -111,15 +123,7 @@ def account_reset_mfa(email: str) -> None:
 @account_app.command("revoke-sessions")
 def account_revoke_sessions(email: str) -> None:
     """End every console session of an account (lost device, suspicious access: G29)."""
-
-    async def work(db: AsyncSession) -> int:
-        from silver_auth.accounts.service import account_by_email, revoke_account_sessions  # noqa: PLC0415
-        from silver_auth.audit.service import CLI_ACTOR  # noqa: PLC0415
-
-        account = await account_by_email(db, email)
-        return await revoke_account_sessions(db, account.id, actor=CLI_ACTOR)
-
-    revoked = in_transaction(work)
+    revoked = _on_account(email, _service("revoke_account_sessions"))
     out.print(f"{revoked} session(s) of {email.strip().lower()} revoked", markup=False)
 
 
