@@ -150,6 +150,8 @@ def test_sign_out_makes_the_cookie_unusable(harness: Harness) -> None:
     signed_out_id = user.ok("GET", ME)["session_id"]
     response = user.post("/console/api/sign-out")
     assert response.status_code == 204, response.text
+    documented = harness.client.get("/openapi.json").json()["paths"]["/console/api/sign-out"]["post"]
+    assert set(documented["responses"]) >= {"204"} and "200" not in documented["responses"]  # as answered
     cleared = session_cookie(response, harness.settings.session_cookie_name)
     assert cleared.value == "" and cleared["max-age"] == "0"
     assert cleared["httponly"] and cleared["path"] == "/"

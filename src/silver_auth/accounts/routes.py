@@ -97,7 +97,7 @@ class SessionController(Controller):
         max_age = settings.session_absolute_hours * 3600
         return Response(me, cookies=[_cookie(settings, result.issued.cookie_value, max_age)])
 
-    @post("/sign-out", opt=ACCOUNT, status_code=200, summary="Sign out (revokes this session)")
+    @post("/sign-out", opt=ACCOUNT, status_code=204, summary="Sign out (revokes this session)")
     async def sign_out(
         self,
         console: NamedDependency[ConsoleContext],
