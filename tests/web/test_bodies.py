@@ -204,3 +204,19 @@ def test_json_media_types() -> None:
         assert is_json_media_type(media), media
     for media in ("", "text/plain", "json", "+json", "/+json", "application/jsonx", "text/json-seq"):
         assert not is_json_media_type(media), media
+
+
+def test_json_values_must_have_the_declared_json_types(harness: Harness) -> None:
+    """Litestar converts bodies leniently: `"grace_seconds": "60"` was 60 and `"force": 0` false, where
+    the OpenAPI document says integer and boolean. Now they are 422 problems naming the field."""
+    owner = harness.user()
+    org = harness.org(owner)
+    project = harness.project(owner, org["id"])
+    key = harness.key(owner, project["id"])
+    for value in ("60", 60.0, True):
+        rotate = owner.post(f"/console/api/keys/{key['id']}/rotate", json={"grace_seconds": value})
+        body = assert_problem(rotate, 422)
+        assert [error["key"] for error in body["errors"]] == ["grace_seconds"], (value, body)
+    assert owner.post(f"/console/api/keys/{key['id']}/rotate", json={"grace_seconds": 60}).status_code == 201
+    created = owner.post("/console/api/orgs", json={"name": "Typed", "extra": 1})
+    assert_problem(created, 422)  # unknown fields: refused by Litestar as before, with its own errors

@@ -7,6 +7,8 @@ Litestar decodes a route's `data` through `Request.json()`; this class checks tw
 - it nests at most MAX_JSON_DEPTH arrays and objects, else 400. msgspec recurses once per level and
   stops only at the interpreter's recursion limit (a RecursionError: a 500), so the depth is measured
   before decoding, on the bytes.
+and, once decoded, that its values have the JSON types the route's `data` declares (and the OpenAPI
+document says), else 422: Litestar converts leniently (`"force": 0` would be false, `"limit": "5"` 5).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+import msgspec
 import structlog
 from litestar import Request
+from litestar.exceptions import ValidationException
 
 from silver_auth.core.errors import TooDeeplyNested, UnsupportedMediaType
 
@@ -66,7 +70,28 @@ class JsonBodyRequest(Request[Any, Any, Any]):
             raise TooDeeplyNested(
                 f"the JSON body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"
             )
-        return await super().json()
+        value = await super().json()
+        self._check_types(value)
+        return value
+
+    def _check_types(self, value: Any) -> None:
+        handler = self.scope.get("route_handler")
+        data = handler.parsed_fn_signature.parameters.get("data") if handler is not None else None
+        if data is None:
+            return
+        try:
+            msgspec.convert(value, data.annotation, strict=True)
+        except msgspec.ValidationError as exc:
+            try:
+                msgspec.convert(value, data.annotation, strict=False)
+            except msgspec.ValidationError:
+                return  # invalid either way: Litestar refuses it with its own field errors
+            message, _, where = str(exc).partition(" - at `$")
+            key = where.rstrip("`").lstrip(".")
+            raise ValidationException(
+                "the request has invalid or missing fields",
+                extra=[{"message": message, "key": key, "source": "body"}],
+            ) from None
 
     def _refused(self, status: int, reason: str) -> None:
         # The caller's mistake, not ours: info, never error (an error line pages someone).
