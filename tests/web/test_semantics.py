@@ -186,3 +186,23 @@ def test_g11_development_cookies_are_secure_on_an_https_public_url(
         form_cookies = [c for c in page.headers.get_list("set-cookie") if "httponly" in c.lower()]
         assert form_cookies, page.headers
         assert all(("secure" in c.lower().split("; ")) is hosted_secure for c in form_cookies), form_cookies
+
+
+def test_options_names_every_method_of_the_route(harness: Harness) -> None:
+    """Litestar's own OPTIONS answer named the methods of a route's first handler only (`GET, OPTIONS` for
+    `/v1/backend/users`, which also takes POST)."""
+    key = {"authorization": f"Bearer {customer_project(harness).secret}"}  # the backend's OPTIONS need it
+    checked = 0
+    for call in route_calls(harness):
+        if call.method != "OPTIONS" or call.path.startswith(("/console/", "/admin/")):
+            continue
+        harness.client.cookies.clear()
+        response = harness.client.options(call.url, headers=key)
+        if response.status_code != 204:
+            continue
+        allow = {m.strip() for m in response.headers["allow"].split(",")}
+        assert allow == call.methods, (call.path, allow)
+        checked += 1
+    assert checked > 10
+    users = harness.client.options("/v1/backend/users", headers=key)
+    assert users.headers["allow"] == "GET, OPTIONS, POST"

@@ -112,6 +112,10 @@ def make_before_send(settings: Settings) -> Any:
                     present.add(lowered)
             if b"cache-control" not in present:
                 headers.append(NO_STORE)
+            if scope.get("method") == "OPTIONS" and message["status"] < 300 and b"allow" in present:
+                # Litestar's own OPTIONS answer names the methods of the route's first handler only
+                allow = ", ".join(sorted(route_methods(scope))).encode("latin-1")
+                headers = [(n, allow if n.lower() == b"allow" else v) for n, v in headers]
             if message["status"] == 401 and b"www-authenticate" not in present:
                 headers.append((b"www-authenticate", challenge(scope, settings)))
             # A route may widen the CSP for itself only (hosted pages: their stylesheet), via opt["csp"].
@@ -184,9 +188,13 @@ def refuse_options(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     handler. These routes take no CORS, so OPTIONS answers 405 like any other method they lack."""
     if connection.scope.get("method") != "OPTIONS":
         return
-    template = connection.scope.get("path_template")
-    methods = next((r.methods for r in connection.app.routes if r.path_format == template), set())
-    raise MethodNotAllowedException(headers={"Allow": ", ".join(sorted(methods))})
+    raise MethodNotAllowedException(headers={"Allow": ", ".join(sorted(route_methods(connection.scope)))})
+
+
+def route_methods(scope: Scope) -> set[str]:
+    """Every method of the route that matched, OPTIONS included: all its handlers', not one's."""
+    template = scope.get("path_template")
+    return next((set(r.methods) for r in scope["app"].routes if r.path_format == template), set())
 
 
 def _allow(path: str, allow: str) -> str:
