@@ -385,3 +385,15 @@ def test_listing_pages_use_the_org_indexes(harness: Harness) -> None:
         assert "ix_audit_events_org_row" in whole, whole
     for plan in (by_actor, whole):
         assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    "params", [{"since": "0.5"}, {"until": "1700000000"}, {"since": "2026-13-01T00:00:00Z"}]
+)
+def test_times_are_rfc3339_never_a_bare_number(harness: Harness, params: dict[str, Any]) -> None:
+    """A number was taken for a Unix timestamp (`until=0.5`: 1970), though the document says date-time."""
+    owner = harness.user()
+    org = harness.org(owner)
+    response = owner.get(f"/console/api/orgs/{org['id']}/audit", params=params)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.openapi.spec.enums import OpenAPIFormat
+from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit import service
@@ -16,6 +18,20 @@ from silver_auth.core.errors import InvalidInput
 from silver_auth.orgs.guards import ADMIN
 
 MAX_CURSOR = 2**63 - 1
+Moment = Annotated[str | None, QueryParameter(format=OpenAPIFormat.DATE_TIME, max_length=40)]
+"""An RFC 3339 time with its zone; read as text, so a bare number is refused, not taken for a timestamp."""
+
+
+def _moment(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = msgspec.convert(value, datetime)
+    except msgspec.ValidationError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidInput(f"{name} is an RFC 3339 time with a time zone, e.g. 2026-01-01T00:00:00Z")
+    return moment
 
 
 class AuditController(Controller):
@@ -30,8 +46,8 @@ class AuditController(Controller):
         db: NamedDependency[AsyncSession],
         action: Annotated[str | None, QueryParameter(max_length=60)] = None,
         actor: Annotated[str | None, QueryParameter(max_length=100)] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: Moment = None,
+        until: Moment = None,
         cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> AuditPage:
@@ -39,12 +55,11 @@ class AuditController(Controller):
         # larger number overflows the database driver (both were a 500, not a 422).
         if cursor is not None and not (cursor.isascii() and cursor.isdigit() and int(cursor) <= MAX_CURSOR):
             raise InvalidInput("cursor is not valid")
-        if (since and since.tzinfo is None) or (until and until.tzinfo is None):
-            raise InvalidInput("since and until need a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)")
+        window = {"since": _moment("since", since), "until": _moment("until", until)}
         events, next_row = await service.list_events(
             db,
             org_id,
-            service.AuditFilter(action=action, actor=actor, since=since, until=until),
+            service.AuditFilter(action=action, actor=actor, **window),
             before=int(cursor) if cursor else None,
             limit=limit,
         )
