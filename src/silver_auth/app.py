@@ -45,6 +45,7 @@ from silver_auth.web.body import JsonBodyRequest
 from silver_auth.web.cors import cors_middleware
 from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
 from silver_auth.web.http import EXCEPTION_HANDLERS, handle_http, make_before_send
+from silver_auth.web.openapi import describe
 
 CONSOLE_CONTROLLERS = [
     SessionController,
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Every /admin/api route passes the platform-admin guard: session, CSRF, SEQN-A, MFA (G6, G7).
     handlers.append(Router(path="/", route_handlers=ADMIN_CONTROLLERS, guards=[platform_admin_guard]))
     handlers += END_USER_HANDLERS
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         dependencies={
             **DEPENDENCIES,
@@ -145,6 +146,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    describe(app, settings)  # errors, security and media types as the service answers them
+    return app
 
 
 def asgi() -> Litestar:

@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts import service
-from silver_auth.accounts.guards import ACCOUNT, ConsoleContext, builtin_identity_only
+from silver_auth.accounts.guards import ACCOUNT, SSO_REQUIRED, ConsoleContext, builtin_identity_only
 from silver_auth.accounts.schemas import (
     CodeInput,
     MfaDisable,
@@ -23,6 +23,11 @@ from silver_auth.mfa import console as console_mfa
 from silver_auth.mfa.factors import SecondFactorDeps
 from silver_auth.settings import Settings
 from silver_auth.throttle.service import Throttle
+from silver_auth.web.openapi import THROTTLED, problem
+
+SSO = problem(SSO_REQUIRED)
+REAUTH = problem(f"the password is wrong (`reauthentication-failed`); or {SSO_REQUIRED}")
+CODE = problem(f"the code was not accepted (`code-refused`); or {SSO_REQUIRED}")
 
 
 class AccountController(Controller):
@@ -35,6 +40,7 @@ class AccountController(Controller):
         opt=ACCOUNT,
         status_code=200,
         summary="Change your password (ends your other sessions)",
+        responses={403: REAUTH, 429: THROTTLED},
     )
     async def change_password(
         self,
@@ -56,7 +62,7 @@ class AccountController(Controller):
         )
         return OtherSessionsEnded(sessions_revoked=revoked)
 
-    @get("/mfa", opt=ACCOUNT, summary="Your MFA status")
+    @get("/mfa", opt=ACCOUNT, summary="Your MFA status", responses={403: SSO})
     async def mfa_status(
         self, console: NamedDependency[ConsoleContext], db: NamedDependency[AsyncSession]
     ) -> MfaStatusPublic:
@@ -73,6 +79,7 @@ class AccountController(Controller):
         opt=ACCOUNT,
         status_code=200,
         summary="Start TOTP enrolment with your password (answers the secret and QR code, once)",
+        responses={403: REAUTH, 409: problem("MFA is already enabled (`conflict`)"), 429: THROTTLED},
     )
     async def start_totp(
         self,
@@ -94,6 +101,7 @@ class AccountController(Controller):
         status_code=200,
         summary="Confirm TOTP with a first code: enables MFA, answers the recovery codes once",
         description="The current session is not upgraded: sign in again with a code for an MFA session (G6).",
+        responses={403: CODE, 409: problem("no enrolment is pending (`conflict`)"), 429: THROTTLED},
     )
     async def confirm_totp(
         self,
@@ -112,6 +120,7 @@ class AccountController(Controller):
         opt=ACCOUNT,
         status_code=200,
         summary="Replace your recovery codes (needs a current TOTP code)",
+        responses={403: CODE, 409: problem("MFA is not enabled (`conflict`)"), 429: THROTTLED},
     )
     async def regenerate_recovery_codes(
         self,
@@ -130,6 +139,14 @@ class AccountController(Controller):
         opt=ACCOUNT,
         status_code=200,
         summary="Turn MFA off (password and a code or recovery code; ends your other sessions)",
+        responses={
+            403: problem(
+                "the password is wrong (`reauthentication-failed`) or the code was not accepted "
+                f"(`code-refused`); or {SSO_REQUIRED}"
+            ),
+            409: problem("MFA is not enabled (`conflict`)"),
+            429: THROTTLED,
+        },
     )
     async def disable(
         self,

@@ -22,11 +22,21 @@ from silver_auth.core.errors import CsrfFailed, Forbidden, NotFound, ProblemErro
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db, request_ip
 from silver_auth.web.http import refuse_options
+from silver_auth.web.openapi import CSRF_SCHEME, SESSION_SCHEME, AccessRule, documents_access
 
 PUBLIC = {"access": "public"}
 ACCOUNT = {"access": "account"}
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "x-csrf-token"
+
+CONSOLE_ACCESS = AccessRule(
+    security=((SESSION_SCHEME,),),
+    errors=((401, "no console session, or it has ended (`unauthorized`)"),),
+    unsafe_security=((SESSION_SCHEME, CSRF_SCHEME),),
+    unsafe_errors=((403, "no or a wrong `X-CSRF-Token`, or a foreign `Origin` (`csrf-failed`)"),),
+)
+"""What console_guard answers for a signed-in route (docs: web.openapi)."""
+documents_access(ACCOUNT["access"], CONSOLE_ACCESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,9 @@ async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
 
 class UseSingleSignOn(ProblemError):
     status, slug, title = 403, "sso-required", "Sign in through Authentik"
+
+
+SSO_REQUIRED = "with Authentik as the identity backend, passwords and MFA live there (`sso-required`)"
 
 
 def builtin_identity_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.accounts import sessions as service
 from silver_auth.accounts import sign_in as console_sign_in
 from silver_auth.accounts.devices import device_label
-from silver_auth.accounts.guards import ACCOUNT, PUBLIC, ConsoleContext, builtin_identity_only, check_origin
+from silver_auth.accounts.guards import (
+    ACCOUNT,
+    PUBLIC,
+    SSO_REQUIRED,
+    ConsoleContext,
+    builtin_identity_only,
+    check_origin,
+)
 from silver_auth.accounts.models import Account
 from silver_auth.accounts.schemas import (
     AccountPublic,
@@ -29,6 +36,7 @@ from silver_auth.core.schemas import RevokedCount
 from silver_auth.mfa.factors import SecondFactorDeps
 from silver_auth.settings import Settings
 from silver_auth.web.deps import request_ip
+from silver_auth.web.openapi import THROTTLED, problem
 
 
 def _me(account: Account, session: ConsoleSession, groups: list[str], csrf_token: str) -> Me:
@@ -64,6 +72,14 @@ class SessionController(Controller):
         guards=[builtin_identity_only],  # SILVER_IDENTITY=authentik: passwords live in Authentik
         status_code=200,
         summary="Sign in: email and password, then a TOTP or recovery code when MFA is enabled",
+        responses={
+            401: problem(
+                "a wrong email or password (`unauthorized`), a code not accepted (`mfa-failed`), or no "
+                "sign-in waiting for a code (`unauthorized`)"
+            ),
+            403: problem(f"a foreign `Origin` (`csrf-failed`); or {SSO_REQUIRED}"),
+            429: THROTTLED,
+        },
     )
     async def sign_in(
         self,

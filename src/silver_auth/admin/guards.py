@@ -12,19 +12,27 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.accounts.guards import console_context
+from silver_auth.accounts.guards import CONSOLE_ACCESS, console_context
 from silver_auth.accounts.models import Account
 from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, account_groups
 from silver_auth.core.errors import Forbidden, IdentityProviderUnavailable, ProblemError
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db
 from silver_auth.web.http import refuse_options
+from silver_auth.web.openapi import documents_access
 
 if TYPE_CHECKING:
     from silver_auth.authentik.admin_standing import AdminStandingCheck
 
 PLATFORM_ADMIN_ACCESS = "platform-admin"
 PLATFORM_ADMIN = {"access": PLATFORM_ADMIN_ACCESS}
+documents_access(
+    PLATFORM_ADMIN_ACCESS,
+    CONSOLE_ACCESS.refusing(
+        (403, "not a member of SEQN-A (`forbidden`), or the session did not pass MFA (`mfa-required`)"),
+        (503, "Authentik could not confirm the platform admin (`identity-provider-unavailable`)"),
+    ),
+)
 
 
 class AdminMfaRequired(ProblemError):

@@ -26,6 +26,9 @@ from silver_auth.admin.schemas import (
     PlanChanged,
 )
 from silver_auth.runtime import Runtime
+from silver_auth.web.openapi import problem
+
+NOT_YOURSELF = problem("not on your own account: another platform admin must do this (`conflict`)")
 
 Search = Annotated[str | None, QueryParameter(max_length=200, description="Case-insensitive substring")]
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
@@ -55,6 +58,9 @@ class AdminOrgController(Controller):
         opt=PLATFORM_ADMIN,
         summary="Change the org's plan (audited as subscription.changed, G27)",
         description="A downgrade below current usage answers 409 naming each quota, unless `force` is true.",
+        responses={
+            409: problem("the org uses more than the plan allows, each quota in `over_quota` (`conflict`)")
+        },
     )
     async def change_plan(
         self,
@@ -132,6 +138,7 @@ class AdminIdentityController(Controller):
         opt=PLATFORM_ADMIN,
         status_code=200,
         summary="Deactivate a user: no more sign-ins, sessions revoked (audited)",
+        responses={409: NOT_YOURSELF},
     )
     async def deactivate_user(
         self,
@@ -149,6 +156,7 @@ class AdminIdentityController(Controller):
         opt=PLATFORM_ADMIN,
         status_code=200,
         summary="Remove a user's second-factor devices, e.g. after a lost phone (audited)",
+        responses={409: NOT_YOURSELF},
     )
     async def reset_mfa(
         self,

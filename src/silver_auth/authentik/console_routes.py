@@ -16,6 +16,10 @@ from silver_auth.authentik.console_sign_in import STATE_COOKIE_PATH, ConsoleSso,
 from silver_auth.authentik.login_states import LOGIN_TTL, STATE_COOKIE
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
+from silver_auth.web.openapi import problem
+
+NO_SSO = problem("single sign-on is not enabled: the service runs the builtin identity backend (`not-found`)")
+AUTHENTIK_DOWN = problem("Authentik did not answer (`identity-provider-unavailable`)")
 
 Query = Annotated[str | None, QueryParameter(required=False, max_length=4096)]
 StateQuery = Annotated[str | None, QueryParameter(name="state", required=False, max_length=4096)]
@@ -44,7 +48,13 @@ class OidcController(Controller):
     path = "/console/api/oidc"
     tags = ["console: sessions"]
 
-    @get("/start", opt=PUBLIC, summary="Sign in through Authentik (redirects there)", status_code=303)
+    @get(
+        "/start",
+        opt=PUBLIC,
+        summary="Sign in through Authentik (redirects there)",
+        status_code=303,
+        responses={404: NO_SSO, 503: AUTHENTIK_DOWN},
+    )
     async def start(
         self, db: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], next: Query = None
     ) -> Redirect:
@@ -54,7 +64,18 @@ class OidcController(Controller):
         )
         return Redirect(started.authorization_url, status_code=303, cookies=[cookie])
 
-    @get("/callback", opt=PUBLIC, summary="Authentik sends the browser back here", status_code=303)
+    @get(
+        "/callback",
+        opt=PUBLIC,
+        summary="Authentik sends the browser back here",
+        status_code=303,
+        responses={
+            400: problem("the sign-in state is missing, unknown, used or expired (`sso-state-invalid`)"),
+            401: problem("Authentik refused the sign-in, or its answer did not verify (`sso-failed`)"),
+            404: NO_SSO,
+            503: AUTHENTIK_DOWN,
+        },
+    )
     async def callback(
         self,
         *,

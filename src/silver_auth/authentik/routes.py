@@ -15,6 +15,9 @@ from silver_auth.orgs.guards import ADMIN, VIEWER
 from silver_auth.projects.service import get_project
 from silver_auth.runtime import Runtime
 from silver_auth.settings import Settings
+from silver_auth.web.openapi import problem
+
+AUTHENTIK_DOWN = problem("Authentik did not answer (`identity-provider-unavailable`)")
 
 
 def identity_public(settings: Settings, row: AuthentikApplication) -> ProjectIdentityPublic:
@@ -44,6 +47,7 @@ class ProjectIdentityController(Controller):
         opt=ADMIN,
         status_code=200,
         summary="Rotate the Authentik client secret (G9, G19); the new one is sealed, never shown",
+        responses={503: AUTHENTIK_DOWN},
     )
     async def rotate_secret(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
 from silver_auth import __version__
 from silver_auth.core.schemas import Output
@@ -32,7 +33,19 @@ class ServiceConfig(Output):
     plans: list[dict[str, object]]
 
 
-@get("/health", tags=["public"], summary="Liveness with a real database check", cache_control=None)
+@get(
+    "/health",
+    tags=["public"],
+    summary="Liveness with a real database check",
+    cache_control=None,
+    responses={
+        503: ResponseSpec(
+            Health,
+            description='`"status": "degraded"`: a check failed, named in `checks`',
+            generate_examples=False,
+        )
+    },
+)
 async def health(runtime: NamedDependency[Runtime]) -> Response[Health]:
     checks = {"database": await check_database(runtime.engine)}
     healthy = all(value == "ok" for value in checks.values())

@@ -10,6 +10,17 @@ from silver_auth.core.errors import Unauthorized
 from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import bearer_token
+from silver_auth.web.openapi import BEARER_SCHEME, AccessRule, documents_access
+
+SECRET_KEY_ACCESS = {"access": "secret-key"}
+"""The opt of every route that calls require_secret_key (for the document: web.openapi)."""
+documents_access(
+    SECRET_KEY_ACCESS["access"],
+    AccessRule(
+        security=((BEARER_SCHEME,),),
+        errors=((401, "a missing, malformed, unknown, revoked or expired secret key (`unauthorized`)"),),
+    ),
+)
 
 
 async def require_secret_key(request: ASGIConnection[Any, Any, Any, Any]) -> KeyPrincipal:

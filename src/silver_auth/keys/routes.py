@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.keys import service
-from silver_auth.keys.guards import require_secret_key
+from silver_auth.keys.guards import SECRET_KEY_ACCESS, require_secret_key
 from silver_auth.keys.models import ApiKey
 from silver_auth.keys.schemas import (
     ApiKeyCreate,
@@ -34,6 +34,7 @@ from silver_auth.projects.service import get_project
 from silver_auth.runtime import scope_runtime
 from silver_auth.web.deps import bearer_token
 from silver_auth.web.hot import hot_answer
+from silver_auth.web.openapi import OVER_QUOTA, problem
 
 
 def api_key_public(key: ApiKey) -> ApiKeyPublic:
@@ -68,7 +69,10 @@ class KeyController(Controller):
         return ApiKeyPage(items=[api_key_public(k) for k in await service.list_keys(db, project_id)])
 
     @post(
-        "/projects/{project_id:str}/keys", opt=DEVELOPER, summary="Create a key (a secret key is shown once)"
+        "/projects/{project_id:str}/keys",
+        opt=DEVELOPER,
+        summary="Create a key (a secret key is shown once)",
+        responses={403: OVER_QUOTA},
     )
     async def create_key(
         self,
@@ -89,6 +93,7 @@ class KeyController(Controller):
         opt=DEVELOPER,
         status_code=201,
         summary="Rotate a key: a new key now, the old one for a grace period",
+        responses={409: problem("the key is revoked, expiring or was already rotated (`conflict`)")},
     )
     async def rotate_key(
         self,
@@ -137,6 +142,7 @@ def _backend_project_hot(scope: Scope) -> BackendProjectAnswer | None:
     "/v1/backend/project",
     tags=["backend"],
     summary="The backend-key check: the project and environment of this secret key",
+    opt=SECRET_KEY_ACCESS,
     middleware=[hot_answer(_backend_project_hot)],
 )
 async def backend_project(request: Request[Any, Any, Any]) -> BackendProjectAnswer:

@@ -16,10 +16,11 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.accounts.guards import ConsoleContext
+from silver_auth.accounts.guards import CONSOLE_ACCESS, ConsoleContext
 from silver_auth.core.errors import Forbidden, NotFound
 from silver_auth.orgs.models import Invitation, Membership, Role
 from silver_auth.web.deps import request_db
+from silver_auth.web.openapi import documents_access
 
 OrgResolver = Callable[[AsyncSession, str], Awaitable[str | None]]
 ORG_RESOLVERS: dict[str, OrgResolver] = {}
@@ -38,6 +39,15 @@ VIEWER, DEVELOPER, ADMIN, OWNER = (
     role_at_least(r) for r in (Role.VIEWER, Role.DEVELOPER, Role.ADMIN, Role.OWNER)
 )
 ROLE_ACCESS = frozenset(role.value for role in Role)
+_NOT_YOURS = (404, "no such org, or not one you belong to (`not-found`)")
+documents_access(Role.VIEWER.value, CONSOLE_ACCESS.refusing(_NOT_YOURS))  # every member is a viewer
+for _role in (Role.DEVELOPER, Role.ADMIN, Role.OWNER):
+    documents_access(
+        _role.value,
+        CONSOLE_ACCESS.refusing(
+            _NOT_YOURS, (403, f"your role in the org is below {_role.value} (`forbidden`)")
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

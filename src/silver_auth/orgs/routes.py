@@ -31,6 +31,10 @@ from silver_auth.orgs.schemas import (
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.service import ProjectService
 from silver_auth.settings import Settings
+from silver_auth.web.openapi import problem
+
+LAST_OWNER = problem("the org would be left without an owner (`conflict`)")
+OWNERS_ONLY = problem("only an owner can grant, change or remove the owner role (`forbidden`)")
 
 
 def _org(org: Org, role: Role) -> OrgPublic:
@@ -134,7 +138,12 @@ class OrgController(Controller):
             ]
         )
 
-    @patch("/orgs/{org_id:str}/members/{account_id:str}", opt=ADMIN, summary="Change a member's role")
+    @patch(
+        "/orgs/{org_id:str}/members/{account_id:str}",
+        opt=ADMIN,
+        summary="Change a member's role",
+        responses={403: OWNERS_ONLY, 409: LAST_OWNER},
+    )
     async def change_role(
         self,
         *,
@@ -153,7 +162,12 @@ class OrgController(Controller):
             account_id=account_id, email=email, role=membership.role, joined_at=membership.created_at
         )
 
-    @delete("/orgs/{org_id:str}/members/{account_id:str}", opt=ADMIN, summary="Remove a member")
+    @delete(
+        "/orgs/{org_id:str}/members/{account_id:str}",
+        opt=ADMIN,
+        summary="Remove a member",
+        responses={403: OWNERS_ONLY, 409: LAST_OWNER},
+    )
     async def remove_member(
         self,
         org_id: FromPath[str],
@@ -164,7 +178,13 @@ class OrgController(Controller):
     ) -> None:
         await service.remove_member(db, org_id, account_id, actor_role=org_access.role, actor=console.actor)
 
-    @post("/orgs/{org_id:str}/leave", opt=VIEWER, status_code=204, summary="Leave an org")
+    @post(
+        "/orgs/{org_id:str}/leave",
+        opt=VIEWER,
+        status_code=204,
+        summary="Leave an org",
+        responses={409: LAST_OWNER},
+    )
     async def leave(
         self,
         org_id: FromPath[str],
@@ -187,7 +207,17 @@ class OrgController(Controller):
     ) -> InvitationPage:
         return InvitationPage(items=[_invitation(i) for i in await service.list_invitations(db, org_id)])
 
-    @post("/orgs/{org_id:str}/invitations", opt=ADMIN, summary="Create a one-time invitation link")
+    @post(
+        "/orgs/{org_id:str}/invitations",
+        opt=ADMIN,
+        summary="Create a one-time invitation link",
+        responses={
+            403: problem(
+                "only an owner can invite an owner (`forbidden`); or the plan allows no more "
+                "members (`quota-exceeded`)"
+            )
+        },
+    )
     async def invite(
         self,
         *,
@@ -212,7 +242,12 @@ class OrgController(Controller):
             **{f: getattr(public, f) for f in public.__struct_fields__}, token=token, url=url
         )
 
-    @delete("/invitations/{invitation_id:str}", opt=ADMIN, summary="Revoke an invitation")
+    @delete(
+        "/invitations/{invitation_id:str}",
+        opt=ADMIN,
+        summary="Revoke an invitation",
+        responses={409: problem("the invitation was already accepted (`conflict`)")},
+    )
     async def revoke_invitation(
         self,
         invitation_id: FromPath[str],
@@ -221,7 +256,16 @@ class OrgController(Controller):
     ) -> None:
         await service.revoke_invitation(db, invitation_id, actor=console.actor)
 
-    @post("/invitations/accept", opt=ACCOUNT, status_code=200, summary="Accept an invitation link")
+    @post(
+        "/invitations/accept",
+        opt=ACCOUNT,
+        status_code=200,
+        summary="Accept an invitation link",
+        responses={
+            404: problem("the link is unknown, revoked, expired or already used (`not-found`)"),
+            409: problem("you are already a member of this org (`conflict`)"),
+        },
+    )
     async def accept(
         self,
         data: JSONBody[InvitationAccept],

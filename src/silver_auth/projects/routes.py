@@ -34,6 +34,23 @@ from silver_auth.runtime import runtime_of, scope_runtime
 from silver_auth.web.cors import allow_origins
 from silver_auth.web.deps import scope_header
 from silver_auth.web.hot import hot_answer
+from silver_auth.web.openapi import (
+    OVER_QUOTA,
+    PUBLISHABLE_QUERY_SCHEME,
+    PUBLISHABLE_SCHEME,
+    AccessRule,
+    documents_access,
+    problem,
+)
+
+PUBLISHABLE_KEY_ACCESS = "publishable-key"
+documents_access(
+    PUBLISHABLE_KEY_ACCESS,
+    AccessRule(
+        security=((PUBLISHABLE_SCHEME,), (PUBLISHABLE_QUERY_SCHEME,)),
+        errors=((404, "no project for this publishable key: unknown, revoked or malformed (`not-found`)"),),
+    ),
+)
 
 
 def project_public(project: Project) -> ProjectPublic:
@@ -50,6 +67,9 @@ def project_public(project: Project) -> ProjectPublic:
     )
 
 
+LIST_CHANGED = problem("the redirect URLs changed meanwhile: read them again and retry (`conflict`)")
+
+
 class ProjectController(Controller):
     path = "/console/api"
     tags = ["console: projects"]
@@ -58,7 +78,12 @@ class ProjectController(Controller):
     async def list_projects(self, org_id: FromPath[str], db: NamedDependency[AsyncSession]) -> ProjectPage:
         return ProjectPage(items=[project_public(p) for p in await service.list_projects(db, org_id)])
 
-    @post("/orgs/{org_id:str}/projects", opt=ADMIN, summary="Create a project (within the plan's quota)")
+    @post(
+        "/orgs/{org_id:str}/projects",
+        opt=ADMIN,
+        summary="Create a project (within the plan's quota)",
+        responses={403: OVER_QUOTA},
+    )
     async def create_project(
         self,
         org_id: FromPath[str],
@@ -105,6 +130,7 @@ class ProjectController(Controller):
         summary="Register one redirect URL, keeping the others",
         description="Answers the project. A URL already registered changes nothing. Checked like the "
         "URLs of a PATCH; audited project.updated. 409 if the list changed meanwhile.",
+        responses={409: LIST_CHANGED},
     )
     async def add_redirect_url(
         self,
@@ -124,6 +150,7 @@ class ProjectController(Controller):
         summary="Unregister one redirect URL (in the query, percent-encoded), keeping the others",
         description="Answers the project; 404 if the URL is not registered exactly so. Audited "
         "project.updated. 409 if the list changed meanwhile.",
+        responses={409: LIST_CHANGED},
     )
     async def remove_redirect_url(
         self,
@@ -193,6 +220,7 @@ async def preflight_allows(scope: Scope, origin: str) -> bool:
     "/v1/client-config",
     tags=["public"],
     summary="Public project config for a frontend (publishable key)",
+    opt={"access": PUBLISHABLE_KEY_ACCESS},
     middleware=[hot_answer(_client_config_hot)],
 )
 async def client_config(

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,10 +18,12 @@ from silver_auth.projects.service import get_project
 from silver_auth.settings import Settings
 from silver_auth.signing import service
 from silver_auth.signing.models import SigningKey
-from silver_auth.signing.schemas import SigningKeyPage, SigningKeyPublic
+from silver_auth.signing.schemas import JwkSet, SigningKeyPage, SigningKeyPublic
 
 # Short: a rotation's new key must reach verifiers soon; they should also refetch on an unknown kid.
 JWKS_CACHE_CONTROL = "public, max-age=60"
+JWK_SET_MEDIA_TYPE = "application/jwk-set+json"
+"""RFC 7517 8.5: the JWKS's own media type, answered and documented."""
 
 
 def signing_key_public(key: SigningKey) -> SigningKeyPublic:
@@ -38,6 +41,16 @@ def signing_key_public(key: SigningKey) -> SigningKeyPublic:
     "/v1/projects/{project_id:str}/jwks.json",
     tags=["public"],
     summary="Public keys of the project's session JWTs",
+    media_type=JWK_SET_MEDIA_TYPE,
+    # The body is the service's dict; JwkSet documents its shape (the test of the document checks it).
+    responses={
+        200: ResponseSpec(
+            JwkSet,
+            description="The project's JWK Set",
+            media_type=JWK_SET_MEDIA_TYPE,
+            generate_examples=False,
+        )
+    },
 )
 async def jwks(
     project_id: FromPath[str], db: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
@@ -47,9 +60,7 @@ async def jwks(
     project = await get_project(db, project_id)
     await service.current_key(db, settings, project, actor=service.SYSTEM_ACTOR)
     body = service.jwks(await service.published_keys(db, project.id))
-    return Response(
-        body, media_type="application/jwk-set+json", headers={"Cache-Control": JWKS_CACHE_CONTROL}
-    )
+    return Response(body, media_type=JWK_SET_MEDIA_TYPE, headers={"Cache-Control": JWKS_CACHE_CONTROL})
 
 
 class SigningKeyController(Controller):

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
+
 from silver_auth.core.schemas import Output
 
 
@@ -17,3 +19,21 @@ class SigningKeyPublic(Output):
 
 class SigningKeyPage(Output):
     items: list[SigningKeyPublic]
+
+
+class PublicJwk(Output):
+    """A public signing key (RFC 7517 4): Ed25519 (`OKP`) or P-256 (`EC`, with `y`)."""
+
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    alg: str
+    use: str
+    y: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class JwkSet(Output):
+    """The public keys that sign a project's session JWTs (RFC 7517 5)."""
+
+    keys: list[PublicJwk]

@@ -29,9 +29,12 @@ from silver_auth.endusers.schemas import (
     VerifyRequest,
 )
 from silver_auth.endusers.service import ProjectEnvironment
-from silver_auth.keys.guards import require_secret_key
+from silver_auth.keys.guards import SECRET_KEY_ACCESS, require_secret_key
 from silver_auth.settings import Settings
 from silver_auth.web.deps import request_ip
+from silver_auth.web.openapi import OVER_QUOTA, problem
+
+EMAIL_TAKEN = problem("an end-user with this email already exists (`conflict`)")
 
 Req = Request[Any, Any, Any]
 
@@ -65,7 +68,11 @@ async def list_users(
     return EndUserPage(items=[user_public(u, mfa=u.id in page.with_mfa) for u in page.users], next=page.next)
 
 
-@post("/users", summary="Create an end-user (password optional; within the plan's end-user quota)")
+@post(
+    "/users",
+    summary="Create an end-user (password optional; within the plan's end-user quota)",
+    responses={403: OVER_QUOTA, 409: EMAIL_TAKEN},
+)
 async def create_user(
     request: Req, data: JSONBody[EndUserCreate], db: NamedDependency[AsyncSession]
 ) -> EndUserPublic:
@@ -83,6 +90,7 @@ async def get_user(request: Req, user_id: FromPath[str], db: NamedDependency[Asy
 @patch(
     "/users/{user_id:str}",
     summary="Change an end-user's email or password (a new password ends its sessions)",
+    responses={409: EMAIL_TAKEN},
 )
 async def update_user(
     request: Req, user_id: FromPath[str], data: JSONBody[EndUserUpdate], db: NamedDependency[AsyncSession]
@@ -177,6 +185,7 @@ backend_router = Router(
     path="/v1/backend",
     tags=["backend: end-users"],
     before_request=_key_first,
+    opt=SECRET_KEY_ACCESS,
     route_handlers=[
         list_users,
         create_user,

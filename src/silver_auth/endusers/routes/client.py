@@ -22,8 +22,21 @@ from silver_auth.keys.guards import require_secret_key
 from silver_auth.runtime import Runtime, runtime_of
 from silver_auth.web.cors import allow_origins
 from silver_auth.web.deps import bearer_token, request_ip
+from silver_auth.web.openapi import BEARER_SCHEME, PUBLISHABLE_SCHEME, AccessRule, documents_access, problem
 
 Req = Request[Any, Any, Any]
+
+CLIENT_KEY_ACCESS = "publishable-or-secret-key"
+documents_access(
+    CLIENT_KEY_ACCESS,
+    AccessRule(
+        security=((PUBLISHABLE_SCHEME,), (BEARER_SCHEME,)),
+        errors=(
+            (401, "no valid publishable or secret key of a project (`unauthorized`)"),
+            (403, "a browser `Origin` that is not one of the project's allowed origins (`forbidden`)"),
+        ),
+    ),
+)
 
 
 async def _key_first(request: Req) -> None:
@@ -55,6 +68,11 @@ async def _caller(request: Req) -> tuple[ProjectEnvironment, bool]:
     return ProjectEnvironment(principal.project_id, principal.environment), confidential
 
 
+INVALID_GRANT = problem(
+    "the code or session token was refused (`invalid-grant`): `error` is `invalid_grant`, `reason` the check"
+)
+
+
 def _answer(issued: grants.EndUserSessionIssued) -> ClientSession:
     return ClientSession(
         session_id=issued.session.id,
@@ -72,6 +90,7 @@ def _answer(issued: grants.EndUserSessionIssued) -> ClientSession:
     description="A refused exchange is a 400 `invalid-grant` problem with `error: invalid_grant` and the "
     "failed check in `reason`: " + ", ".join(f"`{reason}`" for reason in grants.GRANT_REFUSALS) + ". "
     "A code redeemed a second time revokes the session its first exchange started (RFC 6749 4.1.2).",
+    responses={400: INVALID_GRANT},
 )
 async def exchange(
     request: Req,
@@ -87,7 +106,17 @@ async def exchange(
     return _answer(issued)
 
 
-@post("/refresh", status_code=200, summary="A fresh session JWT and the next session token (rotation)")
+@post(
+    "/refresh",
+    status_code=200,
+    summary="A fresh session JWT and the next session token (rotation)",
+    responses={
+        400: INVALID_GRANT,
+        401: problem(
+            "the session token is unknown, or its session has ended (`unauthorized`, with `reason`)"
+        ),
+    },
+)
 async def refresh(
     request: Req,
     data: JSONBody[SessionRefresh],
@@ -105,5 +134,6 @@ client_router = Router(
     path="/v1/client/sessions",
     tags=["client: end-user sessions"],
     before_request=_key_first,
+    opt={"access": CLIENT_KEY_ACCESS},
     route_handlers=[exchange, refresh],
 )
