@@ -59,6 +59,7 @@ def serving(settings: Settings) -> Iterator[str]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
     try:
+        assert server.started, "the app did not start serving"
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
