@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.accounts.guards import PUBLIC
 from silver_auth.authentik.console_sign_in import STATE_COOKIE_PATH, ConsoleSso, SsoNotEnabled
 from silver_auth.authentik.login_states import LOGIN_TTL, STATE_COOKIE
+from silver_auth.authentik.routes import AUTHENTIK_DOWN
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
 from silver_auth.web.openapi import problem
 
 NO_SSO = problem("single sign-on is not enabled: the service runs the builtin identity backend (`not-found`)")
-AUTHENTIK_DOWN = problem("Authentik did not answer (`identity-provider-unavailable`)")
 
 Query = Annotated[str | None, QueryParameter(required=False, max_length=4096)]
 StateQuery = Annotated[str | None, QueryParameter(name="state", required=False, max_length=4096)]

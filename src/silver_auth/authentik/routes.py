@@ -18,6 +18,7 @@ from silver_auth.settings import Settings
 from silver_auth.web.openapi import problem
 
 AUTHENTIK_DOWN = problem("Authentik did not answer (`identity-provider-unavailable`)")
+"""The 503 of every route that calls Authentik while it answers."""
 
 
 def identity_public(settings: Settings, row: AuthentikApplication) -> ProjectIdentityPublic:
