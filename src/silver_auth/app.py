@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request, Response, Router, get
@@ -46,6 +46,8 @@ from silver_auth.web.cors import cors_middleware
 from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
 from silver_auth.web.http import EXCEPTION_HANDLERS, handle_http, make_before_send
 from silver_auth.web.openapi import describe
+from silver_auth.webhooks.delivery import worker_running
+from silver_auth.webhooks.routes import WebhookController, backend_events
 
 CONSOLE_CONTROLLERS = [
     SessionController,
@@ -58,6 +60,7 @@ CONSOLE_CONTROLLERS = [
     AccountController,  # the account's own password and console TOTP MFA
     OidcController,  # Authentik backend (404 with builtin)
     ProjectIdentityController,
+    WebhookController,
 ]
 # End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS.
 END_USER_HANDLERS = [
@@ -67,6 +70,7 @@ END_USER_HANDLERS = [
     stylesheet,
     client_router,
     backend_router,
+    backend_events,
     jwks,
 ]
 
@@ -106,7 +110,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if runtime.authentik is not None:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
-            async with app_sealer(runtime.settings, runtime.engine):  # chains committed audit events (G27)
+            async with AsyncExitStack() as running:
+                await running.enter_async_context(app_sealer(runtime.settings, runtime.engine))  # G27
+                if runtime.settings.webhook_worker == "in-process":  # the embedded default: no second process
+                    await running.enter_async_context(
+                        worker_running(
+                            runtime.settings,
+                            runtime.sealer,
+                            wake_on=runtime.engine,
+                            resolver=runtime.webhook_resolver,
+                        )
+                    )
                 yield
         finally:
             await runtime.engine.dispose()

@@ -28,6 +28,8 @@ from silver_auth.projects.service import ProjectService
 from silver_auth.settings import Settings
 from silver_auth.throttle.service import Throttle
 from silver_auth.web.runtime import WebRuntime
+from silver_auth.webhooks.service import EndpointService
+from silver_auth.webhooks.targets import Resolver, system_resolver
 
 if TYPE_CHECKING:  # authentik-client takes seconds to import: only the Authentik backend loads it
     from silver_auth.authentik.admin_standing import AdminStandingCheck
@@ -52,6 +54,8 @@ class Runtime(WebRuntime):
     identity: IdentityProvider
     """The identity backend (builtin or Authentik) behind platform-admin proxy operations (G26)."""
     lifecycle: ProjectLifecycle = field(default_factory=NoLifecycle)
+    webhook_resolver: Resolver = system_resolver
+    """How receiver hosts are resolved before a connection (G30); tests give one of their own."""
     # SILVER_IDENTITY=authentik only (None with the builtin backend)
     authentik: AuthentikProvider | None = None
     applications: AuthentikApplications | None = None
@@ -134,6 +138,13 @@ def _provide_keys(
     return key_service(runtime_of(request), db)
 
 
+def _provide_webhook_endpoints(
+    request: ASGIConnection[Any, Any, Any, Any], db: NamedDependency[AsyncSession]
+) -> EndpointService:
+    runtime = runtime_of(request)
+    return EndpointService(db, runtime.sealer, runtime.webhook_resolver, runtime.settings)
+
+
 def _provide_throttle(request: ASGIConnection[Any, Any, Any, Any]) -> Throttle:
     return runtime_of(request).throttle
 
@@ -154,4 +165,5 @@ SERVICE_DEPENDENCIES = {
     "console_sessions": Provide(_provide_console_sessions, sync_to_thread=False),
     "projects": Provide(_provide_projects, sync_to_thread=False),
     "key_service": Provide(_provide_keys, sync_to_thread=False),
+    "webhook_endpoints": Provide(_provide_webhook_endpoints, sync_to_thread=False),
 }

@@ -111,6 +111,37 @@ class Settings(BaseSettings):
     end_user_session_hours: int = Field(24 * 7, alias="SILVER_END_USER_SESSION_HOURS", gt=0)
     end_user_code_seconds: int = Field(60, alias="SILVER_END_USER_CODE_SECONDS", ge=10, le=600)
     end_user_cookie_name: str = Field("silver_user_session", alias="SILVER_END_USER_COOKIE_NAME")
+    # --- Webhooks (G30-G34) ---
+    webhook_worker: Literal["in-process", "external"] = Field(
+        "in-process",
+        alias="SILVER_WEBHOOK_WORKER",
+        description="in-process: the API delivers webhooks itself; external: `silver-auth worker` does.",
+    )
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        alias="SILVER_WEBHOOK_RETRY_SCHEDULE",
+        description="Seconds before each attempt (the first after the event): about 1.5 days in all.",
+    )
+    webhook_timeout_seconds: float = Field(15.0, alias="SILVER_WEBHOOK_TIMEOUT_SECONDS", gt=0, le=60)
+    webhook_response_cap_bytes: int = Field(4096, alias="SILVER_WEBHOOK_RESPONSE_CAP_BYTES", ge=0, le=65536)
+    webhook_endpoint_concurrency: int = Field(
+        1,
+        alias="SILVER_WEBHOOK_ENDPOINT_CONCURRENCY",
+        gt=0,
+        le=64,
+        description="Deliveries in flight per endpoint and worker; 1 keeps each endpoint's events in order.",
+    )
+    webhook_worker_concurrency: int = Field(64, alias="SILVER_WEBHOOK_WORKER_CONCURRENCY", gt=0, le=1024)
+    webhook_secret_overlap_hours: float = Field(
+        24.0, alias="SILVER_WEBHOOK_SECRET_OVERLAP_HOURS", ge=0, le=168
+    )
+    webhook_disable_after_hours: float = Field(120.0, alias="SILVER_WEBHOOK_DISABLE_AFTER_HOURS", gt=0)
+    webhook_backlog_alert_count: int = Field(1000, alias="SILVER_WEBHOOK_BACKLOG_ALERT_COUNT", gt=0)
+    webhook_backlog_alert_minutes: float = Field(15.0, alias="SILVER_WEBHOOK_BACKLOG_ALERT_MINUTES", gt=0)
+    webhook_failure_alert_rate: float = Field(0.5, alias="SILVER_WEBHOOK_FAILURE_ALERT_RATE", gt=0, le=1)
+    webhook_failure_alert_min_attempts: int = Field(
+        20, alias="SILVER_WEBHOOK_FAILURE_ALERT_MIN_ATTEMPTS", gt=0
+    )
     # --- Authentik (SILVER_IDENTITY=authentik): provisioning API and console sign-in (G8, G10) ---
     authentik_url: str | None = Field(
         None, alias="SILVER_AUTHENTIK_URL", description="Authentik's base URL; the API is below /api/v3."
@@ -137,6 +168,20 @@ class Settings(BaseSettings):
     @classmethod
     def _samesite_case(cls, value: Any) -> Any:
         return value.strip().capitalize() if isinstance(value, str) else value
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_shape(cls, value: list[float]) -> list[float]:
+        if not value or any(step < 0 for step in value):
+            raise ValueError("a comma-separated list of at least one delay in seconds, none negative")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

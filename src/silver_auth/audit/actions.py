@@ -64,3 +64,12 @@ class AuditAction(enum.StrEnum):
     # Refused secrets: console sign-in and end-user re-authentication failures
     ACCOUNT_SIGN_IN_FAILED = "account.sign_in_failed"
     END_USER_REAUTH_FAILED = "end_user.reauth_failed"
+    # Webhook endpoints and their secrets (G16, G27, G34)
+    WEBHOOK_ENDPOINT_CREATED = "webhook.endpoint_created"
+    WEBHOOK_ENDPOINT_UPDATED = "webhook.endpoint_updated"
+    WEBHOOK_ENDPOINT_DELETED = "webhook.endpoint_deleted"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"  # noqa: S105 - an action name
+    WEBHOOK_SECRET_REVEAL_REFUSED = "webhook.secret_reveal_refused"  # noqa: S105 - an action name
+    WEBHOOK_MESSAGES_REPLAYED = "webhook.messages_replayed"
+    WEBHOOK_TEST_SENT = "webhook.test_sent"

@@ -6,16 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from weakref import WeakKeyDictionary
 
 import structlog
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from silver_auth.audit.chain import seal_pending
 from silver_auth.core.redaction import redact_text
 from silver_auth.db.engine import create_engine, create_sessionmaker
-from silver_auth.db.session import AFTER_COMMIT, on_commit
+from silver_auth.db.wakeup import CommitWakers
 from silver_auth.settings import Settings
 
 INTERVAL = 5.0
@@ -34,32 +32,8 @@ def log() -> structlog.typing.FilteringBoundLogger:
     return logger
 
 
-class _Waker:
-    """Sets a sealer's event from the commit hook of any transaction on its engine, on any loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
-        self.loop, self.event = loop, event
-
-    def __call__(self) -> None:
-        try:
-            here = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        if here is self.loop:
-            self.event.set()
-            return
-        with suppress(RuntimeError):  # that loop has closed: its app is gone, nothing to wake
-            self.loop.call_soon_threadsafe(self.event.set)
-
-
-_wakers: WeakKeyDictionary[Engine, _Waker] = WeakKeyDictionary()
-
-
-def wake_after_commit(db: AsyncSession) -> None:
-    """Have this process's sealer for `db`'s engine (if one runs) seal soon after `db` commits."""
-    waker = _wakers.get(db.get_bind().engine)
-    if waker is not None and waker not in db.info.get(AFTER_COMMIT, ()):
-        on_commit(db, waker)
+_wakers = CommitWakers()
+wake_after_commit = _wakers.wake_after_commit
 
 
 def _failure(exc: BaseException) -> str:
@@ -121,21 +95,24 @@ async def sealing(
     else:
         engine = wake_on.sync_engine
     wake = asyncio.Event()
-    _wakers[engine] = _Waker(asyncio.get_running_loop(), wake)
-    task = asyncio.create_task(seal_forever(sessionmaker, wake=wake, interval=interval), name="audit-sealer")
-    try:
-        yield
-    finally:
-        _wakers.pop(engine, None)
-        task.cancel()
-        with suppress(asyncio.CancelledError, TimeoutError):
-            async with asyncio.timeout(STOP_TIMEOUT):
-                await task
+    with _wakers.listening(engine, wake):
+        task = asyncio.create_task(
+            seal_forever(sessionmaker, wake=wake, interval=interval), name="audit-sealer"
+        )
         try:
-            async with asyncio.timeout(STOP_TIMEOUT):
-                await seal_pending(sessionmaker)
-        except Exception as exc:  # shutting down: the next sealer to run picks them up
-            log().warning("audit_seal_at_shutdown_failed", error_type=type(exc).__name__, error=_failure(exc))
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await task
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await seal_pending(sessionmaker)
+            except Exception as exc:  # shutting down: the next sealer to run picks them up
+                log().warning(
+                    "audit_seal_at_shutdown_failed", error_type=type(exc).__name__, error=_failure(exc)
+                )
 
 
 @asynccontextmanager

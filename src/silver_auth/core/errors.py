@@ -69,6 +69,18 @@ class IdentityProviderUnavailable(ProblemError):
     status, slug, title = 503, "identity-provider-unavailable", "Identity provider unavailable"
 
 
+class WebhookUrlRefused(InvalidInput):
+    """A receiver URL that is malformed, not https in live (G30), or whose host is not a public address."""
+
+    slug, title = "webhook-url-refused", "Webhook URL refused"
+
+
+class SecretShownOnce(ProblemError):
+    """The secret was shown when it was made and exists only sealed since (G16): rotate for a new one."""
+
+    status, slug, title = 409, "secret-shown-once", "The secret was shown once"
+
+
 class QuotaExceeded(ProblemError):
     status, slug, title = 403, "quota-exceeded", "Plan quota exceeded"
 

@@ -9,7 +9,7 @@ from typing import Any
 REDACTED = "[REDACTED]"
 SECRET_PATTERN = re.compile(
     r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
-    r"|whsec_[A-Za-z0-9+/=_-]{8,}"
+    r"|wh(?:sec|sk)_[A-Za-z0-9+/=_-]{8,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
     r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"

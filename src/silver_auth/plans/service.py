@@ -16,6 +16,8 @@ class Plan:
     webhook_endpoints: int
     api_keys_per_project: int
     requests_per_minute: int
+    event_retention_days: int
+    """How long the pull API (GET /v1/backend/events) keeps events."""
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,6 +35,7 @@ PLANS: dict[str, Plan] = {
             webhook_endpoints=2,
             api_keys_per_project=10,
             requests_per_minute=600,
+            event_retention_days=7,
         ),
         Plan(
             "pro",
@@ -43,6 +46,7 @@ PLANS: dict[str, Plan] = {
             webhook_endpoints=10,
             api_keys_per_project=25,
             requests_per_minute=6_000,
+            event_retention_days=30,
         ),
         Plan(
             "scale",
@@ -53,6 +57,7 @@ PLANS: dict[str, Plan] = {
             webhook_endpoints=50,
             api_keys_per_project=50,
             requests_per_minute=60_000,
+            event_retention_days=90,
         ),
     )
 }

@@ -25,6 +25,7 @@ from silver_auth.projects import models as projects
 from silver_auth.settings import load_settings, normalize_database_url
 from silver_auth.signing import models as signing
 from silver_auth.throttle import models as throttle
+from silver_auth.webhooks import models as webhooks
 
 MODEL_MODULES = (
     accounts,
@@ -38,6 +39,7 @@ MODEL_MODULES = (
     projects,
     signing,
     throttle,
+    webhooks,
 )
 """Every module that defines tables."""
 target_metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, the outbox, signing, delivery (G30-G34)."""

@@ -1,0 +1,121 @@
+"""A real HTTP receiver on loopback, and helpers that drive the delivery worker by hand."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from silver_auth.db.session import transaction
+from silver_auth.settings import Settings
+from silver_auth.webhooks.delivery import DeliveryWorker
+from tests.conftest import base_settings
+from tests.factories import ConsoleUser, Harness
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """Answers each POST with the next status in `answers` (then the last one forever)."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    answers: list[int] = field(default_factory=lambda: [204])
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self) -> int:
+        with self.lock:
+            return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+@contextmanager
+def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
+    state: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length)
+            target = state["receiver"]
+            status = target.answer()
+            with target.lock:
+                target.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+            reply = b"ok" if status < 300 else b"nope"
+            self.send_response(status)
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["receiver"] = Receiver(
+        f"http://127.0.0.1:{server.server_address[1]}/hooks", answers=answers or [204]
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state["receiver"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def worker_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    """Settings for tests that deliver by hand: the app runs no worker of its own."""
+    return base_settings(tmp_path, DATABASE_URL=database_url, SILVER_WEBHOOK_WORKER="external", **overrides)
+
+
+@pytest.fixture
+def hooks(apps: Any, tmp_path: Path, database_url: str) -> Iterator[Harness]:
+    with apps.serve(worker_settings(tmp_path, database_url)) as client:
+        yield Harness(client, client.app.state.runtime.settings)
+
+
+def deliver(harness: Harness, **kwargs: Any) -> int:
+    """One pass of a worker on the app's database: sequence, then send everything due now."""
+    runtime = harness.runtime
+    worker = DeliveryWorker(runtime.sessionmaker, runtime.sealer, runtime.settings, **kwargs)
+    return harness.run(worker.run_until_idle)
+
+
+def project_with_endpoint(
+    harness: Harness, url: str, *, environment: str = "test", **body: Any
+) -> tuple[ConsoleUser, dict[str, Any], dict[str, Any]]:
+    owner = harness.user()
+    org = harness.org(owner)
+    project = harness.project(owner, org["id"])
+    endpoint = owner.ok(
+        "POST",
+        f"/console/api/projects/{project['id']}/webhooks",
+        201,
+        json={"url": url, "environment": environment, **body},
+    )
+    return owner, project, endpoint
+
+
+def count_rows(harness: Harness, model: Any, **where: Any) -> int:
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    async def work() -> int:
+        async with transaction(harness.runtime.sessionmaker) as db:
+            query = select(func.count()).select_from(model)
+            for name, value in where.items():
+                query = query.where(getattr(model, name) == value)
+            return int(await db.scalar(query) or 0)
+
+    return harness.run(work)
