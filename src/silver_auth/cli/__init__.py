@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from silver_auth.cli import housekeeping, server
+from silver_auth.cli import housekeeping, server, worker
 from silver_auth.cli.accounts import account_app
 from silver_auth.cli.audit import audit_app
 from silver_auth.cli.authentik import authentik_app
@@ -20,6 +20,7 @@ server.register(app)
 app.add_typer(account_app, name="account")
 app.add_typer(audit_app, name="audit")
 housekeeping.register(app)
+worker.register(app)
 app.add_typer(authentik_app, name="authentik")
 
 

@@ -1,0 +1,44 @@
+"""`silver-auth worker`: webhook delivery in a process of its own (SILVER_WEBHOOK_WORKER=external)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import suppress
+
+import typer
+
+from silver_auth.cli.base import database, out, run
+from silver_auth.settings import Settings
+
+
+def worker(
+    once: bool = typer.Option(False, "--once", help="Deliver what is due now, then exit."),
+) -> None:
+    """Deliver webhooks: sequence the outbox, send what is due, retry on schedule. Run as many as you
+    like on Postgres (they never claim the same delivery); one on SQLite. SIGTERM stops it cleanly."""
+
+    async def work(settings: Settings) -> None:
+        from silver_auth.core.crypto import Sealer  # noqa: PLC0415 - keep `--help` fast
+        from silver_auth.webhooks.delivery import DeliveryWorker  # noqa: PLC0415
+
+        async with database(settings) as sessionmaker:
+            deliveries = DeliveryWorker(sessionmaker, Sealer(settings.sealing_key_ring()), settings)
+            if once:
+                sent = await deliveries.run_until_idle()
+                out.print(f"attempts made: {sent}")
+                return
+            task = asyncio.create_task(deliveries.run_forever())
+            loop = asyncio.get_running_loop()
+            for stop in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(stop, task.cancel)
+            out.print("webhook worker running (SIGTERM to stop)")
+            with suppress(asyncio.CancelledError):
+                await task
+            out.print("webhook worker stopped")
+
+    run(work)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(worker)
