@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         description="Seconds before each attempt (the first after the event): about 1.5 days in all.",
     )
     webhook_timeout_seconds: float = Field(15.0, alias="SILVER_WEBHOOK_TIMEOUT_SECONDS", gt=0, le=60)
+    webhook_lease_seconds: float = Field(
+        60.0,
+        alias="SILVER_WEBHOOK_LEASE_SECONDS",
+        gt=0,
+        le=3600,
+        description="How long a claimed delivery stays a worker's; a worker that dies frees it after this.",
+    )
     webhook_response_cap_bytes: int = Field(4096, alias="SILVER_WEBHOOK_RESPONSE_CAP_BYTES", ge=0, le=65536)
     webhook_endpoint_concurrency: int = Field(
         1,
@@ -182,6 +189,12 @@ class Settings(BaseSettings):
         if not value or any(step < 0 for step in value):
             raise ValueError("a comma-separated list of at least one delay in seconds, none negative")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_timeout(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("SILVER_WEBHOOK_LEASE_SECONDS must exceed SILVER_WEBHOOK_TIMEOUT_SECONDS")
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

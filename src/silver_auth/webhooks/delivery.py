@@ -114,7 +114,7 @@ class DeliveryWorker:
         self.sessionmaker, self.sealer, self.settings = sessionmaker, sealer, settings
         self.resolver = resolver
         self.schedule = settings.webhook_retry_schedule
-        self.lease = timedelta(seconds=settings.webhook_timeout_seconds + 30)
+        self.lease = timedelta(seconds=settings.webhook_lease_seconds)
         self._transport = transport
         self._state = _State()
         self._finished = asyncio.Event()
