@@ -1,6 +1,7 @@
 """Housekeeping: drop rows that can no longer do anything — expired sessions, codes and login states,
-and failure records older than every throttle window. Run by `silver-auth purge` (and, later, by the
-worker on a schedule). Audit events are never touched: they are the record (G27)."""
+failure records older than every throttle window, and webhook events past their plan's retention. Run
+by `silver-auth purge` (and, later, by the worker on a schedule). Audit events are never touched: they
+are the record (G27)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from silver_auth.authentik.models import OidcLogin
 from silver_auth.core import clock
 from silver_auth.endusers.models import EndUserSession, RedirectCode
 from silver_auth.throttle import service as throttle
+from silver_auth.webhooks.retention import purge_expired_events
 
 # Longer than any throttle window (the longest, sign-up, defaults to an hour): a failure this old no
 # longer counts against anyone, so keeping it only grows the table.
@@ -26,6 +28,7 @@ async def purge_expired(db: AsyncSession) -> dict[str, int]:
     counts = {
         "console_sessions": await purge_expired_sessions(db),
         "auth_failures": await throttle.purge_older_than(db, FAILURE_RETENTION),
+        "webhook_events": await purge_expired_events(db),  # with their deliveries and attempts
     }
     # An expired end-user session takes its codes and retired refresh-token hashes with it (cascade).
     for name, table, column in (
