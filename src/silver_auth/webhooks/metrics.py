@@ -21,6 +21,7 @@ FAILURE_WINDOW = timedelta(hours=1)
 @dataclass(frozen=True, slots=True)
 class EndpointHealth:
     endpoint_id: str
+    project_id: str
     attempts: int
     failures: int
 
@@ -32,6 +33,9 @@ class EndpointHealth:
 @dataclass(frozen=True, slots=True)
 class DeliveryMetrics:
     by_status: dict[str, int]
+    """Deliveries by state: pending, succeeded, failed (dead letters)."""
+    outcomes: dict[str, int]
+    """Attempts over the last hour by outcome (succeeded, http_error, timeout, …)."""
     backlog: int
     """Pending deliveries: first attempts and retries."""
     retrying: int
@@ -53,28 +57,37 @@ async def delivery_metrics(db: AsyncSession, *, project_id: str | None = None) -
     health = (
         select(
             WebhookAttempt.endpoint_id,
+            WebhookEndpoint.project_id,
             func.count(),
             func.sum(case((WebhookAttempt.outcome == "succeeded", 0), else_=1)),
         )
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookAttempt.endpoint_id)
         .where(WebhookAttempt.at >= since)
-        .group_by(WebhookAttempt.endpoint_id)
+        .group_by(WebhookAttempt.endpoint_id, WebhookEndpoint.project_id)
+    )
+    outcomes = (
+        select(WebhookAttempt.outcome, func.count())
+        .where(WebhookAttempt.at >= since)
+        .group_by(WebhookAttempt.outcome)
     )
     if project_id is not None:
         endpoints = select(WebhookEndpoint.id).where(WebhookEndpoint.project_id == project_id)
         statuses = statuses.where(WebhookDelivery.endpoint_id.in_(endpoints))
         pending = pending.where(WebhookDelivery.endpoint_id.in_(endpoints))
         health = health.where(WebhookAttempt.endpoint_id.in_(endpoints))
+        outcomes = outcomes.where(WebhookAttempt.endpoint_id.in_(endpoints))
     by_status = {"pending": 0, "succeeded": 0, "failed": 0}
     by_status.update({status: int(count) for status, count in (await db.execute(statuses)).all()})
     backlog, retrying, oldest = (await db.execute(pending)).one()
     return DeliveryMetrics(
         by_status=by_status,
+        outcomes={outcome: int(count) for outcome, count in (await db.execute(outcomes)).all()},
         backlog=int(backlog or 0),
         retrying=int(retrying or 0),
         oldest_pending_at=oldest,
         endpoints=[
-            EndpointHealth(endpoint_id, int(attempts), int(failures or 0))
-            for endpoint_id, attempts, failures in (await db.execute(health)).all()
+            EndpointHealth(endpoint_id, project_id, int(attempts), int(failures or 0))
+            for endpoint_id, project_id, attempts, failures in (await db.execute(health)).all()
         ],
     )
 
@@ -108,6 +121,7 @@ async def watch(sessionmaker: async_sessionmaker[AsyncSession], settings: Settin
                 endpoint.endpoint_id,
                 f"{endpoint.failures} of {endpoint.attempts} webhook attempts failed in the last hour",
                 failure_rate=round(endpoint.failure_rate, 3),
+                project_id=endpoint.project_id,
             )
         elif endpoint.failure_rate < settings.webhook_failure_alert_rate / 2:
             clear_alert(
