@@ -314,7 +314,7 @@ class DeliveryWorker:
             if self._state.per_endpoint[item.endpoint_id] <= 0:
                 del self._state.per_endpoint[item.endpoint_id]
         now = clock.now()
-        disabled: list[tuple[WebhookEndpoint, str]] = []
+        disabled: dict[str, tuple[WebhookEndpoint, str]] = {}
         async with transaction(self.sessionmaker) as db:
             live = set(
                 (
@@ -347,12 +347,12 @@ class DeliveryWorker:
                 if endpoint is not None:
                     reason = self._health(endpoint, outcome, now)
                     if reason:
-                        disabled.append((endpoint, reason))
+                        disabled.setdefault(endpoint.id, (endpoint, reason))
             if attempts:
                 await db.execute(insert(WebhookAttempt), attempts)
             if changes:
                 await db.execute(update(WebhookDelivery), changes)
-            for endpoint, reason in disabled:
+            for endpoint, reason in disabled.values():
                 await self._disable(db, endpoint, reason)
         return len(attempts)
 
