@@ -64,6 +64,18 @@ def _secret_answers(harness: Harness) -> dict[tuple[str, str], httpx.Response]:
         json={"kind": "secret", "environment": "live"},
     ).json()
     call("POST", "/console/api/keys/{key_id}/rotate", f"/console/api/keys/{key['id']}/rotate", json={})
+    endpoint = call(
+        "POST",
+        "/console/api/projects/{project_id}/webhooks",
+        f"/console/api/projects/{pid}/webhooks",
+        json={"url": "http://127.0.0.1:9/hooks", "environment": "test"},
+    ).json()
+    call(
+        "POST",
+        "/console/api/webhooks/{endpoint_id}/rotate-secret",
+        f"/console/api/webhooks/{endpoint['id']}/rotate-secret",
+        json={},
+    )
     call(
         "POST",
         "/console/api/orgs/{org_id}/invitations",
