@@ -49,6 +49,10 @@ PER_ENDPOINT_QUEUE = 100
 """Deliveries one worker holds for one endpoint at a time: a slow receiver ties up no more than this."""
 IDLE_POLL = 1.0
 """Seconds between looks for due retries when nothing wakes the worker."""
+GATHER = 0.05
+"""Seconds a busy worker lets finished sends gather before it records them and claims more: one
+transaction for a batch of attempts, not one per delivery. Unrecorded sends are at-least-once safe:
+their claims still hold, and a worker that dies before recording them sends them again."""
 WATCH_EVERY = 60.0
 STOP_TIMEOUT = 5.0
 """Seconds a stopping worker waits for sends in flight; what is left comes due after its lease."""
@@ -441,14 +445,20 @@ class DeliveryWorker:
         """Until cancelled: woken by commits (in the app) or every IDLE_POLL seconds."""
         wake = wake if wake is not None else asyncio.Event()
         failures = 0
+        last_look = -IDLE_POLL
         async with self.client() as client:
             try:
                 while True:
+                    committed = wake.is_set()
                     wake.clear()
                     try:
-                        await self.sequence()
-                        self._start(client, await self._claim())
                         await self.flush()
+                        # New events only come with a commit here or elsewhere (the poll); claims are
+                        # looked for on every turn, as sends finishing make room for more.
+                        if committed or time.monotonic() - last_look >= IDLE_POLL:
+                            last_look = time.monotonic()
+                            await self.sequence()
+                        self._start(client, await self._claim())
                         if time.monotonic() - self._last_renewal > self.lease.total_seconds() / 3:
                             await self.renew()
                         if time.monotonic() - self._last_watch > WATCH_EVERY:
@@ -471,6 +481,8 @@ class DeliveryWorker:
                     with suppress(TimeoutError):
                         async with asyncio.timeout(IDLE_POLL):
                             await _first_of(wake, self._finished)
+                    if self._tasks:  # sends still in flight: let more of them finish first
+                        await asyncio.sleep(GATHER)
             finally:
                 for task in list(self._tasks):
                     task.cancel()
