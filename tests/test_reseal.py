@@ -326,3 +326,30 @@ def test_every_sealed_column_is_resealed() -> None:
     }
     covered = {(c.model.__table__.name, c.sealed.key) for c in SEALED_COLUMNS}  # type: ignore[attr-defined]
     assert covered == in_schema
+
+
+def test_reseal_pages_through_batches_and_a_second_run_moves_nothing(
+    apps: Any, tmp_path: Path, database_url: str
+) -> None:
+    with served(apps, tmp_path, database_url, ring(A)) as harness:
+        for n in range(2):  # two projects of two endpoints (the Free plan's quota)
+            owner, project, _ = project_with_endpoint(harness, "http://127.0.0.1:9/hooks")
+            owner.ok(
+                "POST",
+                f"/console/api/projects/{project['id']}/webhooks",
+                201,
+                json={"url": f"http://127.0.0.1:9/hooks/{n}", "environment": "test"},
+            )
+        runtime = harness.runtime
+        new_ring = Sealer([(kid, base64.b64decode(material)) for kid, material in (B, A)])
+
+        async def twice() -> tuple[Any, Any]:
+            first = await reseal_all(runtime.sessionmaker, new_ring, batch=3)  # pages of 3 and 1
+            return first, await reseal_all(runtime.sessionmaker, new_ring, batch=2)  # 2, 2, then none
+
+        first, second = harness.run(twice)
+        moved = first.counts["webhook_endpoint_secret"]
+        assert (moved.resealed, moved.current, moved.changed_meanwhile) == (4, 0, 0)
+        again = second.counts["webhook_endpoint_secret"]
+        assert (again.resealed, again.current) == (0, 4)
+        assert sealed_kids(harness) == {"b"}
