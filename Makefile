@@ -13,6 +13,9 @@ PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 # The OpenID provider the console OIDC tests run on loopback (npm oidc-provider, exact versions from the lock)
 OIDC_PEER := tests/peers/oidc-provider
 OIDC_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cat $(OIDC_PEER)/package-lock.json | cksum | cut -d' ' -f1)
+# The npm standardwebhooks verifier the JavaScript receiver example (docs/examples) runs with in the tests
+WEBHOOK_PEER := tests/peers/webhook-receiver
+WEBHOOK_STAMP := $(WEBHOOK_PEER)/node_modules/.installed-$(shell cat $(WEBHOOK_PEER)/package-lock.json | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint typecheck test-sqlite test-postgres lock bench clean
@@ -30,6 +33,10 @@ $(OIDC_STAMP): $(OIDC_PEER)/package-lock.json
 	npm ci --prefix $(OIDC_PEER) --no-audit --no-fund
 	@touch $@
 
+$(WEBHOOK_STAMP): $(WEBHOOK_PEER)/package-lock.json
+	npm ci --prefix $(WEBHOOK_PEER) --no-audit --no-fund
+	@touch $@
+
 run: $(STAMP) ## Set up and run the embedded default (SQLite, builtin identity) on http://127.0.0.1:8000
 	$(BIN)/silver-auth dev
 
@@ -40,10 +47,10 @@ lint: $(STAMP) ## ruff (with security rules) and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-test-sqlite: $(STAMP) $(OIDC_STAMP) ## The suite against SQLite
+test-sqlite: $(STAMP) $(OIDC_STAMP) $(WEBHOOK_STAMP) ## The suite against SQLite
 	SILVER_TEST_DB=sqlite $(PYTEST)
 
-test-postgres: $(STAMP) $(OIDC_STAMP) ## The suite against Postgres on 127.0.0.1:5432 (database test, and test_gw0… per worker)
+test-postgres: $(STAMP) $(OIDC_STAMP) $(WEBHOOK_STAMP) ## The suite against Postgres on 127.0.0.1:5432 (database test, and test_gw0… per worker)
 	SILVER_TEST_DB=postgres $(PYTEST)
 
 test: lint typecheck test-sqlite test-postgres ## Set up and run everything: lint, types, the suite on SQLite and on Postgres

@@ -17,6 +17,8 @@ from litestar.testing import TestClient
 
 from silver_auth.app import create_app
 from silver_auth.keys.models import ApiKey
+from silver_auth.webhooks.events import PAYLOAD_VERSION, SAMPLES, EventType
+from silver_auth.webhooks.service import SIGNING_SCHEMES
 from tests.conftest import base_settings
 from tests.factories import ConsoleUser, Harness
 
@@ -121,7 +123,7 @@ def test_config_shape(harness: Harness) -> None:
     response = harness.client.get("/v1/config")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"version", "environment", "identity", "hosts", "plans"}
+    assert set(body) == {"version", "environment", "identity", "hosts", "plans", "webhooks"}
     assert isinstance(body["version"], str)
     assert body["version"]
     assert body["environment"] == "development"
@@ -136,10 +138,29 @@ def test_config_reflects_settings(tmp_path: Path, database_url: str) -> None:
         DATABASE_URL=database_url,
         SILVER_ACCOUNTS_URL="https://accounts.example.test",
         SILVER_AUTH_URL="https://auth.example.test",
+        SILVER_WEBHOOK_RETRY_SCHEDULE="0,60,3600",
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         body = client.get("/v1/config").json()
     assert body["hosts"] == {"accounts": "https://accounts.example.test", "auth": "https://auth.example.test"}
+    assert body["webhooks"]["retry_schedule_seconds"] == [0, 60, 3600]
+
+
+def test_config_lists_webhook_event_types_with_samples_and_signatures(harness: Harness) -> None:
+    webhooks = harness.client.get("/v1/config").json()["webhooks"]
+    assert set(webhooks) == {"payload_version", "event_types", "retry_schedule_seconds", "signature_schemes"}
+    assert webhooks["payload_version"] == PAYLOAD_VERSION
+    assert [entry["type"] for entry in webhooks["event_types"]] == [str(kind) for kind in EventType]
+    for entry in webhooks["event_types"]:
+        assert entry["description"], entry["type"]
+        sample = entry["sample"]
+        assert set(sample) == {"type", "version", "timestamp", "data"}
+        assert sample["type"] == entry["type"] and sample["version"] == PAYLOAD_VERSION
+        assert sample["data"] == SAMPLES[EventType(entry["type"])]
+    assert webhooks["retry_schedule_seconds"] == harness.settings.webhook_retry_schedule
+    schemes = {s["signing"]: s["signature_version"] for s in webhooks["signature_schemes"]}
+    assert schemes == {"hmac": "v1", "ed25519": "v1a"}
+    assert set(schemes) == set(SIGNING_SCHEMES)  # every `signing` an endpoint accepts is described
 
 
 def test_l7_plan_names(harness: Harness) -> None:

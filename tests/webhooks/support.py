@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from silver_auth.db.session import transaction
 from silver_auth.settings import Settings
@@ -119,3 +123,20 @@ def count_rows(harness: Harness, model: Any, **where: Any) -> int:
             return int(await db.scalar(query) or 0)
 
     return harness.run(work)
+
+
+def v1a_verifies(public_key: str, got: Received) -> bool:
+    """Whether one of the delivery's `v1a,` signatures is `public_key`'s: Ed25519 over
+    `{webhook-id}.{webhook-timestamp}.{body}`, the key being `whpk_` + base64 of its 32 raw bytes."""
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
+    signed = f"{got.headers['webhook-id']}.{got.headers['webhook-timestamp']}.".encode() + got.body
+    for versioned in got.headers["webhook-signature"].split(" "):
+        version, _, encoded = versioned.partition(",")
+        if version != "v1a":
+            continue
+        try:
+            key.verify(base64.b64decode(encoded, validate=True), signed)
+        except (InvalidSignature, binascii.Error):
+            continue
+        return True
+    return False

@@ -9,6 +9,7 @@ from silver_auth.cli import housekeeping, server, worker
 from silver_auth.cli.accounts import account_app
 from silver_auth.cli.audit import audit_app
 from silver_auth.cli.authentik import authentik_app
+from silver_auth.cli.secrets import secrets_app
 
 app = typer.Typer(
     help="Silver Auth API (SEQN Auth).",
@@ -22,6 +23,7 @@ app.add_typer(audit_app, name="audit")
 housekeeping.register(app)
 worker.register(app)
 app.add_typer(authentik_app, name="authentik")
+app.add_typer(secrets_app, name="secrets")
 
 
 def main() -> None:

@@ -82,6 +82,24 @@ class Sealer:
         body = AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
         return f"{SEAL_VERSION}.{kid}.{base64.urlsafe_b64encode(nonce + body).decode()}"
 
+    @property
+    def sealing_kid(self) -> str:
+        """The id of the key that seals (the ring's first)."""
+        return self._ring[0][0]
+
+    def holds_key_of(self, sealed: str) -> bool:
+        """Whether the key id a sealed value names is in the ring (the id is not secret)."""
+        parts = sealed.split(".", 2)
+        return len(parts) == 3 and parts[1] in self._keys
+
+    def resealed(self, sealed: str, context: str) -> str | None:
+        """The value sealed again under the ring's first key, or None when it is under that key already.
+        Either way it must open (SealError otherwise): a reseal also proves every value still opens."""
+        plaintext = self.unseal(sealed, context)
+        if sealed.split(".", 2)[1] == self.sealing_kid:
+            return None
+        return self.seal(plaintext, context)
+
     def unseal(self, sealed: str, context: str) -> str:
         try:
             version, kid, payload = sealed.split(".", 2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -11,6 +13,8 @@ from silver_auth.core.schemas import Output
 from silver_auth.health.service import check_database
 from silver_auth.plans.service import PLANS
 from silver_auth.runtime import Runtime
+from silver_auth.webhooks.events import PAYLOAD_VERSION, catalogue
+from silver_auth.webhooks.signer import ED25519_PUBLIC_PREFIX, HMAC_PREFIX
 
 
 class Health(Output):
@@ -23,6 +27,49 @@ class Hosts(Output):
     auth: str
 
 
+class WebhookEventType(Output):
+    type: str
+    description: str
+    sample: dict[str, Any]
+    """A whole body as a receiver gets it: `type`, `version`, `timestamp`, `data`."""
+
+
+class WebhookSignature(Output):
+    signing: str
+    """The endpoint's `signing` setting."""
+    signature_version: str
+    """The prefix of its signatures in `webhook-signature` (`v1,…` or `v1a,…`)."""
+    algorithm: str
+    verify_with: str
+
+
+WEBHOOK_SIGNATURES = (
+    WebhookSignature(
+        signing="hmac",
+        signature_version="v1",
+        algorithm="HMAC-SHA256",
+        verify_with=f"the endpoint's `{HMAC_PREFIX}` secret (any Standard Webhooks library)",
+    ),
+    WebhookSignature(
+        signing="ed25519",
+        signature_version="v1a",
+        algorithm="Ed25519",
+        verify_with=f"the endpoint's `{ED25519_PUBLIC_PREFIX}` public key (base64 of the raw 32 bytes)",
+    ),
+)
+
+
+class WebhooksConfig(Output):
+    """What a receiver needs to know (docs/webhooks.md)."""
+
+    payload_version: int
+    """Every body's `version`."""
+    event_types: list[WebhookEventType]
+    retry_schedule_seconds: list[float]
+    """Seconds before each attempt, the first counted from the event; after the last, the message fails."""
+    signature_schemes: list[WebhookSignature]
+
+
 class ServiceConfig(Output):
     """Public and secret-free (G18)."""
 
@@ -31,6 +78,7 @@ class ServiceConfig(Output):
     identity: str
     hosts: Hosts
     plans: list[dict[str, object]]
+    webhooks: WebhooksConfig
 
 
 @get(
@@ -56,7 +104,11 @@ async def health(runtime: NamedDependency[Runtime]) -> Response[Health]:
     )
 
 
-@get("/v1/config", tags=["public"], summary="Public service config, with the plans and their quotas")
+@get(
+    "/v1/config",
+    tags=["public"],
+    summary="Public service config: the plans and their quotas, the webhook event types and signatures",
+)
 async def service_config(runtime: NamedDependency[Runtime]) -> ServiceConfig:
     settings = runtime.settings
     return ServiceConfig(
@@ -65,4 +117,10 @@ async def service_config(runtime: NamedDependency[Runtime]) -> ServiceConfig:
         identity=settings.identity,
         hosts=Hosts(accounts=settings.accounts_url, auth=settings.auth_url),
         plans=[plan.public() for plan in PLANS.values()],
+        webhooks=WebhooksConfig(
+            payload_version=PAYLOAD_VERSION,
+            event_types=[WebhookEventType(**entry) for entry in catalogue()],
+            retry_schedule_seconds=settings.webhook_retry_schedule,
+            signature_schemes=list(WEBHOOK_SIGNATURES),
+        ),
     )

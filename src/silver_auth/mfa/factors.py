@@ -32,7 +32,7 @@ class Enrolment:
     qr_svg: str
 
 
-def _context(owner_id: str) -> str:
+def totp_secret_context(owner_id: str) -> str:
     # AAD: a sealed secret copied onto another owner's row does not open (G17).
     return f"totp:{owner_id}"
 
@@ -86,7 +86,7 @@ class SecondFactors:
             TotpFactor(
                 id=new_id("totp"),
                 owner_id=owner_id,
-                secret_sealed=self._sealer.seal(secret, _context(owner_id)),
+                secret_sealed=self._sealer.seal(secret, totp_secret_context(owner_id)),
                 confirmed_at=None,
                 last_used_step=None,
                 created_at=clock.now(),
@@ -103,14 +103,14 @@ class SecondFactors:
         factor = await factor_of(db, owner_id)
         if factor is None or factor.confirmed_at is not None:
             return None
-        secret = self._sealer.unseal(factor.secret_sealed, _context(owner_id))
+        secret = self._sealer.unseal(factor.secret_sealed, totp_secret_context(owner_id))
         uri = totp.provisioning_uri(secret, label, issuer)
         return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
 
     async def _use_totp(self, db: AsyncSession, factor: TotpFactor, code: str) -> bool:
         """Accept a code once: the stored step only moves forward, in one conditional update (no replay,
         even by two workers at the same time)."""
-        secret = self._sealer.unseal(factor.secret_sealed, _context(factor.owner_id))
+        secret = self._sealer.unseal(factor.secret_sealed, totp_secret_context(factor.owner_id))
         match = totp.verify(secret, code, last_used_step=factor.last_used_step, at=clock.now().timestamp())
         if match is None:
             return False

@@ -41,7 +41,7 @@ BACKDATE = timedelta(seconds=5)
 SYSTEM_ACTOR = Actor("system")
 
 
-def _context(kid: str) -> str:
+def signing_key_context(kid: str) -> str:
     return f"signing_key:{kid}"
 
 
@@ -71,7 +71,7 @@ async def _new_key(db: AsyncSession, settings: Settings, project_id: str) -> Sig
         project_id=project_id,
         algorithm=settings.signing_algorithm,
         public_jwk=public_jwk,
-        private_sealed=Sealer(settings.sealing_key_ring()).seal(pem, _context(kid)),
+        private_sealed=Sealer(settings.sealing_key_ring()).seal(pem, signing_key_context(kid)),
         created_at=clock.now(),
         rotated_at=None,
         retire_at=None,
@@ -199,7 +199,8 @@ def issue_jwt(settings: Settings, key: SigningKey, claims: SessionClaims) -> tup
     if claims.origin is not None:
         payload["origin"] = claims.origin
     private = _key(
-        key.algorithm, Sealer(settings.sealing_key_ring()).unseal(key.private_sealed, _context(key.id))
+        key.algorithm,
+        Sealer(settings.sealing_key_ring()).unseal(key.private_sealed, signing_key_context(key.id)),
     )
     token = jwt.encode({"alg": key.algorithm, "kid": key.id}, payload, private, algorithms=[key.algorithm])
     return token, expires
