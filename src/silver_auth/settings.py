@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
@@ -17,6 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 SameSite = Literal["Lax", "Strict", "None"]
 DEV_SECRETS_FILE = "secrets.json"
 DEVELOPMENT_SIGN_UP_IP_MAX = 500
+
+
+SEALING_KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class Settings(BaseSettings):
@@ -282,6 +286,8 @@ class Settings(BaseSettings):
         ring = []
         for item in self.sealing_keys.get_secret_value().split(","):
             kid, _, encoded = item.strip().partition(":")
+            if not SEALING_KID.fullmatch(kid):  # the kid is written into every sealed value, dot-separated
+                raise ValueError("SILVER_SEALING_KEYS: a key id is 1-32 letters, digits, `_` or `-`")
             ring.append((kid, base64.b64decode(encoded)))
         return ring
 
