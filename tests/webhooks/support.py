@@ -40,7 +40,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
+def receiver(answers: list[int] | None = None, *, host: str = "127.0.0.1") -> Iterator[Receiver]:
+    """`host`: the loopback address to listen on (127.0.0.2 shows which address a delivery went to)."""
     state: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -62,10 +63,8 @@ def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
         def log_message(self, *_: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["receiver"] = Receiver(
-        f"http://127.0.0.1:{server.server_address[1]}/hooks", answers=answers or [204]
-    )
+    server = ThreadingHTTPServer((host, 0), Handler)
+    state["receiver"] = Receiver(f"http://{host}:{server.server_address[1]}/hooks", answers=answers or [204])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
