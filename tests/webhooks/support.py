@@ -54,7 +54,9 @@ def receiver(answers: list[int] | None = None, *, host: str = "127.0.0.1") -> It
             status = target.answer()
             with target.lock:
                 target.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
-            reply = b"ok" if status < 300 else b"nope"
+            # A 204 has no body: one sent anyway would be read as the start of the next answer on
+            # this kept-alive connection (the worker then sees an illegal status line).
+            reply = b"" if status in (204, 304) else (b"ok" if status < 300 else b"nope")
             self.send_response(status)
             self.send_header("content-length", str(len(reply)))
             self.end_headers()
