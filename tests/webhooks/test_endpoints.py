@@ -34,11 +34,12 @@ NON_PUBLIC = [
     "fc00::1",
     "::ffff:10.0.0.1",
     "::ffff:127.0.0.1",
+    "2002:a00:1::",  # 6to4 of 10.0.0.1
     "0.0.0.0",  # noqa: S104 - an answer to refuse, not an address to bind
     "100.64.0.1",
 ]
-"""Loopback, private, link-local (the cloud metadata address), unique-local, IPv4-mapped private, the
-unspecified address and carrier-grade NAT: none of them is on the public internet."""
+"""Loopback, private, link-local (the cloud metadata address), unique-local, IPv4-mapped and 6to4 private,
+the unspecified address and carrier-grade NAT: none of them is on the public internet."""
 
 
 class Resolver:
@@ -180,6 +181,7 @@ def test_one_non_public_answer_among_public_ones_is_enough_to_refuse(hooks: Harn
         "https://v6.example.com/in",
         f"https://{PUBLIC_V4}/in",
         f"https://[{PUBLIC_V6}]/in",
+        "https://[2002:5db8:d70e::1]/in",  # 6to4 of a public address
     ],
 )
 def test_live_endpoint_on_a_public_host_is_accepted(hooks: Harness, url: str) -> None:
