@@ -32,12 +32,15 @@ from silver_auth.db.session import transaction
 from silver_auth.orgs.models import Org
 from silver_auth.settings import Settings
 from silver_auth.web.http import EXCEPTION_HANDLERS
+from silver_auth.webhooks.delivery import DeliveryWorker
 from tests.factories import PASSWORD, ConsoleUser, Harness
 
 CONSOLE = "/console/api"
 ROLES = ("viewer", "developer", "admin", "owner")
 RANK = {role: rank for rank, role in enumerate(ROLES)}
 PROBLEM = "application/problem+json"
+HOOK_URL = "http://127.0.0.1:9/hooks"
+"""A test-environment receiver on loopback (the discard port): allowed without any DNS lookup."""
 
 # (method, path template) -> minimum access. Keep in step with the routes: that is the point.
 EXPECTED: dict[tuple[str, str], str] = {
@@ -90,6 +93,20 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/console/api/projects/{project_id}/signing-keys/rotate"): "admin",
     # end-users (read-only view)
     ("GET", "/console/api/projects/{project_id}/users"): "viewer",
+    # webhook endpoints, their messages and replays (VIEWER reads, DEVELOPER changes)
+    ("GET", "/console/api/projects/{project_id}/webhooks"): "viewer",
+    ("POST", "/console/api/projects/{project_id}/webhooks"): "developer",
+    ("GET", "/console/api/projects/{project_id}/webhooks/metrics"): "viewer",
+    ("GET", "/console/api/webhooks/{endpoint_id}"): "viewer",
+    ("PATCH", "/console/api/webhooks/{endpoint_id}"): "developer",
+    ("DELETE", "/console/api/webhooks/{endpoint_id}"): "developer",
+    ("POST", "/console/api/webhooks/{endpoint_id}/rotate-secret"): "developer",
+    ("GET", "/console/api/webhooks/{endpoint_id}/secret"): "developer",
+    ("POST", "/console/api/webhooks/{endpoint_id}/test"): "developer",
+    ("GET", "/console/api/webhooks/{endpoint_id}/messages"): "viewer",
+    ("GET", "/console/api/webhooks/{endpoint_id}/messages/{message_id}"): "viewer",
+    ("POST", "/console/api/webhooks/{endpoint_id}/messages/{message_id}/replay"): "developer",
+    ("POST", "/console/api/webhooks/{endpoint_id}/replay"): "developer",
     # the account's own password and MFA; MFA rows last, in this order: enable, then disable
     ("POST", "/console/api/me/password"): "account",
     ("GET", "/console/api/mfa"): "account",
@@ -247,6 +264,7 @@ class World:
         self.elsewhere_owner = h.user()
         self.elsewhere_id: str = h.org(self.elsewhere_owner, "Elsewhere")["id"]
         set_plan(h, self.elsewhere_id, "scale")
+        self.endpoint_id = self.endpoint()
 
     def join(self, user: ConsoleUser, org_id: str, role: str, inviter: ConsoleUser | None = None) -> None:
         invite = (inviter or self.owner).ok(
@@ -286,6 +304,24 @@ class World:
 
     def key(self) -> str:
         return str(self.harness.key(self.owner, self.project_id, "secret", "test")["id"])
+
+    def endpoint(self) -> str:
+        """A new webhook endpoint of the world's project (test environment: loopback, never a lookup)."""
+        body = self.owner.ok(
+            "POST",
+            f"{CONSOLE}/projects/{self.project_id}/webhooks",
+            201,
+            json={"url": HOOK_URL, "environment": "test"},
+        )
+        return str(body["id"])
+
+    def message(self) -> str:
+        """A test message of the world's endpoint, sequenced so that it has a delivery to read and replay."""
+        sent = self.owner.ok("POST", f"{CONSOLE}/webhooks/{self.endpoint_id}/test", 202)
+        runtime = self.harness.runtime
+        worker = DeliveryWorker(runtime.sessionmaker, runtime.sealer, runtime.settings)
+        self.harness.run(worker.sequence)
+        return str(sent["id"])
 
     def redirect_url(self) -> str:
         """A redirect URL just registered by the owner (for the route that removes one)."""
@@ -432,6 +468,46 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ("GET", "/console/api/projects/{project_id}/users"): lambda w, c, r: Call(
         f"{CONSOLE}/projects/{w.project_id}/users?environment=test"
     ),
+    ("GET", "/console/api/projects/{project_id}/webhooks"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/webhooks"
+    ),
+    ("POST", "/console/api/projects/{project_id}/webhooks"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/webhooks", {"url": HOOK_URL, "environment": "test"}, 201
+    ),
+    ("GET", "/console/api/projects/{project_id}/webhooks/metrics"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/webhooks/metrics"
+    ),
+    ("GET", "/console/api/webhooks/{endpoint_id}"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}"
+    ),
+    ("PATCH", "/console/api/webhooks/{endpoint_id}"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}", {"description": f"changed by {r}"}
+    ),
+    ("DELETE", "/console/api/webhooks/{endpoint_id}"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint()}", status=204
+    ),
+    ("POST", "/console/api/webhooks/{endpoint_id}/rotate-secret"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}/rotate-secret", {"overlap_hours": 0}
+    ),
+    ("GET", "/console/api/webhooks/{endpoint_id}/secret"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}/secret",
+        status=409,  # never shown again (G16)
+    ),
+    ("POST", "/console/api/webhooks/{endpoint_id}/test"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}/test", status=202
+    ),
+    ("GET", "/console/api/webhooks/{endpoint_id}/messages"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}/messages"
+    ),
+    ("GET", "/console/api/webhooks/{endpoint_id}/messages/{message_id}"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}/messages/{w.message()}"
+    ),
+    ("POST", "/console/api/webhooks/{endpoint_id}/messages/{message_id}/replay"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}/messages/{w.message()}/replay", status=202
+    ),
+    ("POST", "/console/api/webhooks/{endpoint_id}/replay"): lambda w, c, r: Call(
+        f"{CONSOLE}/webhooks/{w.endpoint_id}/replay", {"since": "2020-01-01T00:00:00Z"}, status=202
+    ),
     ("POST", "/console/api/me/password"): lambda w, c, r: Call(
         f"{CONSOLE}/me/password", {"current_password": PASSWORD, "new_password": PASSWORD}
     ),
@@ -534,3 +610,45 @@ def test_unsafe_console_requests_without_csrf_token_are_refused(harness: Harness
         )
         _problem(forged, 403, "csrf-failed", f"{method} {template} (forged token)")
         assert chain_seq(harness) == seq_before
+
+
+def test_webhook_ids_of_another_org_are_not_found(harness: Harness) -> None:
+    """An owner of one org naming another org's endpoint (or a message of it) gets the unknown-id answer,
+    and an endpoint of one's own does not open another endpoint's message."""
+    world = World(harness)
+    theirs = world.endpoint_id
+    message = world.message()
+    intruder = world.elsewhere_owner
+    elsewhere_project = harness.project(intruder, world.elsewhere_id)["id"]
+    own = intruder.ok(
+        "POST",
+        f"{CONSOLE}/projects/{elsewhere_project}/webhooks",
+        201,
+        json={"url": HOOK_URL, "environment": "test"},
+    )["id"]
+    calls = [
+        ("GET", f"{CONSOLE}/webhooks/{theirs}", None),
+        ("PATCH", f"{CONSOLE}/webhooks/{theirs}", {"enabled": False}),
+        ("DELETE", f"{CONSOLE}/webhooks/{theirs}", None),
+        ("POST", f"{CONSOLE}/webhooks/{theirs}/rotate-secret", {}),
+        ("GET", f"{CONSOLE}/webhooks/{theirs}/secret", None),
+        ("POST", f"{CONSOLE}/webhooks/{theirs}/test", None),
+        ("GET", f"{CONSOLE}/webhooks/{theirs}/messages", None),
+        ("GET", f"{CONSOLE}/webhooks/{theirs}/messages/{message}", None),
+        ("POST", f"{CONSOLE}/webhooks/{theirs}/messages/{message}/replay", None),
+        ("POST", f"{CONSOLE}/webhooks/{theirs}/replay", {"since": "2020-01-01T00:00:00Z"}),
+        ("GET", f"{CONSOLE}/projects/{world.project_id}/webhooks", None),
+        ("GET", f"{CONSOLE}/projects/{world.project_id}/webhooks/metrics", None),
+        ("POST", f"{CONSOLE}/projects/{world.project_id}/webhooks", {"url": HOOK_URL, "environment": "test"}),
+        ("GET", f"{CONSOLE}/webhooks/{own}/messages/{message}", None),
+        ("POST", f"{CONSOLE}/webhooks/{own}/messages/{message}/replay", None),
+    ]
+    seq_before = chain_seq(harness)
+    for method, path, body in calls:
+        _problem(intruder.request(method, path, json=body), 404, "not-found", f"{method} {path}")
+    assert chain_seq(harness) == seq_before
+    state = world.owner.ok("GET", f"{CONSOLE}/webhooks/{theirs}")
+    assert state["enabled"] is True
+    assert [m["id"] for m in world.owner.ok("GET", f"{CONSOLE}/webhooks/{theirs}/messages")["items"]] == [
+        message
+    ]

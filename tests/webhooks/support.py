@@ -44,7 +44,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
+def receiver(answers: list[int] | None = None, *, host: str = "127.0.0.1") -> Iterator[Receiver]:
+    """`host`: the loopback address to listen on (127.0.0.2 shows which address a delivery went to)."""
     state: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -57,7 +58,9 @@ def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
             status = target.answer()
             with target.lock:
                 target.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
-            reply = b"ok" if status < 300 else b"nope"
+            # A 204 has no body: one sent anyway would be read as the start of the next answer on
+            # this kept-alive connection (the worker then sees an illegal status line).
+            reply = b"" if status in (204, 304) else (b"ok" if status < 300 else b"nope")
             self.send_response(status)
             self.send_header("content-length", str(len(reply)))
             self.end_headers()
@@ -66,10 +69,8 @@ def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
         def log_message(self, *_: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["receiver"] = Receiver(
-        f"http://127.0.0.1:{server.server_address[1]}/hooks", answers=answers or [204]
-    )
+    server = ThreadingHTTPServer((host, 0), Handler)
+    state["receiver"] = Receiver(f"http://{host}:{server.server_address[1]}/hooks", answers=answers or [204])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -325,7 +325,8 @@ resolves_org("endpoint_id", service.org_of_endpoint)
 def _cursor(after: str | None) -> int:
     if after is None or after == "":
         return 0
-    if not after.isdigit() or len(after) > 18:
+    # ASCII digits only: str.isdigit() also takes "²" (int() then raises: a 500) and "٣" (read as 3).
+    if not (after.isascii() and after.isdigit()) or len(after) > 18:
         raise InvalidInput("after: a cursor from a previous page's `next` (or omit it to start)")
     return int(after)
 

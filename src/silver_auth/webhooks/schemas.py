@@ -6,9 +6,18 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from silver_auth.core.schemas import Input, Output
+from silver_auth.webhooks.targets import MAX_URL
 
+# The schema only bounds the body: the URL rules (at most MAX_URL characters among them) answer with
+# their own problem type, `webhook-url-refused`, which a schema error would hide.
 Url = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=2048, examples=["https://api.example.com/webhooks"])
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=4 * MAX_URL,
+        description=f"At most {MAX_URL} characters.",
+        examples=["https://api.example.com/webhooks"],
+    ),
 ]
 EventTypes = Annotated[list[str], msgspec.Meta(max_length=50, examples=[["user.created", "session.created"]])]
 Description = Annotated[str, msgspec.Meta(max_length=300)]

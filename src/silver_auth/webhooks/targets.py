@@ -70,8 +70,10 @@ def parse_target(url: str, environment: str) -> Target:
 
 
 def _public(address: IpAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    # An IPv6 address that carries an IPv4 one (mapped ::ffff:a.b.c.d, 6to4 2002:…) is judged by the
+    # IPv4 address it leads to: Python counts 2002:a00:1:: (10.0.0.1 inside) as global.
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped or address.sixtofour or address
     return address.is_global and not address.is_multicast and not address.is_reserved
 
 
