@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +45,9 @@ class Receiver:
 
 
 @contextmanager
-def receiver(answers: list[int] | None = None, *, host: str = "127.0.0.1") -> Iterator[Receiver]:
+def receiver(
+    answers: list[int] | None = None, *, host: str = "127.0.0.1", delay: float = 0.0
+) -> Iterator[Receiver]:
     """`host`: the loopback address to listen on (127.0.0.2 shows which address a delivery went to)."""
     state: dict[str, Receiver] = {}
 
@@ -56,6 +59,7 @@ def receiver(answers: list[int] | None = None, *, host: str = "127.0.0.1") -> It
             body = self.rfile.read(length)
             target = state["receiver"]
             status = target.answer()
+            time.sleep(delay)  # a slow receiver: the worker's deadline ends the attempt first
             with target.lock:
                 target.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
             # A 204 has no body: one sent anyway would be read as the start of the next answer on

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -13,7 +15,7 @@ from svix.webhooks import WebhookVerificationError as SvixVerificationError
 
 from silver_auth.core import clock
 from tests.factories import Harness
-from tests.webhooks.support import deliver, hooks, project_with_endpoint, receiver
+from tests.webhooks.support import deliver, hooks, project_with_endpoint, receiver, worker_settings
 
 __all__ = ["hooks"]
 
@@ -102,3 +104,19 @@ def test_dead_letter_after_the_schedule_then_replay(hooks: Harness) -> None:
     [message] = owner.ok("GET", f"/console/api/webhooks/{endpoint['id']}/messages")["items"]
     assert message["status"] == "succeeded"
     assert json.loads(target.received[-1].body)["type"] == "webhook.test"
+
+
+def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt_and_retried(
+    apps: Any, tmp_path: Path, database_url: str
+) -> None:
+    settings = worker_settings(tmp_path, database_url, SILVER_WEBHOOK_TIMEOUT_SECONDS=0.5)
+    with apps.serve(settings) as client:
+        harness = Harness(client, client.app.state.runtime.settings)
+        with receiver(delay=1.5) as target:
+            owner, _, endpoint = project_with_endpoint(harness, target.url)
+            owner.ok("POST", f"/console/api/webhooks/{endpoint['id']}/test", 202)
+            deliver(harness)
+            [message] = owner.ok("GET", f"/console/api/webhooks/{endpoint['id']}/messages")["items"]
+    assert message["status"] == "pending" and message["next_attempt_at"] is not None
+    [attempt] = message["attempts"]
+    assert attempt["outcome"] == "timeout" and attempt["http_status"] is None

@@ -512,3 +512,23 @@ def test_create_rotate_and_delete_are_audited_without_secret_or_query_string(hoo
     assert created["metadata"]["url"] == "https://hooks.example.com/in"
     rotation = next(e for e in events if e["action"] == "webhook.secret_rotated")
     assert rotation["metadata"]["overlap_hours"] == 2
+
+
+def test_a_refused_connection_falls_back_to_the_next_checked_address(hooks: Harness) -> None:
+    """Nothing listens on 127.0.0.3: the worker moves on to the next address the check approved."""
+    with receiver(host="127.0.0.2") as target:
+        port = urlsplit(target.url).port
+        resolving(hooks, {"localhost": ["127.0.0.2"]})
+        owner, _, project_id = new_project(hooks)
+        endpoint = owner.ok(
+            "POST",
+            f"{CONSOLE}/projects/{project_id}/webhooks",
+            201,
+            json={"url": f"http://localhost:{port}/hooks", "environment": "test"},
+        )
+        sent = owner.ok("POST", f"{CONSOLE}/webhooks/{endpoint['id']}/test", 202)
+        deliver(hooks, resolver=Resolver({"localhost": ["127.0.0.3", "127.0.0.2"]}))
+        [got] = target.received
+    assert got.headers["webhook-id"] == sent["id"]
+    [attempt] = attempts_of(hooks, endpoint["id"])
+    assert attempt.outcome == "succeeded"

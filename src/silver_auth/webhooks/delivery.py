@@ -260,7 +260,6 @@ class DeliveryWorker:
                 excerpt=refused.detail[:EXCERPT_CHARS],
             )
         url = httpx.URL(item.url)
-        connect = url.copy_with(host=addresses[0])  # G30: the address that was checked, not a new lookup
         request_headers = {
             **signature_headers(item.secrets, item.event_id, at, item.body),
             "content-type": "application/json",
@@ -269,15 +268,13 @@ class DeliveryWorker:
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
-            request = client.build_request(
-                "POST", connect, content=item.body.encode(), headers=request_headers, extensions=extensions
-            )
-            response = await client.send(request, stream=True)
-            try:
-                excerpt = await self._excerpt(response)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
+            # One deadline for the whole attempt: httpx's timeouts are per phase and per read, so a
+            # receiver dribbling its answer would otherwise hold the slot far longer.
+            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
+                response, excerpt = await self._post(
+                    client, url, addresses, request_headers, extensions, item
+                )
+        except (TimeoutError, httpx.TimeoutException) as exc:
             return Outcome(item, at, "timeout", duration_ms=took(), error_class=type(exc).__name__)
         except (httpx.HTTPError, OSError) as exc:
             return Outcome(
@@ -291,6 +288,37 @@ class DeliveryWorker:
         code = response.status_code
         outcome = "succeeded" if 200 <= code < 300 else ("gone" if code == 410 else "http_error")
         return Outcome(item, at, outcome, status_code=code, duration_ms=took(), excerpt=excerpt)
+
+    async def _post(
+        self,
+        client: httpx.AsyncClient,
+        url: httpx.URL,
+        addresses: list[str],
+        request_headers: dict[str, str],
+        extensions: dict[str, str],
+        item: Claimed,
+    ) -> tuple[httpx.Response, str | None]:
+        """POST to the checked addresses in the resolver's order (G30: never a new lookup), moving to the
+        next only when a connection cannot be made, as a browser's happy-eyeballs fallback would."""
+        for index, address in enumerate(addresses):
+            request = client.build_request(
+                "POST",
+                url.copy_with(host=address),
+                content=item.body.encode(),
+                headers=request_headers,
+                extensions=extensions,
+            )
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.ConnectError:
+                if index == len(addresses) - 1:
+                    raise
+                continue
+            try:
+                return response, await self._excerpt(response)
+            finally:
+                await response.aclose()
+        raise httpx.ConnectError("no address to connect to")
 
     async def _excerpt(self, response: httpx.Response) -> str | None:
         """The first bytes of the answer, at most the configured cap read, redacted: never the whole body."""

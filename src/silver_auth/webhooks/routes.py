@@ -76,7 +76,7 @@ def message_public(message: service.Message) -> WebhookMessagePublic:
         id=message.event.id,
         event_type=message.event.type,
         status=delivery.status,
-        attempt_count=delivery.attempts,
+        attempt_count=len(message.attempts),
         next_attempt_at=delivery.next_attempt_at if delivery.status == "pending" else None,
         created_at=delivery.created_at,
         cursor=delivery.position,

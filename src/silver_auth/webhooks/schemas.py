@@ -95,6 +95,7 @@ class WebhookMessagePublic(Output):
     status: str
     """`pending`, `succeeded`, or `failed` (every scheduled attempt failed; replayable)."""
     attempt_count: int
+    """Every attempt ever made, replays included."""
     next_attempt_at: datetime | None
     created_at: datetime
     cursor: int

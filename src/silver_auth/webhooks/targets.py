@@ -24,7 +24,7 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the system's preference order
 
 
 @dataclass(frozen=True, slots=True)
