@@ -15,6 +15,8 @@ from silver_auth.core.errors import WebhookUrlRefused
 from silver_auth.core.text import has_control_characters
 
 MAX_URL = 2048
+RESOLVE_TIMEOUT = 5.0
+"""Seconds a lookup may take before the host counts as not resolving (a request or a delivery waits)."""
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """host, port → the addresses a connection could go to."""
@@ -89,10 +91,10 @@ async def checked_addresses(target: Target, resolver: Resolver) -> list[str]:
         found = [literal]
     else:
         try:
-            found = [
-                ipaddress.ip_address(a.split("%", 1)[0]) for a in await resolver(target.host, target.port)
-            ]
-        except (OSError, UnicodeError, ValueError):
+            async with asyncio.timeout(RESOLVE_TIMEOUT):
+                answers = await resolver(target.host, target.port)
+            found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answers]
+        except (OSError, UnicodeError, ValueError, TimeoutError):
             found = []
         if not found:
             raise WebhookUrlRefused(f"url: the host {target.host} does not resolve")
