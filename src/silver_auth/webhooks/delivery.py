@@ -120,6 +120,7 @@ class DeliveryWorker:
         self.schedule = settings.webhook_retry_schedule
         self.lease = timedelta(seconds=settings.webhook_lease_seconds)
         self._transport = transport
+        self._timeouts = httpx.Timeout(settings.webhook_timeout_seconds).as_dict()
         self._state = _State()
         self._finished = asyncio.Event()
         self._global = asyncio.Semaphore(settings.webhook_worker_concurrency)
@@ -216,7 +217,7 @@ class DeliveryWorker:
 
     # --- sending ------------------------------------------------------------------------------------
 
-    def _start(self, client: httpx.AsyncClient, claimed: Iterable[Claimed]) -> None:
+    def _start(self, client: httpx.AsyncBaseTransport, claimed: Iterable[Claimed]) -> None:
         for item in claimed:
             self._state.outstanding[item.delivery_id] = item
             self._state.per_endpoint[item.endpoint_id] += 1
@@ -224,7 +225,7 @@ class DeliveryWorker:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send_in_turn(self, client: httpx.AsyncClient, item: Claimed) -> None:
+    async def _send_in_turn(self, client: httpx.AsyncBaseTransport, item: Claimed) -> None:
         # Semaphores wake waiters first come, first served: with one slot per endpoint, claim order
         # (event position) is send order.
         async with self._endpoint_slots[item.endpoint_id], self._global:
@@ -237,7 +238,7 @@ class DeliveryWorker:
         self._state.finished.append(outcome)
         self._finished.set()
 
-    async def send(self, client: httpx.AsyncClient, item: Claimed) -> Outcome:
+    async def send(self, client: httpx.AsyncBaseTransport, item: Claimed) -> Outcome:
         """One signed POST to the checked address; never follows a redirect."""
         at = clock.now()
         started = time.perf_counter()
@@ -291,7 +292,7 @@ class DeliveryWorker:
 
     async def _post(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncBaseTransport,
         url: httpx.URL,
         addresses: list[str],
         request_headers: dict[str, str],
@@ -300,16 +301,19 @@ class DeliveryWorker:
     ) -> tuple[httpx.Response, str | None]:
         """POST to the checked addresses in the resolver's order (G30: never a new lookup), moving to the
         next only when a connection cannot be made, as a browser's happy-eyeballs fallback would."""
+        body = item.body.encode()
         for index, address in enumerate(addresses):
-            request = client.build_request(
+            request = httpx.Request(
                 "POST",
                 url.copy_with(host=address),
-                content=item.body.encode(),
+                content=body,
                 headers=request_headers,
-                extensions=extensions,
+                extensions={**extensions, "timeout": self._timeouts},
             )
             try:
-                response = await client.send(request, stream=True)
+                # The transport itself, not a client: no cookies, auth or redirects to handle (a
+                # redirect is an answer like any other non-2xx), and a third less work per delivery.
+                response = await client.handle_async_request(request)
             except httpx.ConnectError:
                 if index == len(addresses) - 1:
                     raise
@@ -324,7 +328,7 @@ class DeliveryWorker:
         """The first bytes of the answer, at most the configured cap read, redacted: never the whole body."""
         cap = self.settings.webhook_response_cap_bytes
         read = b""
-        async for chunk in response.aiter_raw():
+        async for chunk in response.stream:  # type: ignore[union-attr]
             read += chunk
             if len(read) >= cap:
                 break
@@ -445,12 +449,12 @@ class DeliveryWorker:
 
     # --- loops --------------------------------------------------------------------------------------
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=self._transport,
-            timeout=httpx.Timeout(self.settings.webhook_timeout_seconds),
-            follow_redirects=False,  # a redirect is an answer like any other non-2xx
-            trust_env=False,  # no proxy or netrc from the environment
+    def client(self) -> httpx.AsyncBaseTransport:
+        """The HTTP transport: certificates verified, no proxy or netrc from the environment."""
+        if self._transport is not None:
+            return self._transport
+        return httpx.AsyncHTTPTransport(
+            trust_env=False,
             limits=httpx.Limits(max_connections=self.settings.webhook_worker_concurrency),
         )
 
