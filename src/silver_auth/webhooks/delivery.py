@@ -48,6 +48,8 @@ CLAIM_BATCH = 200
 PER_ENDPOINT_QUEUE = 100
 """Deliveries one worker holds for one endpoint at a time: a slow receiver ties up no more than this."""
 IDLE_POLL = 1.0
+EXTERNAL_POLL = 0.25
+"""The poll of a worker in its own process, which no commit wakes: a new event waits at most this long."""
 """Seconds between looks for due retries when nothing wakes the worker."""
 GATHER = 0.05
 """Seconds a busy worker lets finished sends gather before it records them and claims more: one
@@ -474,10 +476,12 @@ class DeliveryWorker:
         return sent
 
     async def run_forever(self, wake: asyncio.Event | None = None) -> None:
-        """Until cancelled: woken by commits (in the app) or every IDLE_POLL seconds."""
+        """Until cancelled: woken by commits (in the app) and every IDLE_POLL seconds, or, in a process of
+        its own, every EXTERNAL_POLL seconds."""
+        poll = IDLE_POLL if wake is not None else EXTERNAL_POLL
         wake = wake if wake is not None else asyncio.Event()
         failures = 0
-        last_look = -IDLE_POLL
+        last_look = -poll
         async with self.client() as client:
             try:
                 while True:
@@ -487,7 +491,7 @@ class DeliveryWorker:
                         await self.flush()
                         # New events only come with a commit here or elsewhere (the poll); claims are
                         # looked for on every turn, as sends finishing make room for more.
-                        if committed or time.monotonic() - last_look >= IDLE_POLL:
+                        if committed or time.monotonic() - last_look >= poll:
                             last_look = time.monotonic()
                             await self.sequence()
                         self._start(client, await self._claim())
@@ -511,7 +515,7 @@ class DeliveryWorker:
                         continue
                     failures = 0
                     with suppress(TimeoutError):
-                        async with asyncio.timeout(IDLE_POLL):
+                        async with asyncio.timeout(poll):
                             await _first_of(wake, self._finished)
                     if self._tasks:  # sends still in flight: let more of them finish first
                         await asyncio.sleep(GATHER)
