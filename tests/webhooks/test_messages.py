@@ -192,6 +192,7 @@ def test_metrics_count_outcomes_backlog_and_failure_rate_per_endpoint(hooks_metr
     harness, owner, project, healthy, failing = hooks_metrics
     metrics = owner.ok("GET", f"{CONSOLE}/projects/{project['id']}/webhooks/metrics")
     assert metrics["by_status"] == {"pending": 2, "succeeded": 3, "failed": 0}
+    assert metrics["outcomes"] == {"succeeded": 3, "http_error": 2}
     assert metrics["backlog"] == 2 and metrics["retrying"] == 2
     assert metrics["oldest_pending_at"] is not None
     health = {e["endpoint_id"]: e for e in metrics["endpoints"]}

@@ -148,6 +148,7 @@ class WebhookController(Controller):
         metrics = await delivery_metrics(db, project_id=project_id)
         return WebhookMetricsPublic(
             by_status=metrics.by_status,
+            outcomes=metrics.outcomes,
             backlog=metrics.backlog,
             retrying=metrics.retrying,
             oldest_pending_at=metrics.oldest_pending_at,

@@ -132,6 +132,9 @@ class EndpointHealthPublic(Output):
 
 class WebhookMetricsPublic(Output):
     by_status: dict[str, int]
+    """Deliveries by state: pending, succeeded, failed (dead letters, replayable)."""
+    outcomes: dict[str, int]
+    """Attempts of the last hour by outcome: succeeded, http_error, gone, timeout, network_error, …"""
     backlog: int
     retrying: int
     oldest_pending_at: datetime | None
