@@ -9,15 +9,22 @@ from sqlalchemy import select
 from silver_auth.audit.chain import seal_pending
 from silver_auth.audit.models import AuditChainHead
 from silver_auth.db.migrations.env import target_metadata
+from silver_auth.db.session import transaction
+from silver_auth.webhooks.dispatch import sequence_batch
 from tests.factories import Harness
 
 
 def snapshot(harness: Harness) -> dict[str, list[str]]:
-    """Every row of every table, in a stable order, with every committed audit event sealed first (the
-    app's sealer runs on its own time: without this its work would look like the request's)."""
+    """Every row of every table, in a stable order, with every committed audit event sealed and every
+    committed webhook event sequenced first (the app's sealer and webhook worker run on their own time:
+    without this their work would look like the request's)."""
 
     async def work() -> dict[str, list[str]]:
         await seal_pending(harness.runtime.sessionmaker)
+        while True:
+            async with transaction(harness.runtime.sessionmaker) as db:
+                if not await sequence_batch(db):
+                    break
         state: dict[str, list[str]] = {}
         async with harness.runtime.engine.connect() as connection:
             for table in target_metadata.sorted_tables:

@@ -33,7 +33,8 @@ from tests.factories import Harness
 from tests.orgs.support import audit
 
 PROBLEM = "application/problem+json"
-REUSE_WRITES = {"end_user_sessions", "audit_events", "audit_chain_head"}
+# A reuse revokes the session: its row, the audit event, and the session.revoked webhook event.
+REUSE_WRITES = {"end_user_sessions", "audit_events", "audit_chain_head", "webhook_events"}
 
 
 def _refused(

@@ -31,7 +31,8 @@ from tests.factories import Harness
 
 PROBLEM = "application/problem+json"
 OTHER_REDIRECT = "https://app.example.com/other"
-REUSE_WRITES = {"end_user_sessions", "audit_events", "audit_chain_head"}
+# A reuse revokes the session: its row, the audit event, and the session.revoked webhook event.
+REUSE_WRITES = {"end_user_sessions", "audit_events", "audit_chain_head", "webhook_events"}
 
 
 def _still(harness: Harness, *projects: CustomerProject) -> dict[str, list[str]]:

@@ -72,6 +72,6 @@ class HostedOidcCallback(Controller):
             code_challenge=login.client_challenge or "",
         )
         user = await oidc.end_user_for(db, page.scope, claims, ip=request_ip(request))
-        response = await _finish(db, page, request, user, mfa=oidc.signed_in_with_mfa(claims))
+        response = await _finish(db, page, request, user, mfa=oidc.signed_in_with_mfa(claims), via=oidc.VIA)
         response.set_cookie(tokens.oidc_state_cookie(settings, project.id, ""))
         return response

@@ -25,6 +25,7 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import token_hash
 from silver_auth.core.errors import ProblemError, Unauthorized
 from silver_auth.db.session import transaction
+from silver_auth.endusers import events
 from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode, RetiredRefreshToken
 from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.endusers.sessions import dead_reason
@@ -253,20 +254,23 @@ async def _revoke_for_reuse(
     ip: str | None,
 ) -> bool:
     """Revoke a session whose code or token was presented again (G29 suspicious access), audited with
-    `reason`, in a transaction of its own: committed although the request answers an error. The
-    request's transaction is rolled back first (SQLite takes the write lock at BEGIN); nothing else is
-    written. False if the session was revoked already (no second audit event)."""
+    `reason` (the `session.revoked` event's reason too), in a transaction of its own: committed although
+    the request answers an error. The request's transaction is rolled back first (SQLite takes the write
+    lock at BEGIN); nothing else is written. False if the session was revoked already (no second audit
+    event, no second `session.revoked`)."""
     session_id, user_id, project_id = session.id, session.user_id, session.project_id
     org_id = await db.scalar(select(Project.org_id).where(Project.id == project_id))
     await db.rollback()
     async with transaction(sessionmaker) as own:
-        revoked = await own.execute(
+        revoked = await own.scalar(
             update(EndUserSession)
             .where(EndUserSession.id == session_id, EndUserSession.revoked_at.is_(None))
             .values(revoked_at=clock.now())
+            .returning(EndUserSession)
         )
-        if revoked.rowcount != 1:  # type: ignore[attr-defined]
+        if revoked is None:
             return False
+        events.emit_sessions_revoked(own, [revoked], reason=reason)
         await record(
             own,
             AuditAction.END_USER_SESSION_REVOKED,

@@ -20,6 +20,7 @@ from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.core.text import has_control_characters
+from silver_auth.endusers import events
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.mfa.factors import confirmed_owners, remove_factors
 from silver_auth.orgs.models import Org
@@ -29,6 +30,7 @@ from silver_auth.projects.service import org_of_project
 from silver_auth.settings import Settings
 from silver_auth.throttle import policies
 from silver_auth.throttle.service import Throttle, TooManyAttempts
+from silver_auth.webhooks.events import EventType
 
 ENVIRONMENTS = ("test", "live")
 PAGE_SIZE_MAX = 100
@@ -64,7 +66,8 @@ async def create_user(
     via: str,
     external_subject: str | None = None,
 ) -> EndUser:
-    """A new end-user (sign-up page or backend API), counted against the org plan's end-user quota."""
+    """A new end-user (sign-up page, backend API, first sign-in through Authentik), counted against the
+    org plan's end-user quota; `via` names the path in the audit record and the `user.created` event."""
     normalized = normalize_email(email)
     password_hash = (
         await hash_password(password, release=db) if password is not None else None
@@ -109,6 +112,8 @@ async def create_user(
         target=user.id,
         metadata={"environment": scope.environment, "via": via},
     )
+    data = {**events.user_event_data(user, mfa=False), "via": via}
+    events.emit_user_event(db, EventType.USER_CREATED, user, data)
     return user
 
 
@@ -182,21 +187,35 @@ async def update_user(
             await db.flush()
     except IntegrityError:
         raise Conflict("an end-user with this email already exists") from None
-    if "password" in changed:  # a new password ends every session (ASVS V7.4.3)
-        await revoke_user_sessions(db, user.id)
     await record_user_event(
         db, AuditAction.END_USER_UPDATED, user, actor=actor, metadata={"changed": changed}
     )
+    data = {**await _user_data(db, user), "changed": changed}
+    events.emit_user_event(db, EventType.USER_UPDATED, user, data)
+    if "password" in changed:  # a new password ends every session (ASVS V7.4.3)
+        await revoke_user_sessions(db, user.id, reason=events.CREDENTIALS_CHANGED)
     return user
 
 
-async def revoke_user_sessions(db: AsyncSession, user_id: str) -> int:
-    result = await db.execute(
-        update(EndUserSession)
-        .where(EndUserSession.user_id == user_id, EndUserSession.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
+async def _user_data(db: AsyncSession, user: EndUser) -> dict[str, Any]:
+    return events.user_event_data(user, mfa=bool(await confirmed_owners(db, [user.id])))
+
+
+async def revoke_user_sessions(db: AsyncSession, user_id: str, *, reason: str) -> int:
+    """End every live session of the user, each with its `session.revoked` event. RETURNING names
+    the rows this one statement ended: no extra query, and no session started meanwhile escapes."""
+    ended = list(
+        (
+            await db.scalars(
+                update(EndUserSession)
+                .where(EndUserSession.user_id == user_id, EndUserSession.revoked_at.is_(None))
+                .values(revoked_at=clock.now())
+                .returning(EndUserSession)
+            )
+        ).all()
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    events.emit_sessions_revoked(db, ended, reason=reason)
+    return len(ended)
 
 
 async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Actor) -> EndUser:
@@ -206,7 +225,7 @@ async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Ac
     now = clock.now()
     user.banned_at = now if banned else None
     user.updated_at = now
-    revoked = await revoke_user_sessions(db, user.id) if banned else 0
+    revoked = await revoke_user_sessions(db, user.id, reason=events.BANNED) if banned else 0
     await record_user_event(
         db,
         AuditAction.END_USER_BANNED if banned else AuditAction.END_USER_UNBANNED,
@@ -214,14 +233,22 @@ async def set_banned(db: AsyncSession, user: EndUser, banned: bool, *, actor: Ac
         actor=actor,
         metadata={"sessions_revoked": revoked} if banned else {},
     )
+    data = await _user_data(db, user)
+    if banned:
+        events.emit_user_event(db, EventType.USER_BANNED, user, {**data, "sessions_revoked": revoked})
+    else:
+        events.emit_user_event(db, EventType.USER_UNBANNED, user, data)
     return user
 
 
 async def delete_user(db: AsyncSession, user: EndUser, *, actor: Actor) -> None:
+    """The user goes with their sessions and factors: one `user.deleted`, no `session.revoked`."""
     await remove_factors(db, user.id)
     await record_user_event(
         db, AuditAction.END_USER_DELETED, user, actor=actor, metadata={"environment": user.environment}
     )
+    identity = {"id": user.id, "project_id": user.project_id, "environment": user.environment}
+    events.emit_user_event(db, EventType.USER_DELETED, user, identity)
     await db.execute(delete(EndUserSession).where(EndUserSession.user_id == user.id))
     await db.delete(user)
 
@@ -248,7 +275,7 @@ async def sign_up(
     except TooManyAttempts as refused:
         detail = "too many accounts were created from here or for this app recently; try again later"
         raise TooManyAttempts(detail, headers=refused.headers) from None
-    return await create_user(db, scope, email, password, actor=Actor("anonymous", ip), via="hosted-page")
+    return await create_user(db, scope, email, password, actor=Actor("anonymous", ip), via=events.HOSTED_PAGE)
 
 
 async def authenticate(

@@ -18,6 +18,7 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import sign, token_hash, verify_signature
 from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.core.ids import looks_like, new_id
+from silver_auth.endusers import events
 from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode
 from silver_auth.endusers.service import ProjectEnvironment, revoke_user_sessions
 from silver_auth.projects.models import Project
@@ -57,8 +58,17 @@ class EndUserSessionStarted:
 
 
 async def start_end_user_session(
-    db: AsyncSession, settings: Settings, user: EndUser, *, mfa: bool, ip: str | None, user_agent: str | None
+    db: AsyncSession,
+    settings: Settings,
+    user: EndUser,
+    *,
+    mfa: bool,
+    ip: str | None,
+    user_agent: str | None,
+    via: str,
 ) -> EndUserSessionStarted:
+    """A signed-in session behind the hosted pages' cookie, with its `session.created` event; `via`
+    names the sign-in (`hosted-page`, `authentik`)."""
     token = secrets.token_urlsafe(32)
     now = clock.now()
     session = EndUserSession(
@@ -78,6 +88,7 @@ async def start_end_user_session(
     )
     user.last_sign_in_at = now
     db.add(session)
+    events.emit_session_created(db, session, via=via)
     await db.flush()
     return EndUserSessionStarted(session, cookie_value(settings, token))
 
@@ -115,8 +126,10 @@ async def session_from_cookie(
 
 
 async def end_session(db: AsyncSession, session: EndUserSession) -> None:
+    """Sign-out on the hosted pages."""
     if session.revoked_at is None:
         session.revoked_at = clock.now()
+        events.emit_sessions_revoked(db, [session], reason=events.SIGNED_OUT)
 
 
 # --- one-time codes ---------------------------------------------------------------------------
@@ -182,6 +195,7 @@ async def revoke_one(db: AsyncSession, session: EndUserSession, user: EndUser, *
     if session.revoked_at is not None:
         return
     session.revoked_at = clock.now()
+    events.emit_sessions_revoked(db, [session], reason=events.REVOKED)
     await record(
         db,
         AuditAction.END_USER_SESSION_REVOKED,
@@ -194,7 +208,7 @@ async def revoke_one(db: AsyncSession, session: EndUserSession, user: EndUser, *
 
 
 async def revoke_all(db: AsyncSession, user: EndUser, *, actor: Actor) -> int:
-    count = await revoke_user_sessions(db, user.id)
+    count = await revoke_user_sessions(db, user.id, reason=events.REVOKED)
     await record(
         db,
         AuditAction.END_USER_SESSIONS_REVOKED,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.core.errors import Unauthorized
 from silver_auth.core.text import MAX_EMAIL
 from silver_auth.endusers import mfa, service, sessions
+from silver_auth.endusers.events import HOSTED_PAGE
 from silver_auth.endusers.models import EndUser
 from silver_auth.hosted import tokens
 from silver_auth.hosted.context import (
@@ -35,11 +36,19 @@ from silver_auth.throttle.service import Throttle
 from silver_auth.web.deps import request_ip
 
 
-async def _finish(db: AsyncSession, page: Page, request: Req, user: EndUser, *, mfa: bool) -> Response[Any]:
+async def _finish(
+    db: AsyncSession, page: Page, request: Req, user: EndUser, *, mfa: bool, via: str = HOSTED_PAGE
+) -> Response[Any]:
     """Start the session, set its cookie, and send the browser back with a one-time code."""
     settings = page.settings
     started = await sessions.start_end_user_session(
-        db, settings, user, mfa=mfa, ip=request_ip(request), user_agent=request.headers.get("user-agent")
+        db,
+        settings,
+        user,
+        mfa=mfa,
+        ip=request_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        via=via,
     )
     session_cookie = tokens.cookie(
         settings,

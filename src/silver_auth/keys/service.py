@@ -23,6 +23,8 @@ from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
+from silver_auth.webhooks.events import EventType
+from silver_auth.webhooks.outbox import emit
 
 KeyKind = Literal["secret", "publishable"]
 Environment = Literal["test", "live"]
@@ -156,6 +158,7 @@ class KeyService:
             actor,
             {"kind": kind, "environment": environment, "prefix": issued.key.prefix},
         )
+        _emit_key_event(db, EventType.KEY_CREATED, issued.key)
         return issued
 
     async def rotate(self, key: ApiKey, *, grace_seconds: int, actor: Actor) -> tuple[IssuedKey, ApiKey]:
@@ -192,6 +195,7 @@ class KeyService:
                 "grace_seconds": grace_seconds,
             },
         )
+        _emit_key_event(self.db, EventType.KEY_ROTATED, issued.key, replaces=key.id)
         # The cached entry carries no expiry yet: this worker must learn of the grace end at once.
         on_commit(self.db, partial(self.key_cache.forget_key, key.lookup_hash))
         return issued, key
@@ -208,8 +212,27 @@ class KeyService:
                 actor,
                 {"prefix": key.prefix},
             )
+            _emit_key_event(self.db, EventType.KEY_REVOKED, key)
             on_commit(self.db, partial(self.key_cache.forget_key, key.lookup_hash))
         return key
+
+
+def _emit_key_event(db: AsyncSession, kind: EventType, key: ApiKey, **extra: str) -> None:
+    """The key as a receiver sees it: its display prefix, never the key or its hash (G16, G18)."""
+    data = {
+        "id": key.id,
+        "project_id": key.project_id,
+        "environment": key.environment,
+        "kind": key.kind,
+        "prefix": key.prefix,
+        "name": key.name,
+        "status": api_key_status(key),
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+        **extra,
+    }
+    emit(db, kind, data, project_id=key.project_id, environment=key.environment)
 
 
 async def _record_for_key(

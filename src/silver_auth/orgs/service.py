@@ -20,8 +20,16 @@ from silver_auth.orgs.models import Invitation, Membership, Org, Role
 from silver_auth.plans.service import DEFAULT_PLAN, plan_for
 from silver_auth.projects.models import Project
 from silver_auth.projects.service import ProjectService, list_projects
+from silver_auth.webhooks.events import EventType
+from silver_auth.webhooks.outbox import emit
 
 INVITATION_LIFETIME = timedelta(days=7)
+
+
+async def _member_data(db: AsyncSession, org_id: str, account_id: str) -> dict[str, str]:
+    """Who the org.member.* events are about: the account's id and email (never more of it, G18)."""
+    email = await db.scalar(select(Account.email).where(Account.id == account_id))
+    return {"org_id": org_id, "account_id": account_id, "email": email or ""}
 
 
 async def create_org(db: AsyncSession, name: str, *, owner_id: str, actor: Actor) -> Org:
@@ -40,6 +48,8 @@ async def create_org(db: AsyncSession, name: str, *, owner_id: str, actor: Actor
         target=owner_id,
         metadata={"role": Role.OWNER.value},
     )
+    added = {**await _member_data(db, org.id, owner_id), "role": Role.OWNER.value, "via": "org-created"}
+    emit(db, EventType.ORG_MEMBER_ADDED, added, org_id=org.id)
     return org
 
 
@@ -147,6 +157,13 @@ async def change_role(
         target=account_id,
         metadata={"from": old.value, "to": role.value},
     )
+    changed = {
+        **await _member_data(db, org_id, account_id),
+        "changed_by": actor.id,
+        "old_role": old.value,
+        "new_role": role.value,
+    }
+    emit(db, EventType.ORG_MEMBER_ROLE_CHANGED, changed, org_id=org_id)
     return membership
 
 
@@ -174,6 +191,8 @@ async def remove_member(
         target=account_id,
         metadata={"role": membership.role.value, "sessions_revoked": revoked},
     )
+    removed = {**await _member_data(db, org_id, account_id), "role": membership.role.value}
+    emit(db, EventType.ORG_MEMBER_REMOVED, removed, org_id=org_id)
     return revoked
 
 
@@ -275,4 +294,10 @@ async def accept_invitation(db: AsyncSession, token: str, account_id: str, *, ac
         target=account_id,
         metadata={"role": invitation.role.value, "invitation": invitation.id},
     )
+    added = {
+        **await _member_data(db, invitation.org_id, account_id),
+        "role": invitation.role.value,
+        "via": "invitation",
+    }
+    emit(db, EventType.ORG_MEMBER_ADDED, added, org_id=invitation.org_id)
     return membership

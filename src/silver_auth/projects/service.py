@@ -23,6 +23,8 @@ from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.lifecycle import ProjectLifecycle
 from silver_auth.projects.models import Project
+from silver_auth.webhooks.events import EventType
+from silver_auth.webhooks.outbox import emit
 
 SIGN_IN_METHODS = ("password",)
 ENVIRONMENTS = ("test", "live")
@@ -184,6 +186,8 @@ class ProjectService:
         db.add(project)
         await db.flush()
         await record_for_project(db, AuditAction.PROJECT_CREATED, project, actor, {"name": project.name})
+        created = {"id": project.id, "org_id": org_id, "name": project.name, "created_at": project.created_at}
+        emit(db, EventType.PROJECT_CREATED, created, org_id=org_id)
         await self.lifecycle.provisioned(db, project, provisioned, actor=actor)
         return project
 
@@ -249,13 +253,17 @@ class ProjectService:
 
     async def delete_many(self, projects: list[Project], *, actor: Actor) -> None:
         """Delete projects with their keys; the identity engine's objects go first, all before any
-        audit write, so no network call waits inside the audited part of the transaction."""
+        audit write, so no network call waits inside the audited part of the transaction. Each project
+        emits its org-wide `project.deleted`, an org's deletion too (its events stay in the outbox, for
+        the record; their users, sessions and keys go without events of their own)."""
         for project in projects:
             await self.lifecycle.deleting(self.db, project)
         for project in projects:
             await record_for_project(
                 self.db, AuditAction.PROJECT_DELETED, project, actor, {"name": project.name}
             )
+            deleted = {"id": project.id, "org_id": project.org_id, "name": project.name}
+            emit(self.db, EventType.PROJECT_DELETED, deleted, org_id=project.org_id)
             await self.db.delete(project)
             on_commit(self.db, partial(self.key_cache.forget_project, project.id))
         # Flushed now: an org deleted next would take them by cascade first, and these deletes find no rows.

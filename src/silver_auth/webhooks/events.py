@@ -44,7 +44,6 @@ _USER = {
     "project_id": "prj_01jdz8k3m5q7r9t1v3w5x7y9z2",
     "environment": "live",
     "email": "ada@example.com",
-    "email_verified": False,
     "banned": False,
     "mfa_enabled": False,
     "created_at": "2026-12-01T12:00:00Z",
@@ -112,15 +111,22 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
 
 DESCRIPTIONS: dict[EventType, str] = {
     EventType.USER_CREATED: (
-        "An end-user was created (sign-up page, backend API, first sign-in through Authentik)."
+        "An end-user was created; `via` says how: `hosted-page` (sign-up), `backend-api`, `authentik` "
+        "(first sign-in through Authentik)."
     ),
     EventType.USER_UPDATED: "An end-user's email or password changed; `changed` names what.",
     EventType.USER_DELETED: "An end-user was deleted, with their sessions and second factors.",
     EventType.USER_BANNED: "An end-user was banned; every session of theirs ended.",
     EventType.USER_UNBANNED: "A ban was lifted.",
-    EventType.SESSION_CREATED: "An end-user signed in.",
-    EventType.SESSION_REVOKED: "An end-user session ended before its expiry; `reason` says why.",
-    EventType.ORG_MEMBER_ADDED: "A console account joined the org.",
+    EventType.SESSION_CREATED: "An end-user signed in; `via`: `hosted-page` or `authentik`.",
+    EventType.SESSION_REVOKED: (
+        "An end-user session ended before its expiry; `reason` says why: `signed_out`, `revoked` (by "
+        "the backend API), `banned`, `password_changed`, `code_reuse` or `refresh_token_reuse` (a "
+        "one-time code or session token presented twice). Deleting a user sends `user.deleted` only."
+    ),
+    EventType.ORG_MEMBER_ADDED: (
+        "A console account joined the org; `via`: `invitation` or `org-created` (its first owner)."
+    ),
     EventType.ORG_MEMBER_REMOVED: "A console account left or was removed from the org.",
     EventType.ORG_MEMBER_ROLE_CHANGED: "A member's role changed: who changed it, the old and new role.",
     EventType.PROJECT_CREATED: "A project was created in the org.",

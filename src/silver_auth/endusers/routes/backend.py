@@ -77,7 +77,7 @@ async def create_user(
     request: Req, data: JSONBody[EndUserCreate], db: NamedDependency[AsyncSession]
 ) -> EndUserPublic:
     scope, actor = await _caller(request)
-    user = await service.create_user(db, scope, data.email, data.password, actor=actor, via="backend")
+    user = await service.create_user(db, scope, data.email, data.password, actor=actor, via="backend-api")
     return user_public(user, mfa=False)
 
 
