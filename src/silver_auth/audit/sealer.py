@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from silver_auth.audit.chain import seal_pending
 from silver_auth.core.redaction import redact_text
 from silver_auth.db.engine import create_engine, create_sessionmaker
-from silver_auth.db.wakeup import CommitWakers
+from silver_auth.db.wakeup import CommitWakers, first_of
 from silver_auth.settings import Settings
 
 INTERVAL = 5.0
@@ -48,12 +48,15 @@ async def seal_forever(
     wake: asyncio.Event | None = None,
     interval: float = INTERVAL,
     settle: float = SETTLE,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Seal now, then after every wake-up and every `interval` seconds, until cancelled. A failure is
-    logged and retried with backoff; it never reaches the transaction that recorded the event."""
+    """Seal now, then after every wake-up and every `interval` seconds, until `stop` is set (between two
+    rounds) or it is cancelled. A failure is logged and retried with backoff; it never reaches the
+    transaction that recorded the event."""
     wake = wake if wake is not None else asyncio.Event()
+    stop = stop if stop is not None else asyncio.Event()
     failures = 0
-    while True:
+    while not stop.is_set():
         wake.clear()  # before sealing: a commit landing meanwhile sets it again for the next round
         try:
             await seal_pending(sessionmaker)
@@ -76,7 +79,7 @@ async def seal_forever(
             continue
         with suppress(TimeoutError):
             async with asyncio.timeout(interval):
-                await wake.wait()
+                await first_of(wake, stop)
                 await asyncio.sleep(settle)
 
 
@@ -94,18 +97,25 @@ async def sealing(
             engine = db.get_bind().engine
     else:
         engine = wake_on.sync_engine
-    wake = asyncio.Event()
+    wake, stop = asyncio.Event(), asyncio.Event()
     with _wakers.listening(engine, wake):
         task = asyncio.create_task(
-            seal_forever(sessionmaker, wake=wake, interval=interval), name="audit-sealer"
+            seal_forever(sessionmaker, wake=wake, interval=interval, stop=stop), name="audit-sealer"
         )
         try:
             yield
         finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError, TimeoutError):
+            # Stopped between two rounds, not cancelled inside one: a SQLite transaction cancelled
+            # mid-way keeps the process's write gate until its connection is collected.
+            stop.set()
+            try:
                 async with asyncio.timeout(STOP_TIMEOUT):
                     await task
+            except TimeoutError:
+                task.cancel()
+                with suppress(asyncio.CancelledError, TimeoutError):
+                    async with asyncio.timeout(STOP_TIMEOUT):
+                        await task
             try:
                 async with asyncio.timeout(STOP_TIMEOUT):
                     await seal_pending(sessionmaker)

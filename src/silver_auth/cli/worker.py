@@ -30,8 +30,8 @@ def worker(
                 return
             task = asyncio.create_task(deliveries.run_forever())
             loop = asyncio.get_running_loop()
-            for stop in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(stop, task.cancel)
+            for stop in (signal.SIGTERM, signal.SIGINT):  # sends in flight finish, then it stops
+                loop.add_signal_handler(stop, deliveries.stop)
             out.print("webhook worker running (SIGTERM to stop)")
             with suppress(asyncio.CancelledError):
                 await task

@@ -52,3 +52,13 @@ class CommitWakers:
             yield
         finally:
             self._by_engine.pop(engine, None)
+
+
+async def first_of(*events: asyncio.Event) -> None:
+    """Wait until any of `events` is set."""
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -31,6 +31,7 @@ from silver_auth.core.ids import new_id
 from silver_auth.core.redaction import redact_text
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.db.session import transaction, write_lock
+from silver_auth.db.wakeup import first_of
 from silver_auth.projects.models import Project
 from silver_auth.settings import Settings
 from silver_auth.webhooks.dispatch import sequence_batch
@@ -130,6 +131,7 @@ class DeliveryWorker:
             lambda: asyncio.Semaphore(settings.webhook_endpoint_concurrency)
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
         self._last_renewal = time.monotonic()
         self._last_watch = 0.0
 
@@ -475,6 +477,11 @@ class DeliveryWorker:
                 sent += await self.flush()
         return sent
 
+    def stop(self) -> None:
+        """End `run_forever` between two steps, never inside a database call (a cancelled SQLite
+        transaction can keep the write lock from everyone else until its connection is collected)."""
+        self._stopping.set()
+
     async def run_forever(self, wake: asyncio.Event | None = None) -> None:
         """Until cancelled: woken by commits (in the app) and every IDLE_POLL seconds, or, in a process of
         its own, every EXTERNAL_POLL seconds."""
@@ -484,7 +491,7 @@ class DeliveryWorker:
         last_look = -poll
         async with self.client() as client:
             try:
-                while True:
+                while not self._stopping.is_set():
                     committed = wake.is_set()
                     wake.clear()
                     try:
@@ -516,10 +523,12 @@ class DeliveryWorker:
                     failures = 0
                     with suppress(TimeoutError):
                         async with asyncio.timeout(poll):
-                            await _first_of(wake, self._finished)
+                            await first_of(wake, self._finished, self._stopping)
                     if self._tasks:  # sends still in flight: let more of them finish first
                         await asyncio.sleep(GATHER)
             finally:
+                if self._tasks and self._stopping.is_set():  # a clean stop lets sends in flight finish
+                    await asyncio.wait(set(self._tasks), timeout=STOP_TIMEOUT)
                 for task in list(self._tasks):
                     task.cancel()
                 with suppress(Exception):
@@ -562,15 +571,6 @@ def _delivery_change(outcome: Outcome, now: datetime, schedule: list[float]) -> 
     return change
 
 
-async def _first_of(*events: asyncio.Event) -> None:
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
 @asynccontextmanager
 async def worker_running(
     settings: Settings,
@@ -590,9 +590,14 @@ async def worker_running(
             try:
                 yield worker
             finally:
-                task.cancel()
-                with suppress(asyncio.CancelledError, TimeoutError):
-                    async with asyncio.timeout(STOP_TIMEOUT):
+                worker.stop()
+                try:
+                    async with asyncio.timeout(2 * STOP_TIMEOUT):
                         await task
+                except TimeoutError:  # stuck: cancel it; what it claimed comes due after the lease
+                    task.cancel()
+                    with suppress(asyncio.CancelledError, TimeoutError):
+                        async with asyncio.timeout(STOP_TIMEOUT):
+                            await task
     finally:
         await engine.dispose()
