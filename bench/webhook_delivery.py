@@ -149,11 +149,8 @@ def receiver_running(workdir: Path) -> Iterator[Receiver]:
 
 
 def patched_asgi() -> Any:
-    """`silver_auth.app:asgi`, with the bench's outbox switch applied before the services are imported.
-
-    `off`: emit builds nothing and adds nothing to the transaction. In every mode, a backend user create
-    that wrote no `user.created` event gets one written here, the way the services emit (a stand-in
-    until every path emits its own; the log says when it was used)."""
+    """`silver_auth.app:asgi`, with the bench's outbox switch applied before the services are imported:
+    `off` makes emit build nothing and add nothing to the transaction."""
     from silver_auth.webhooks import outbox  # noqa: PLC0415
 
     original = outbox.emit
@@ -169,34 +166,8 @@ def patched_asgi() -> Any:
             if getattr(module, "emit", None) is original:
                 module.emit = skipped  # type: ignore[attr-defined]
 
-    import msgspec  # noqa: PLC0415
-
     from silver_auth.app import asgi  # noqa: PLC0415
-    from silver_auth.endusers import service  # noqa: PLC0415
-    from silver_auth.endusers.presenters import user_public  # noqa: PLC0415
-    from silver_auth.webhooks.events import EventType  # noqa: PLC0415
-    from silver_auth.webhooks.models import WebhookEvent  # noqa: PLC0415
 
-    create_user = service.create_user
-    noted: list[bool] = []
-
-    async def create_and_emit(db: Any, scope: Any, *args: Any, **kwargs: Any) -> Any:
-        user = await create_user(db, scope, *args, **kwargs)
-        if not any(isinstance(o, WebhookEvent) and o.type == EventType.USER_CREATED for o in db.new):
-            if not noted:
-                noted.append(True)
-                print("bench: create_user wrote no user.created event; the bench's stand-in emit writes it")
-            data = msgspec.to_builtins(user_public(user, mfa=False))
-            outbox.emit(
-                db,
-                EventType.USER_CREATED,
-                data,
-                project_id=scope.project_id,
-                environment=scope.environment,
-            )
-        return user
-
-    service.create_user = create_and_emit
     return asgi()
 
 
@@ -569,9 +540,7 @@ def create_server(mode: str, env: dict[str, str], workdir: Path, run_no: int) ->
         yield base
 
 
-def create_part(
-    opts: Options, postgres_url: str, workdir: Path, receiver: Receiver
-) -> tuple[list[CreateRow], bool]:
+def create_part(opts: Options, postgres_url: str, workdir: Path, receiver: Receiver) -> list[CreateRow]:
     url = prepared_database("postgres", postgres_url, workdir)
     env = tp.production_env(url, workdir / "data-create")
     tp.migrate(env, workdir)
@@ -582,7 +551,6 @@ def create_part(
     script = workdir / "create.lua"
     script.write_text(CREATE_SCRIPT)
     rows = {mode: CreateRow(mode) for mode in MODES}
-    stand_in = False
     order = ["off"]
     for round_no in range(opts.rounds):
         order += ["on", "external", "off"] if round_no % 2 == 0 else ["external", "on", "off"]
@@ -628,7 +596,6 @@ def create_part(
                     f"p99 {result.latency_p99_ms:7.1f} ms  backlog at stop {backlog}",
                     flush=True,
                 )
-            stand_in = stand_in or "stand-in emit" in (workdir / f"silver-{mode}-{run_no}.log").read_text()
     finally:
         with environment(env):
             counts = asyncio.run(_delivery_counts())
@@ -643,7 +610,7 @@ def create_part(
         reference = (before.requests_per_second + after.requests_per_second) / 2
         rows[mode].ratios.append(result.requests_per_second / reference)
     print(f"  deliveries at the end: {counts}")
-    return list(rows.values()), stand_in
+    return list(rows.values())
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -736,7 +703,7 @@ def run(opts: Options) -> int:
                     f"-d{opts.seconds:g}s, {opts.rounds} round(s); granian, SILVER_ENV=production on "
                     f"{urlsplit(postgres_url).path[1:]!r}"
                 )
-                rows, stand_in = create_part(opts, postgres_url, workdir, receiver)
+                rows = create_part(opts, postgres_url, workdir, receiver)
                 print()
                 print("| outbox   | creates/s (median) | p99 ms | vs off (median, range) |")
                 print("|----------|-------------------:|-------:|------------------------|")
@@ -744,9 +711,7 @@ def run(opts: Options) -> int:
                     spread = f" ({min(row.ratios):.2f}-{max(row.ratios):.2f})" if row.ratios else ""
                     ratio = f"{statistics.median(row.ratios):.2f}x{spread}" if row.ratios else "1.00x"
                     print(f"| {row.mode:8} | {row.rps:18.0f} | {row.p99:6.1f} | {ratio:22} |")
-                if stand_in:
-                    print("note: create_user wrote no user.created event; the bench's stand-in emit wrote it")
-                report["create"] = {"rows": [asdict(r) for r in rows], "stand_in_emit": stand_in}
+                report["create"] = {"rows": [asdict(r) for r in rows]}
     tp.RESULTS.mkdir(exist_ok=True)
     (tp.RESULTS / "webhook_delivery.json").write_text(json.dumps(report, indent=2, default=str))
     return 0

@@ -120,3 +120,14 @@ def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt_and_retried(
     assert message["status"] == "pending" and message["next_attempt_at"] is not None
     [attempt] = message["attempts"]
     assert attempt["outcome"] == "timeout" and attempt["http_status"] is None
+
+
+def test_a_redirect_is_not_followed_but_counts_as_a_failed_attempt(hooks: Harness) -> None:
+    with receiver(answers=[307, 204]) as target:
+        owner, _, endpoint = project_with_endpoint(hooks, target.url)
+        owner.ok("POST", f"/console/api/webhooks/{endpoint['id']}/test", 202)
+        deliver(hooks)
+        assert len(target.received) == 1  # one request: no second one to wherever it pointed
+        [message] = owner.ok("GET", f"/console/api/webhooks/{endpoint['id']}/messages")["items"]
+    assert message["status"] == "pending"
+    assert [(a["outcome"], a["http_status"]) for a in message["attempts"]] == [("http_error", 307)]
