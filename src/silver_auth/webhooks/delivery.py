@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from silver_auth import __version__
 from silver_auth.alerts.service import clear_alert, raise_alert
-from silver_auth.audit.service import Actor, AuditAction, record
+from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core import clock
 from silver_auth.core.crypto import Sealer, SealError
 from silver_auth.core.errors import WebhookUrlRefused
@@ -32,13 +32,13 @@ from silver_auth.core.redaction import redact_text
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.db.session import transaction, write_lock
 from silver_auth.db.wakeup import first_of
-from silver_auth.projects.models import Project
+from silver_auth.projects.service import org_of_project
 from silver_auth.settings import Settings
 from silver_auth.webhooks.dispatch import sequence_batch
 from silver_auth.webhooks.metrics import watch
 from silver_auth.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from silver_auth.webhooks.outbox import worker_wakers
-from silver_auth.webhooks.service import secret_context
+from silver_auth.webhooks.service import record_endpoint_event, secret_context
 from silver_auth.webhooks.signer import headers as signature_headers
 from silver_auth.webhooks.targets import Resolver, checked_addresses, parse_target, system_resolver
 
@@ -420,22 +420,15 @@ class DeliveryWorker:
         endpoint.disabled_reason = reason
         endpoint.updated_at = clock.now()
         self._state.gone.add(endpoint.id)
-        org_id = await db.scalar(select(Project.org_id).where(Project.id == endpoint.project_id))
-        await record(
-            db,
-            AuditAction.WEBHOOK_ENDPOINT_DISABLED,
-            actor=SYSTEM,
-            org_id=org_id,
-            project_id=endpoint.project_id,
-            target=endpoint.id,
-            metadata={"reason": reason},
+        await record_endpoint_event(
+            db, AuditAction.WEBHOOK_ENDPOINT_DISABLED, endpoint, actor=SYSTEM, metadata={"reason": reason}
         )
         raise_alert(
             "webhook_endpoint_disabled",
             endpoint.id,
             f"webhook endpoint disabled: {reason}; re-enable it once the receiver is fixed, then replay",
             project_id=endpoint.project_id,
-            org_id=org_id,
+            org_id=await org_of_project(db, endpoint.project_id),
         )
 
     async def renew(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
@@ -20,6 +21,7 @@ from silver_auth.db.session import write_lock
 from silver_auth.orgs.models import Org
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
+from silver_auth.projects.service import org_of_project
 from silver_auth.settings import Settings
 from silver_auth.webhooks.events import EventType
 from silver_auth.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -221,13 +223,11 @@ class EndpointService:
         if not changed:
             return endpoint
         endpoint.updated_at = clock.now()
-        await record(
+        await record_endpoint_event(
             self.db,
             AuditAction.WEBHOOK_ENDPOINT_UPDATED,
+            endpoint,
             actor=actor,
-            org_id=await _org_of(self.db, endpoint),
-            project_id=endpoint.project_id,
-            target=endpoint.id,
             metadata={"changed": changed, "url": url_for_records(endpoint.url), "enabled": endpoint.enabled},
         )
         return endpoint
@@ -248,44 +248,48 @@ class EndpointService:
         endpoint.secret_sealed = self.sealer.seal(minted.secret, secret_context(endpoint.id))
         endpoint.public_key = minted.public_key
         endpoint.updated_at = now
-        await record(
+        await record_endpoint_event(
             self.db,
             AuditAction.WEBHOOK_SECRET_ROTATED,
+            endpoint,
             actor=actor,
-            org_id=await _org_of(self.db, endpoint),
-            project_id=endpoint.project_id,
-            target=endpoint.id,
             metadata={"overlap_hours": overlap, "signing": endpoint.signing},
         )
         return EndpointWithSecret(endpoint, minted.secret)
 
 
-async def _org_of(db: AsyncSession, endpoint: WebhookEndpoint) -> str | None:
-    org_id: str | None = await db.scalar(select(Project.org_id).where(Project.id == endpoint.project_id))
-    return org_id
+async def record_endpoint_event(
+    db: AsyncSession,
+    action: AuditAction,
+    endpoint: WebhookEndpoint,
+    *,
+    actor: Actor,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Audit an action on an endpoint, in the org and project it belongs to (G27)."""
+    await record(
+        db,
+        action,
+        actor=actor,
+        org_id=await org_of_project(db, endpoint.project_id),
+        project_id=endpoint.project_id,
+        target=endpoint.id,
+        metadata=metadata,
+    )
 
 
 async def refuse_reveal(db: AsyncSession, endpoint: WebhookEndpoint, *, actor: Actor) -> None:
     """Someone asked to see a secret again: never shown twice (G16); the attempt is audited (G27)."""
-    await record(
-        db,
-        AuditAction.WEBHOOK_SECRET_REVEAL_REFUSED,
-        actor=actor,
-        org_id=await _org_of(db, endpoint),
-        project_id=endpoint.project_id,
-        target=endpoint.id,
-    )
+    await record_endpoint_event(db, AuditAction.WEBHOOK_SECRET_REVEAL_REFUSED, endpoint, actor=actor)
 
 
 async def delete_endpoint(db: AsyncSession, endpoint: WebhookEndpoint, *, actor: Actor) -> None:
     """The endpoint goes with its sealed secrets, pending deliveries and attempt log."""
-    await record(
+    await record_endpoint_event(
         db,
         AuditAction.WEBHOOK_ENDPOINT_DELETED,
+        endpoint,
         actor=actor,
-        org_id=await _org_of(db, endpoint),
-        project_id=endpoint.project_id,
-        target=endpoint.id,
         metadata={"url": url_for_records(endpoint.url), "environment": endpoint.environment},
     )
     await db.delete(endpoint)
@@ -301,14 +305,8 @@ async def send_test(db: AsyncSession, endpoint: WebhookEndpoint, *, actor: Actor
         environment=endpoint.environment,
         endpoint_id=endpoint.id,
     )
-    await record(
-        db,
-        AuditAction.WEBHOOK_TEST_SENT,
-        actor=actor,
-        org_id=await _org_of(db, endpoint),
-        project_id=endpoint.project_id,
-        target=endpoint.id,
-        metadata={"message_id": event.id},
+    await record_endpoint_event(
+        db, AuditAction.WEBHOOK_TEST_SENT, endpoint, actor=actor, metadata={"message_id": event.id}
     )
     return event
 
@@ -391,13 +389,11 @@ async def replay(
         raise InvalidInput("name a message, or `since` to replay every failed message from then")
     result = await db.execute(query.values(status="pending", attempts=0, next_attempt_at=clock.now()))
     count = int(result.rowcount)  # type: ignore[attr-defined]
-    await record(
+    await record_endpoint_event(
         db,
         AuditAction.WEBHOOK_MESSAGES_REPLAYED,
+        endpoint,
         actor=actor,
-        org_id=await _org_of(db, endpoint),
-        project_id=endpoint.project_id,
-        target=endpoint.id,
         metadata={"message_id": message_id, "failed_since": failed_since, "count": count},
     )
     if count:
