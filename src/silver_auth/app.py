@@ -38,6 +38,7 @@ from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config, preflight_allows
+from silver_auth.ratelimit.middleware import rate_limit_middleware
 from silver_auth.runtime import SERVICE_DEPENDENCIES, Runtime, build_runtime
 from silver_auth.settings import Settings, load_settings
 from silver_auth.signing.routes import SigningKeyController, jwks
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await runtime.engine.dispose()
             await runtime.throttle.engine.dispose()
+            await runtime.limiter.close()
             if runtime.authentik is not None:
                 runtime.authentik.close()
 
@@ -144,7 +146,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         exception_handlers={**EXCEPTION_HANDLERS, HTTPException: _no_route},  # type: ignore[dict-item]
         before_send=[make_before_send(settings)],
-        middleware=[cors_middleware(preflight_allows), request_db_middleware],
+        middleware=[cors_middleware(preflight_allows), request_db_middleware, rate_limit_middleware],
         request_max_body_size=settings.max_body_bytes,
         request_class=JsonBodyRequest,  # JSON bodies: media type and nesting checked before decoding
         lifespan=[lifespan],

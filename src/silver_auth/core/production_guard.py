@@ -92,6 +92,8 @@ def production_violations(settings: Settings) -> list[str]:
         problems.append("G17: SILVER_SEALING_KEYS must hold at least one `kid:base64(32 bytes)` key")
     if settings.is_sqlite:
         problems.append("G20/G22: production needs Postgres (SILVER_POSTGRES_* or DATABASE_URL), not SQLite")
+    if not settings.rate_limit_enabled:
+        problems.append("G35: SILVER_RATE_LIMIT_ENABLED=false: the app limiter stays on in production")
     problems.extend(_database_password_problems(settings))
     problems.extend(_authentik_problems(settings))
     return problems

@@ -1,0 +1,134 @@
+"""The app limiter (G35): sliding-window counters from the `limits` library, in process memory for the
+embedded default or in Redis, where one limit holds across every replica.
+
+Redis unreachable: the limiter never answers "unlimited". It counts in this process's memory instead
+(each replica then enforces the whole limit on its own, so N replicas admit at most N times the
+limit), reports itself degraded to /health, raises the `rate_limiter_fallback` alert, and tries Redis
+again every SILVER_RATE_LIMIT_FALLBACK_RETRY_SECONDS; the first good answer clears the alert.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import structlog
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter as SharedWindows
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter as LocalWindows
+
+from silver_auth.alerts.service import clear_alert, raise_alert
+from silver_auth.core import clock
+from silver_auth.settings import Settings
+from silver_auth.throttle.policies import RatePolicy
+
+log = structlog.get_logger("silver_auth.ratelimit")
+
+Storage = Literal["memory", "redis", "memory-fallback"]
+FALLBACK_ALERT = "rate_limiter_fallback"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One policy's verdict on one request: allowed or not, what is left, and when it refills."""
+
+    policy: RatePolicy
+    allowed: bool
+    remaining: int
+    reset_seconds: int
+    """Seconds until the window has room again (the RateLimit `t`, and Retry-After when refused)."""
+
+
+@lru_cache(maxsize=256)
+def _item(limit: int, window_seconds: int) -> RateLimitItem:
+    return RateLimitItemPerSecond(limit, window_seconds, namespace="silver")
+
+
+class RateLimiter:
+    """Counts hits per (policy, subject); `storage` says where the counts live right now."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._local = LocalWindows(MemoryStorage())
+        self._shared: SharedWindows | None = None
+        self._redis: RedisStorage | None = None
+        uri = settings.limits_redis_uri
+        if uri is not None:
+            timeout = settings.redis_timeout_seconds
+            self._redis = RedisStorage(
+                uri,
+                implementation="redispy",
+                key_prefix=settings.redis_key_prefix,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+            )
+            self._shared = SharedWindows(self._redis)
+        self._retry_seconds = settings.rate_limit_fallback_retry_seconds
+        self._down_until: float | None = None
+        """While Redis is unreachable: when to try it again (monotonic seconds)."""
+        self._probing = False
+
+    @property
+    def storage(self) -> Storage:
+        if self._shared is None:
+            return "memory"
+        return "memory-fallback" if self._down_until is not None else "redis"
+
+    async def hit(self, policy: RatePolicy, subject: str) -> Decision:
+        """Count one request of `subject` against `policy` (a refused one is not counted)."""
+        item = _item(policy.limit, policy.window_seconds)
+        if self._shared is not None and self._may_use_shared():
+            try:
+                allowed = await self._shared.hit(item, policy.name, subject)
+                reset_time, remaining = await self._shared.get_window_stats(item, policy.name, subject)
+            except Exception as exc:
+                self._fall_back(exc)
+            else:
+                self._recovered()
+                return _decision(policy, allowed, remaining, reset_time)
+            finally:
+                self._probing = False
+        allowed = self._local.hit(item, policy.name, subject)
+        reset_time, remaining = self._local.get_window_stats(item, policy.name, subject)
+        return _decision(policy, allowed, remaining, reset_time)
+
+    def _may_use_shared(self) -> bool:
+        """Redis is up, or it is time for one request (only one at a time) to try it again."""
+        if self._down_until is None:
+            return True
+        if self._probing or clock.monotonic() < self._down_until:
+            return False
+        self._probing = True
+        return True
+
+    def _fall_back(self, exc: Exception) -> None:
+        first = self._down_until is None
+        self._down_until = clock.monotonic() + self._retry_seconds
+        if first:
+            log.warning("rate_limiter_fallback", error_type=type(exc).__name__)
+            raise_alert(
+                FALLBACK_ALERT,
+                "redis",
+                "Redis (the rate limiter's shared storage) is unreachable: limits are counted per process "
+                "until it answers again, so each replica admits up to the whole limit",
+                error_type=type(exc).__name__,
+            )
+
+    def _recovered(self) -> None:
+        if self._down_until is not None:
+            self._down_until = None
+            log.info("rate_limiter_recovered")
+            clear_alert(FALLBACK_ALERT, "redis", "Redis answers again: limits are shared across replicas")
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.bridge.storage.aclose()  # type: ignore[attr-defined]
+
+
+def _decision(policy: RatePolicy, allowed: bool, remaining: int, reset_time: float) -> Decision:
+    wait = max(1, math.ceil(reset_time - time.time()))  # `limits` counts in wall-clock epoch seconds
+    return Decision(policy, allowed, max(0, remaining), min(wait, policy.window_seconds))
