@@ -17,24 +17,23 @@ Retry-After. Every verdict also feeds the sustained-429 tracker (G37).
 
 from __future__ import annotations
 
-from typing import cast
-
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.net import client_ip
+from silver_auth.keys.guards import remember
 from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.ratelimit.headers import header_pairs, policy_value, state_value
 from silver_auth.ratelimit.limiter import Decision
 from silver_auth.ratelimit.sustained import Source
 from silver_auth.runtime import Runtime, scope_runtime
-from silver_auth.throttle.policies import ROUTE_LIMITS, RatePolicy, RouteLimit, caller_policy, route_policy
+from silver_auth.throttle.policies import RatePolicy
 from silver_auth.web.deps import bearer_token, scope_header
 
 COOKIE_PATHS = ("/console/", "/admin/")
 PUBLISHABLE_QUERY = b"publishable_key="
-PER_KEY_ROUTES: frozenset[RouteLimit] = frozenset({"code-exchange", "refresh"})
+PER_KEY_ROUTES = frozenset({"code-exchange", "refresh"})
 """Route limits counted per publishable key and IP: a customer's own server may relay these for
 many users from one address."""
 
@@ -63,29 +62,35 @@ def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
 
 
 async def _count(runtime: Runtime, scope: Scope) -> list[Decision]:
-    """Count the request against each of its policies; RateLimited when one of them is spent."""
-    settings = runtime.settings
+    """Count the request against each of its policies; RateLimited when one of them is spent. The
+    route's stricter policy is counted first: a refusal there leaves the caller's budget alone."""
+    policies = runtime.rate_policies
     peer = scope.get("client")
-    ip = client_ip(
-        peer[0] if peer else None, scope_header(scope, b"x-forwarded-for"), tuple(settings.trusted_proxies)
+    ip = (
+        client_ip(
+            peer[0] if peer else None, scope_header(scope, b"x-forwarded-for"), policies.trusted_proxies
+        )
+        or "unknown"
     )
-    ip_subject = ip or "unknown"
-    caller, subject, source, publishable = await _caller(runtime, scope, ip_subject)
-    decisions: list[Decision] = []
+    caller, subject, source, publishable = await _caller(runtime, scope, ip)
     handler = scope.get("route_handler")
     route = handler.opt.get("rate_limit") if handler is not None else None
-    if route is not None:
-        if route not in ROUTE_LIMITS:  # a typo in an opt must not leave a route unlimited
+    if route is None:
+        decision = await runtime.limiter.hit(caller, subject)
+        decisions = [decision]
+        refused = None if decision.allowed else decision
+    else:
+        strict = policies.routes.get(route)
+        if strict is None:  # a typo in an opt must not leave a route unlimited
             raise ValueError(f"unknown rate_limit opt {route!r}")
-        route_subject = (
-            f"{publishable}|{ip_subject}" if route in PER_KEY_ROUTES and publishable else ip_subject
-        )
-        decisions.append(
-            await runtime.limiter.hit(route_policy(settings, cast("RouteLimit", route)), route_subject)
-        )
-    if all(d.allowed for d in decisions):
-        decisions.insert(0, await runtime.limiter.hit(caller, subject))
-    refused = next((d for d in decisions if not d.allowed), None)
+        per_key = route in PER_KEY_ROUTES and publishable is not None
+        first = await runtime.limiter.hit(strict, f"{publishable}|{ip}" if per_key else ip)
+        if first.allowed:
+            decision = await runtime.limiter.hit(caller, subject)
+            decisions = [decision, first]
+            refused = None if decision.allowed else decision
+        else:
+            decisions, refused = [first], first
     runtime.sustained.observe(source, refused is not None)
     if refused is not None:
         raise RateLimited(
@@ -105,30 +110,27 @@ async def _count(runtime: Runtime, scope: Scope) -> list[Decision]:
 async def _caller(runtime: Runtime, scope: Scope, ip: str) -> tuple[RatePolicy, str, Source, str | None]:
     """The caller policy, its subject, the source for the sustained-429 tracker, and the publishable
     key's id when one was presented."""
-    settings = runtime.settings
+    policies = runtime.rate_policies
     path: str = scope["path"]
     if path.startswith("/v1/"):
         raw = bearer_token(scope)
         if raw is not None and raw.startswith("sk_"):
             key = await runtime.keys.verify(raw, "secret")
             if key is not None:
-                return (
-                    caller_policy(settings, "backend", key.requests_per_minute),
-                    key.key_id,
-                    _key_source(key),
-                    None,
-                )
+                remember(scope, key)
+                return policies.backend(key.requests_per_minute), key.key_id, _key_source(key), None
         presented = scope_header(scope, b"x-publishable-key") or _query_key(scope)
         if presented:
             key = await runtime.keys.verify(presented, "publishable")
             if key is not None:
-                return (caller_policy(settings, "client"), f"{key.key_id}|{ip}", _key_source(key), key.key_id)
+                remember(scope, key)
+                return policies.client, f"{key.key_id}|{ip}", _key_source(key), key.key_id
     elif path.startswith(COOKIE_PATHS):
-        cookie = _cookie(scope, settings.session_cookie_name)
+        cookie = _cookie(scope, runtime.settings.session_cookie_name)
         token = runtime.sessions.token_from_cookie(cookie) if cookie else None
         if token is not None:  # signed by us; whether it is still live is the console guard's call
-            return caller_policy(settings, "console"), runtime.key_hasher(token)[:32], _ip_source(ip), None
-    return caller_policy(settings, "anonymous"), ip, _ip_source(ip), None
+            return policies.console, runtime.key_hasher(token)[:32], _ip_source(ip), None
+    return policies.anonymous, ip, _ip_source(ip), None
 
 
 def _key_source(key: KeyPrincipal) -> Source:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from silver_auth.alerts.service import clear_alert, raise_alert
 from silver_auth.core import clock
@@ -32,9 +32,8 @@ class _Minute:
     refused: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Who a request came from, as an alert names it."""
+class Source(NamedTuple):
+    """Who a request came from, as an alert names it (a tuple: one is made per request)."""
 
     subject: str
     """`key:<prefix>` or `ip:<address>`."""
@@ -70,17 +69,20 @@ class SustainedRefusals:
         now = self._minute()
         if now != self._swept:
             self.sweep()
-        track = self._tracks.pop(source.subject, None)  # re-inserted last: the dict stays in recency order
+        track = self._tracks.get(source.subject)
         if track is None:
             if len(self._tracks) >= MAX_SOURCES:
                 del self._tracks[next(iter(self._tracks))]
-            track = _Track(source)
-        self._tracks[source.subject] = track
-        if not track.minutes or track.minutes[-1].index != now:
-            track.minutes.append(_Minute(now))
-            while len(track.minutes) > self._span + 1:
-                track.minutes.popleft()
-        minute = track.minutes[-1]
+            track = self._tracks[source.subject] = _Track(source)
+        minutes = track.minutes
+        if not minutes or minutes[-1].index != now:
+            # Once a minute per source, it moves to the end: the dict's first entries are the longest quiet.
+            del self._tracks[source.subject]
+            self._tracks[source.subject] = track
+            minutes.append(_Minute(now))
+            if len(minutes) > self._span + 1:
+                minutes.popleft()
+        minute = minutes[-1]
         minute.requests += 1
         if refused:
             minute.refused += 1

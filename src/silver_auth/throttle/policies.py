@@ -132,6 +132,27 @@ def caller_policy(settings: Settings, kind: CallerKind, requests_per_minute: int
     return RatePolicy(kind, per_minute)
 
 
+class RequestPolicies:
+    """Every request policy of one set of settings, built once: the limiter asks on every request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.client = caller_policy(settings, "client")
+        self.console = caller_policy(settings, "console")
+        self.anonymous = caller_policy(settings, "anonymous")
+        self.routes: dict[str, RatePolicy] = {route: route_policy(settings, route) for route in ROUTE_LIMITS}
+        self._backend: dict[int, RatePolicy] = {}
+        self.trusted_proxies = tuple(settings.trusted_proxies)
+
+    def backend(self, requests_per_minute: int) -> RatePolicy:
+        policy = self._backend.get(requests_per_minute)
+        if policy is None:
+            policy = self._backend[requests_per_minute] = caller_policy(
+                self._settings, "backend", requests_per_minute
+            )
+        return policy
+
+
 def route_policy(settings: Settings, route: RouteLimit) -> RatePolicy:
     """The stricter limit of a route that checks a secret or mints a session, counted per source."""
     per_minute = {
