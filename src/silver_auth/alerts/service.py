@@ -38,7 +38,7 @@ KIND_LENGTH = 60
 SUBJECT_LENGTH = 200
 
 _raised: dict[tuple[str, str], dict[str, Any]] = {}
-"""Alerts standing in this process, by (kind, subject)."""
+"""Alerts standing in this process, by (kind, subject): their message and context, redacted."""
 
 
 def _log() -> structlog.typing.FilteringBoundLogger:
@@ -69,7 +69,7 @@ def raise_alert(kind: str, subject: str, message: str, **context: Any) -> bool:
         return False
     fields = _plain(redact(context))
     text = redact_text(message)
-    _raised[(kind, subject)] = fields
+    _raised[(kind, subject)] = {"message": text, **fields}
     _log().warning("alert", kind=kind, subject=subject, message=text, **fields)
     recorded_kind, recorded_subject = _recorded_key(kind, subject)
     _submit(Notice("raise", recorded_kind, recorded_subject, text, fields))
@@ -93,7 +93,7 @@ def clear_alert(kind: str, subject: str, message: str) -> bool:
 
 
 def standing() -> list[dict[str, Any]]:
-    """The alerts raised and not cleared in this process."""
+    """The alerts raised and not cleared in this process: kind, subject, message and context fields."""
     return [{"kind": kind, "subject": subject, **fields} for (kind, subject), fields in _raised.items()]
 
 
