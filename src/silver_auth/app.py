@@ -20,6 +20,7 @@ from silver_auth.accounts.guards import console_guard, provide_console
 from silver_auth.accounts.routes import SessionController
 from silver_auth.admin.guards import platform_admin_guard
 from silver_auth.admin.routes import ADMIN_CONTROLLERS
+from silver_auth.alerts.dispatcher import dispatching
 from silver_auth.audit.routes import AuditController
 from silver_auth.audit.sealer import app_sealer
 from silver_auth.authentik.console_routes import OidcController
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
             async with AsyncExitStack() as running:
+                # L2: first in, last out: alerts raised while the others start or stop still go out.
+                await running.enter_async_context(dispatching(runtime.sessionmaker, runtime.settings))
                 await running.enter_async_context(app_sealer(runtime.settings, runtime.engine))  # G27
                 if runtime.settings.webhook_worker == "in-process":  # the embedded default: no second process
                     await running.enter_async_context(

@@ -21,6 +21,7 @@ DEVELOPMENT_SIGN_UP_IP_MAX = 500
 
 
 SEALING_KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+ALERT_URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
 class Settings(BaseSettings):
@@ -195,6 +196,16 @@ class Settings(BaseSettings):
     rate_limit_alert_share: float = Field(0.5, alias="SILVER_RATE_LIMIT_ALERT_SHARE", gt=0, lt=1)
     rate_limit_alert_min_requests: int = Field(10, alias="SILVER_RATE_LIMIT_ALERT_MIN_REQUESTS", gt=0)
     """Requests a minute needs before its share of 429s counts."""
+    # --- Alerts (L2) ---
+    alert_urls: SecretStr | None = Field(
+        None,
+        alias="SILVER_ALERT_URLS",
+        description="L2: apprise URLs of the attended channels (Slack, Mattermost, ntfy, Matrix, PagerDuty, "
+        "json://…), separated by spaces or commas; secret, since most carry a token.",
+    )
+    alert_dedupe_minutes: float = Field(60.0, alias="SILVER_ALERT_DEDUPE_MINUTES", ge=0, le=7 * 24 * 60)
+    alert_timeout_seconds: float = Field(10.0, alias="SILVER_ALERT_TIMEOUT_SECONDS", gt=0, le=120)
+    # --- end Alerts ---
     # --- Authentik (SILVER_IDENTITY=authentik): provisioning API and console sign-in (G8, G10) ---
     authentik_url: str | None = Field(
         None, alias="SILVER_AUTHENTIK_URL", description="Authentik's base URL; the API is below /api/v3."
@@ -325,6 +336,14 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return urlsplit(self.database_url.get_secret_value()).password
         return self.postgres_password.get_secret_value() if self.postgres_password else None
+
+    def alert_channel_urls(self) -> list[str]:
+        """SILVER_ALERT_URLS, one apprise URL each. A comma separates two URLs only when the next one
+        starts (`scheme://`): apprise URLs carry commas of their own in their query (`?tags=a,b`)."""
+        if self.alert_urls is None:
+            return []
+        parts = ALERT_URL_SEPARATOR.split(self.alert_urls.get_secret_value())
+        return [url for url in (part.strip(",") for part in parts) if url]
 
     def secret(self, name: Literal["session_secret", "key_pepper"]) -> bytes:
         value: SecretStr | None = getattr(self, name)
