@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
+from silver_auth.alerts.dispatcher import drain
 from silver_auth.alerts.service import standing
 from silver_auth.core import clock
 from silver_auth.plans import service as plans
 from silver_auth.ratelimit.sustained import ALERT_KIND, Source, SustainedRefusals
-from tests.conftest import base_settings
+from tests.alerts.support import alerting, json_url, messages
+from tests.conftest import AppPool, base_settings
 from tests.factories import Harness
+from tests.webhooks.support import receiver
 
 MINUTE = 60.0
 
@@ -136,3 +139,32 @@ def test_g38_a_flooding_key_raises_an_alert_naming_its_prefix_not_the_key(
     # The action the alert names revokes the key at once.
     owner.ok("DELETE", f"/console/api/keys/{issued['id']}")
     assert harness.backend("/v1/backend/project", secret).status_code == 401
+
+
+def test_g37_a_sustained_flood_reaches_the_channel_once_without_the_key_and_a_burst_never(
+    apps: AppPool, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The acceptance run: at a real JSON receiver (apprise `json://`), one alert for the key whose
+    requests were mostly refused minute after minute, none for a key refused in a 10-second burst."""
+    monkeypatch.setitem(plans.PLANS, "free", dataclasses.replace(plans.PLANS["free"], requests_per_minute=2))
+    with receiver() as target, alerting(apps, tmp_path, database_url, json_url(target)) as harness:
+        owner = harness.user()
+        project = harness.project(owner, harness.org(owner)["id"])
+        flood, burst = (harness.key(owner, project["id"]) for _ in range(2))
+        clock.advance(MINUTE - clock.monotonic() % MINUTE)
+        for _ in range(40):  # the burst: ten seconds, nearly all refused
+            harness.backend("/v1/backend/project", burst["key"])
+            clock.advance(10 / 40)
+        for _ in range(harness.settings.rate_limit_alert_minutes + 2):
+            for _ in range(harness.settings.rate_limit_alert_min_requests + 2):
+                harness.backend("/v1/backend/project", flood["key"])
+            clock.advance(MINUTE)
+        harness.run(drain)
+        sent = messages(target)
+    about_flood = [m for m in sent if flood["prefix"] in m["title"] + m["message"]]
+    assert len(about_flood) == 1 and "sustained_429" in about_flood[0]["title"]
+    assert "rotate" in about_flood[0]["message"] and flood["id"] in about_flood[0]["message"]
+    assert not [m for m in sent if burst["prefix"] in m["title"] + m["message"]]
+    bodies = repr(sent)
+    for secret in (flood["key"], burst["key"]):
+        assert secret not in bodies and secret.split("_")[-1] not in bodies

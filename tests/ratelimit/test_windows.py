@@ -38,7 +38,7 @@ def test_the_edge_of_a_window_does_not_double_the_rate(windows: MemoryWindows) -
     clock.advance(2)  # a new window, but the previous one still nearly all overlaps
     assert spend(windows, 10).count(True) == 1
     clock.advance(30)  # half the previous window has slid out
-    assert spend(windows, 10).count(True) == 5  # 10 × 29/60 + 1 = 5.8 weighted: room for 5
+    assert spend(windows, 10).count(True) == 5  # 10 * 29/60 + 1 = 5.8 weighted: room for 5
 
 
 def test_subjects_and_policies_count_apart(windows: MemoryWindows) -> None:
