@@ -13,6 +13,7 @@ import pytest
 from silver_auth.alerts.dispatcher import drain
 from silver_auth.alerts.service import standing
 from silver_auth.core import clock
+from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.plans import service as plans
 from silver_auth.ratelimit.sustained import ALERT_KIND, Source, SustainedRefusals
 from tests.alerts.support import alerting, json_url, messages
@@ -27,10 +28,32 @@ def alerts_for(subject: str) -> list[dict[str, Any]]:
     return [a for a in standing() if a["kind"] == ALERT_KIND and a["subject"] == subject]
 
 
+def observe(tracker: SustainedRefusals, source: Source, refused: bool) -> None:
+    """One request of `source`, as the middleware reports it: the key it presented, or its address."""
+    if source.ip is not None:
+        tracker.observe(source.subject, refused, source.ip)
+        return
+    assert source.key_prefix is not None and source.key_id is not None
+    key = KeyPrincipal(
+        key_id=source.key_id,
+        kind="secret",
+        environment="live",
+        prefix=source.key_prefix,
+        project_id=source.project_id or "prj_1",
+        org_id="org_1",
+        project_name="Web",
+        sign_in_methods=("password",),
+        allowed_origins=frozenset(),
+        expires_at=None,
+        requests_per_minute=600,
+    )
+    tracker.observe(source.subject, refused, key)
+
+
 def minute_of(tracker: SustainedRefusals, source: Source, *, requests: int, refused: int) -> None:
     """`requests` requests of `source` spread over one minute of the service clock, `refused` of them 429."""
     for index in range(requests):
-        tracker.observe(source, index < refused)
+        observe(tracker, source, index < refused)
         clock.advance(MINUTE / requests)
 
 
@@ -57,7 +80,7 @@ def test_g37_five_minutes_mostly_refused_raise_one_alert(tracker: SustainedRefus
     for _ in range(5):
         minute_of(tracker, source, requests=20, refused=15)
     assert alerts_for(source.subject) == []  # the fifth minute is only now complete
-    tracker.observe(source, True)
+    observe(tracker, source, True)
     raised = alerts_for(source.subject)
     assert len(raised) == 1
     for _ in range(3):  # the flood goes on: still one alert
@@ -68,7 +91,7 @@ def test_g37_five_minutes_mostly_refused_raise_one_alert(tracker: SustainedRefus
 def test_g37_a_burst_raises_nothing(tracker: SustainedRefusals) -> None:
     source = key_source("Burst1")
     for _ in range(200):  # ten seconds, every request refused
-        tracker.observe(source, True)
+        observe(tracker, source, True)
         clock.advance(10 / 200)
     for _ in range(6):
         minute_of(tracker, source, requests=20, refused=0)
@@ -79,7 +102,7 @@ def test_g37_a_minute_under_the_share_breaks_the_run(tracker: SustainedRefusals)
     source = key_source("Gap1")
     for share in (15, 15, 5, 15, 15, 15):  # the third minute was mostly served
         minute_of(tracker, source, requests=20, refused=share)
-    tracker.observe(source, True)
+    observe(tracker, source, True)
     assert alerts_for(source.subject) == []
 
 
@@ -94,10 +117,10 @@ def test_g37_a_recovered_source_clears_its_alert(tracker: SustainedRefusals) -> 
     source = Source("ip:198.51.100.44", ip="198.51.100.44")
     for _ in range(5):
         minute_of(tracker, source, requests=20, refused=20)
-    tracker.observe(source, True)
+    observe(tracker, source, True)
     assert len(alerts_for(source.subject)) == 1
     minute_of(tracker, source, requests=20, refused=0)
-    tracker.observe(source, False)
+    observe(tracker, source, False)
     assert alerts_for(source.subject) == []
 
 
@@ -105,7 +128,7 @@ def test_g37_a_source_that_stops_clears_on_the_next_sweep(tracker: SustainedRefu
     source = key_source("Stops1")
     for _ in range(5):
         minute_of(tracker, source, requests=20, refused=20)
-    tracker.observe(source, True)
+    observe(tracker, source, True)
     assert len(alerts_for(source.subject)) == 1
     clock.advance(2 * MINUTE)
     tracker.sweep()

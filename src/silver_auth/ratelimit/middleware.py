@@ -26,7 +26,6 @@ from silver_auth.keys.guards import remember
 from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.ratelimit.headers import header_pairs, policy_value, state_value
 from silver_auth.ratelimit.limiter import Decision
-from silver_auth.ratelimit.sustained import Source
 from silver_auth.runtime import Runtime, scope_runtime
 from silver_auth.throttle.policies import RatePolicy
 from silver_auth.web.deps import bearer_token, scope_header
@@ -72,7 +71,7 @@ async def _count(runtime: Runtime, scope: Scope) -> list[Decision]:
         )
         or "unknown"
     )
-    caller, subject, source, publishable = await _caller(runtime, scope, ip)
+    caller, subject, source, origin, publishable = await _caller(runtime, scope, ip)
     handler = scope.get("route_handler")
     route = handler.opt.get("rate_limit") if handler is not None else None
     if route is None:
@@ -91,7 +90,7 @@ async def _count(runtime: Runtime, scope: Scope) -> list[Decision]:
             refused = None if decision.allowed else decision
         else:
             decisions, refused = [first], first
-    runtime.sustained.observe(source, refused is not None)
+    runtime.sustained.observe(source, refused is not None, origin)
     if refused is not None:
         raise RateLimited(
             f"Too many requests: the {refused.policy.name} limit allows {refused.policy.limit} per "
@@ -107,9 +106,11 @@ async def _count(runtime: Runtime, scope: Scope) -> list[Decision]:
     return decisions
 
 
-async def _caller(runtime: Runtime, scope: Scope, ip: str) -> tuple[RatePolicy, str, Source, str | None]:
-    """The caller policy, its subject, the source for the sustained-429 tracker, and the publishable
-    key's id when one was presented."""
+async def _caller(
+    runtime: Runtime, scope: Scope, ip: str
+) -> tuple[RatePolicy, str, str, KeyPrincipal | str, str | None]:
+    """The caller policy and its subject; the source for the sustained-429 tracker (its subject, and the
+    key or address it stands for); the publishable key's id when one was presented."""
     policies = runtime.rate_policies
     path: str = scope["path"]
     if path.startswith("/v1/"):
@@ -118,33 +119,19 @@ async def _caller(runtime: Runtime, scope: Scope, ip: str) -> tuple[RatePolicy, 
             key = await runtime.keys.verify(raw, "secret")
             if key is not None:
                 remember(scope, key)
-                return policies.backend(key.requests_per_minute), key.key_id, _key_source(key), None
+                return policies.backend(key.requests_per_minute), key.key_id, f"key:{key.prefix}", key, None
         presented = scope_header(scope, b"x-publishable-key") or _query_key(scope)
         if presented:
             key = await runtime.keys.verify(presented, "publishable")
             if key is not None:
                 remember(scope, key)
-                return policies.client, f"{key.key_id}|{ip}", _key_source(key), key.key_id
+                return policies.client, f"{key.key_id}|{ip}", f"key:{key.prefix}", key, key.key_id
     elif path.startswith(COOKIE_PATHS):
         cookie = _cookie(scope, runtime.settings.session_cookie_name)
         token = runtime.sessions.token_from_cookie(cookie) if cookie else None
         if token is not None:  # signed by us; whether it is still live is the console guard's call
-            return policies.console, runtime.key_hasher(token)[:32], _ip_source(ip), None
-    return policies.anonymous, ip, _ip_source(ip), None
-
-
-def _key_source(key: KeyPrincipal) -> Source:
-    return Source(
-        subject=f"key:{key.prefix}",
-        key_prefix=key.prefix,
-        key_id=key.key_id,
-        project_id=key.project_id,
-        org_id=key.org_id,
-    )
-
-
-def _ip_source(ip: str) -> Source:
-    return Source(subject=f"ip:{ip}", ip=ip)
+            return policies.console, runtime.key_hasher(token)[:32], f"ip:{ip}", ip, None
+    return policies.anonymous, ip, f"ip:{ip}", ip, None
 
 
 def _query_key(scope: Scope) -> str | None:

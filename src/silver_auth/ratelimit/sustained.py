@@ -18,6 +18,7 @@ from typing import Final, NamedTuple
 
 from silver_auth.alerts.service import clear_alert, raise_alert
 from silver_auth.core import clock
+from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.settings import Settings
 
 ALERT_KIND: Final = "sustained_429"
@@ -64,30 +65,38 @@ class SustainedRefusals:
     def _minute() -> int:
         return int(clock.monotonic() // 60)
 
-    def observe(self, source: Source, refused: bool) -> None:
-        """Count one request of `source`, refused or not; raise the alert when its refusals are sustained."""
-        now = self._minute()
-        if now != self._swept:
-            self.sweep()
-        track = self._tracks.get(source.subject)
-        if track is None:
-            if len(self._tracks) >= MAX_SOURCES:
-                del self._tracks[next(iter(self._tracks))]
-            track = self._tracks[source.subject] = _Track(source)
-        minutes = track.minutes
-        if not minutes or minutes[-1].index != now:
-            # Once a minute per source, it moves to the end: the dict's first entries are the longest quiet.
-            del self._tracks[source.subject]
-            self._tracks[source.subject] = track
-            minutes.append(_Minute(now))
-            if len(minutes) > self._span + 1:
-                minutes.popleft()
-        minute = minutes[-1]
+    def observe(self, subject: str, refused: bool, origin: KeyPrincipal | str) -> None:
+        """Count one request of `subject` (`key:<prefix>` of the key `origin`, or `ip:<address>` of the
+        address `origin`), refused or not; raise the alert when its refusals are sustained."""
+        now = int(clock.monotonic() // 60)
+        track = self._tracks.get(subject)
+        if track is not None and track.minutes[-1].index == now:  # most requests stop here
+            minute = track.minutes[-1]
+        else:
+            if now != self._swept:
+                self.sweep()
+            minute = self._next_minute(subject, track, origin, now)
+            track = self._tracks[subject]
         minute.requests += 1
         if refused:
             minute.refused += 1
-            if source.subject not in self._standing and self._sustained(track, now):
-                self._raise(source)
+            if subject not in self._standing and self._sustained(track, now):
+                self._raise(track.source)
+
+    def _next_minute(
+        self, subject: str, track: _Track | None, origin: KeyPrincipal | str, now: int
+    ) -> _Minute:
+        if track is None:
+            if len(self._tracks) >= MAX_SOURCES:
+                del self._tracks[next(iter(self._tracks))]
+            track = _Track(_source(subject, origin))
+        else:  # once a minute per source it moves to the end: the first entries are the longest quiet
+            del self._tracks[subject]
+        self._tracks[subject] = track
+        track.minutes.append(_Minute(now))
+        if len(track.minutes) > self._span + 1:
+            track.minutes.popleft()
+        return track.minutes[-1]
 
     def _over(self, minute: _Minute | None) -> bool:
         return (
@@ -141,6 +150,18 @@ class SustainedRefusals:
     @property
     def standing(self) -> list[str]:
         return list(self._standing)
+
+
+def _source(subject: str, origin: KeyPrincipal | str) -> Source:
+    if isinstance(origin, str):
+        return Source(subject, ip=origin)
+    return Source(
+        subject,
+        key_prefix=origin.prefix,
+        key_id=origin.key_id,
+        project_id=origin.project_id,
+        org_id=origin.org_id,
+    )
 
 
 def _name(source: Source) -> str:
