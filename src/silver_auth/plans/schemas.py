@@ -24,7 +24,7 @@ class PlanPublic(Output):
     webhook_endpoints: int
     """Webhook endpoints per project."""
     api_keys_per_project: int
-    """Unrevoked API keys per project."""
+    """Active API keys per project (a key rotated out, in its grace period, no longer counts)."""
     requests_per_minute: int
     """Backend requests per minute per secret key."""
     event_retention_days: int

@@ -41,7 +41,8 @@ class Plan:
     webhook_endpoints: int
     """Webhook endpoints per project."""
     api_keys_per_project: int
-    """Unrevoked API keys per project (a rotated key in its grace period still counts)."""
+    """Active API keys per project: neither revoked nor rotated out (a rotated key in its grace period
+    gives its place to its successor, so a rotation is never refused)."""
     requests_per_minute: int
     """Backend requests per minute per secret key (the rate limiter applies it)."""
     event_retention_days: int
@@ -75,7 +76,7 @@ QUOTAS: Final[dict[QuotaName, Quota]] = {
         Quota("members", "org", "member", "members"),
         Quota("end_users", "project", "end-user", "end-users"),
         Quota("webhook_endpoints", "project", "webhook endpoint", "webhook endpoints"),
-        Quota("api_keys_per_project", "project", "unrevoked API key", "unrevoked API keys"),
+        Quota("api_keys_per_project", "project", "active API key", "active API keys"),
         Quota("requests_per_minute", "key", "backend request a minute", "backend requests a minute"),
     )
 }
@@ -191,9 +192,13 @@ async def webhook_endpoints_used(db: AsyncSession, project_id: str) -> int:
     return await _count(db, endpoints.where(WebhookEndpoint.project_id == project_id))
 
 
+ACTIVE_KEY: Final = ApiKey.revoked_at.is_(None) & ApiKey.expires_at.is_(None)
+"""Only a rotation sets `expires_at`: the key's successor counts in its place from then on."""
+
+
 async def api_keys_used(db: AsyncSession, project_id: str) -> int:
     keys = select(func.count()).select_from(ApiKey)
-    return await _count(db, keys.where(ApiKey.project_id == project_id, ApiKey.revoked_at.is_(None)))
+    return await _count(db, keys.where(ApiKey.project_id == project_id, ACTIVE_KEY))
 
 
 # --- an org's usage against a plan ---------------------------------------------------------------
@@ -229,7 +234,7 @@ async def _per_project(db: AsyncSession, org_id: str, quota: QuotaName) -> dict[
         column, query = WebhookEndpoint.project_id, select(WebhookEndpoint.project_id, func.count())
     else:
         column = ApiKey.project_id
-        query = select(ApiKey.project_id, func.count()).where(ApiKey.revoked_at.is_(None))
+        query = select(ApiKey.project_id, func.count()).where(ACTIVE_KEY)
     query = query.join(Project, Project.id == column).where(Project.org_id == org_id).group_by(column)
     return {str(project_id): int(count) for project_id, count in (await db.execute(query)).all()}
 
