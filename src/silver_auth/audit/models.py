@@ -43,8 +43,8 @@ class AuditEvent(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     """Redacted before it is written (G28)."""
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    """Position in the sealed chain, gapless from 1 (a missing number is a deleted event); null until
-    the sealer links the event in."""
+    """Position in the sealed chain, gapless from 1 (a missing number is a deleted event, unless an
+    `AuditChainGap` records the retention purge removing it); null until the sealer links it in."""
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
 
