@@ -83,6 +83,14 @@ class ServiceConfig(Output):
     webhooks: WebhooksConfig
 
 
+def limiter_check(runtime: Runtime) -> str:
+    """`ok` while limits are counted where configured (memory, or Redis); with Redis unreachable, what
+    the limiter does instead (G35: never unlimited)."""
+    if runtime.limiter.storage == "memory-fallback":
+        return "degraded: Redis unreachable, limits counted per process"
+    return "ok"
+
+
 @get(
     "/health",
     tags=["public"],
@@ -91,17 +99,21 @@ class ServiceConfig(Output):
     responses={
         503: ResponseSpec(
             Health,
-            description='`"status": "degraded"`: a check failed, named in `checks`',
+            description='`"status": "degraded"`: the database check failed, named in `checks` (a '
+            "degraded `rate_limiter` alone answers 200: it still limits, per process)",
             generate_examples=False,
         )
     },
 )
 async def health(runtime: NamedDependency[Runtime]) -> Response[Health]:
-    checks = {"database": await check_database(runtime.engine)}
-    healthy = all(value == "ok" for value in checks.values())
+    checks = {"database": await check_database(runtime.engine), "rate_limiter": limiter_check(runtime)}
+    serving = checks["database"] == "ok"
+    healthy = serving and checks["rate_limiter"] == "ok"
     return Response(
         Health(status="ok" if healthy else "degraded", checks=checks),
-        status_code=200 if healthy else 503,
+        # The limiter's fallback still limits (per process): degraded, but no reason to take the
+        # replica out of rotation.
+        status_code=200 if serving else 503,
         headers={"Cache-Control": "no-store"},
     )
 

@@ -265,7 +265,7 @@ class OrgController(Controller):
 
     @post(
         "/invitations/accept",
-        opt=ACCOUNT,
+        opt={**ACCOUNT, "rate_limit": "invitation"},
         status_code=200,
         summary="Accept an invitation link",
         responses={

@@ -147,6 +147,19 @@ SHAPE_ERRORS: Final[Mapping[str, Errors]] = {
     ),
 }
 
+RATE_LIMITED: Final = (
+    429,
+    "the caller's request limit is spent (`rate-limited`): wait `Retry-After` seconds (G35)",
+)
+"""Every route passes the app limiter, so every operation may answer it."""
+RATE_LIMIT_HEADERS: Final[Mapping[str, str]] = {
+    "RateLimit-Policy": 'the limits this request counts against, e.g. `"backend";q=600;w=60` '
+    "(draft-ietf-httpapi-ratelimit-headers: quota `q` per `w` seconds)",
+    "RateLimit": 'what is left of each, e.g. `"backend";r=599;t=60` (`r` requests left, refilled in `t` '
+    "seconds)",
+}
+"""Sent on every answer of a limited route, success or not (docs/rate-limits.md)."""
+
 ERROR_HEADERS: Final[Mapping[int, tuple[str, str, bool]]] = {
     401: (
         "WWW-Authenticate",
@@ -257,6 +270,7 @@ def _describe_operation(handler: HTTPRouteHandler, method: str, operation: Opera
         errors += SHAPE_ERRORS["path"]
     if rule.security or "db" in handler.parsed_fn_signature.parameters:
         errors += SHAPE_ERRORS["database"]
+    errors.append(RATE_LIMITED)
     own = {str(status) for status in handler.responses or {}}
     responses = operation.responses or {}
     for status in [s for s in responses if s[0] in "45" and s not in own]:
@@ -275,6 +289,14 @@ def _describe_operation(handler: HTTPRouteHandler, method: str, operation: Opera
                 name: OpenAPIHeader(
                     schema=Schema(type=OpenAPIType.STRING), description=description, required=required
                 ),
+            }
+        if isinstance(response, OpenAPIResponse):
+            response.headers = {
+                **(response.headers or {}),
+                **{
+                    name: OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description=description)
+                    for name, description in RATE_LIMIT_HEADERS.items()
+                },
             }
     operation.responses = dict(sorted(responses.items()))
     security = rule.unsafe_security if unsafe and rule.unsafe_security is not None else rule.security
