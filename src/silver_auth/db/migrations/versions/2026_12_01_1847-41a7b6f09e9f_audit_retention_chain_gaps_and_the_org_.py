@@ -4,7 +4,7 @@ The retention purge removes events older than their org's plan keeps them; `audi
 the links around each removed run, so `audit verify` walks across it. `(org_id, at)` finds them.
 
 Revision ID: 41a7b6f09e9f
-Revises: 276f604d4ed1
+Revises: e00506349395
 Create Date: 2026-12-01 18:47:35.759705
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "41a7b6f09e9f"
-down_revision: str | None = "276f604d4ed1"
+down_revision: str | None = "e00506349395"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
