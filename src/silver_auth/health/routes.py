@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from silver_auth import __version__
 from silver_auth.core.schemas import Output
 from silver_auth.health.service import check_database
+from silver_auth.plans.schemas import PlanPublic, plan_public
 from silver_auth.plans.service import PLANS
 from silver_auth.runtime import Runtime
 from silver_auth.webhooks.events import PAYLOAD_VERSION, catalogue
@@ -77,7 +78,8 @@ class ServiceConfig(Output):
     environment: str
     identity: str
     hosts: Hosts
-    plans: list[dict[str, object]]
+    plans: list[PlanPublic]
+    """Free, Pro and Scale (L7) with every quota; a `quota-exceeded` problem names these."""
     webhooks: WebhooksConfig
 
 
@@ -128,7 +130,7 @@ async def service_config(runtime: NamedDependency[Runtime]) -> ServiceConfig:
         environment=settings.env,
         identity=settings.identity,
         hosts=Hosts(accounts=settings.accounts_url, auth=settings.auth_url),
-        plans=[plan.public() for plan in PLANS.values()],
+        plans=[plan_public(plan) for plan in PLANS.values()],
         webhooks=WebhooksConfig(
             payload_version=PAYLOAD_VERSION,
             event_types=[WebhookEventType(**entry) for entry in catalogue()],

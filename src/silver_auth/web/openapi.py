@@ -61,7 +61,8 @@ class FieldError(msgspec.Struct, kw_only=True):
 class Problem(msgspec.Struct, kw_only=True):
     """An error (RFC 9457 problem details). `type` is stable: `https://seqn.in/problems/<slug>`. Some
     problems carry extension members: `errors` (a 422's fields), `error` and `reason` (a refused code
-    exchange or refresh, RFC 6749 5.2), `over_quota` (a refused downgrade), `sso` (where to sign in)."""
+    exchange or refresh, RFC 6749 5.2), `over_quota` (a refused downgrade), `sso` (where to sign in),
+    and on `quota-exceeded` `plan`, `plan_name`, `quota`, `limit` and `used` (L7)."""
 
     type: Annotated[str, msgspec.Meta(examples=[PROBLEM_BASE + "not-found"])]
     title: str
@@ -72,6 +73,13 @@ class Problem(msgspec.Struct, kw_only=True):
     reason: str | msgspec.UnsetType = msgspec.UNSET
     over_quota: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
     sso: str | msgspec.UnsetType = msgspec.UNSET
+    plan: Annotated[str, msgspec.Meta(examples=["free"])] | msgspec.UnsetType = msgspec.UNSET
+    """`quota-exceeded`: the org's plan, as in `/v1/config`."""
+    plan_name: Annotated[str, msgspec.Meta(examples=["Free"])] | msgspec.UnsetType = msgspec.UNSET
+    quota: Annotated[str, msgspec.Meta(examples=["projects"])] | msgspec.UnsetType = msgspec.UNSET
+    """`quota-exceeded`: which limit, named as in `/v1/config`."""
+    limit: int | msgspec.UnsetType = msgspec.UNSET
+    used: int | msgspec.UnsetType = msgspec.UNSET
 
 
 def problem(description: str) -> ResponseSpec:
@@ -85,7 +93,11 @@ def problem(description: str) -> ResponseSpec:
 
 
 THROTTLED: Final = problem("too many failed attempts (`too-many-attempts`): wait `Retry-After` seconds")
-OVER_QUOTA: Final = problem("the org's plan allows no more (`quota-exceeded`)")
+OVER_QUOTA_DESCRIPTION: Final = (
+    "the org's plan allows no more (`quota-exceeded`): `plan`, `plan_name`, `quota`, `limit` and `used` "
+    "say which limit was reached"
+)
+OVER_QUOTA: Final = problem(OVER_QUOTA_DESCRIPTION)
 
 
 Errors = tuple[tuple[int, str], ...]
