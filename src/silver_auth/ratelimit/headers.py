@@ -52,5 +52,8 @@ def _name(policy: RatePolicy) -> bytes:
     return f'"{policy.name}";r='.encode("ascii")
 
 
+# Both caches hold a few entries: the policies come from RequestPolicies, one object each.
+
+
 def _state_item(policy: RatePolicy, remaining: int, reset: int) -> bytes:
     return b"%s%d;t=%d" % (_name(policy), remaining, reset)

@@ -28,7 +28,6 @@ from silver_auth.ratelimit.headers import header_pairs, policy_value, state_valu
 from silver_auth.ratelimit.limiter import Decision
 from silver_auth.runtime import Runtime, scope_runtime
 from silver_auth.throttle.policies import RatePolicy
-from silver_auth.web.deps import bearer_token, scope_header
 
 COOKIE_PATHS = ("/console/", "/admin/")
 PUBLISHABLE_QUERY = b"publishable_key="
@@ -64,14 +63,10 @@ async def _count(runtime: Runtime, scope: Scope) -> list[Decision]:
     """Count the request against each of its policies; RateLimited when one of them is spent. The
     route's stricter policy is counted first: a refusal there leaves the caller's budget alone."""
     policies = runtime.rate_policies
+    presented = _Presented(scope)
     peer = scope.get("client")
-    ip = (
-        client_ip(
-            peer[0] if peer else None, scope_header(scope, b"x-forwarded-for"), policies.trusted_proxies
-        )
-        or "unknown"
-    )
-    caller, subject, source, origin, publishable = await _caller(runtime, scope, ip)
+    ip = client_ip(peer[0] if peer else None, presented.forwarded_for, policies.trusted_proxies) or "unknown"
+    caller, subject, source, origin, publishable = await _caller(runtime, scope, presented, ip)
     handler = scope.get("route_handler")
     route = handler.opt.get("rate_limit") if handler is not None else None
     if route is None:
@@ -106,28 +101,57 @@ async def _count(runtime: Runtime, scope: Scope) -> list[Decision]:
     return decisions
 
 
-async def _caller(
-    runtime: Runtime, scope: Scope, ip: str
-) -> tuple[RatePolicy, str, str, KeyPrincipal | str, str | None]:
+class _Presented:
+    """The request headers the limiter reads, found in one pass over them."""
+
+    __slots__ = ("authorization", "cookie", "forwarded_for", "publishable")
+
+    def __init__(self, scope: Scope) -> None:
+        self.authorization: bytes | None = None
+        self.cookie: str | None = None
+        self.forwarded_for: str | None = None
+        self.publishable: str | None = None
+        for name, value in scope["headers"]:
+            lowered = name.lower()
+            if lowered == b"authorization":
+                self.authorization = value
+            elif lowered == b"x-forwarded-for":
+                self.forwarded_for = value.decode("latin-1")
+            elif lowered == b"x-publishable-key":
+                self.publishable = value.decode("latin-1")
+            elif lowered == b"cookie":
+                self.cookie = value.decode("latin-1")
+
+    def bearer(self) -> str | None:
+        scheme, _, token = (self.authorization or b"").decode("latin-1").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+
+
+Caller = tuple[RatePolicy, str, str, KeyPrincipal | str, str | None]
+
+
+async def _caller(runtime: Runtime, scope: Scope, presented: _Presented, ip: str) -> Caller:
     """The caller policy and its subject; the source for the sustained-429 tracker (its subject, and the
     key or address it stands for); the publishable key's id when one was presented."""
     policies = runtime.rate_policies
     path: str = scope["path"]
     if path.startswith("/v1/"):
-        raw = bearer_token(scope)
+        raw = presented.bearer()
         if raw is not None and raw.startswith("sk_"):
-            key = await runtime.keys.verify(raw, "secret")
+            key = runtime.keys.cached(raw, "secret") or await runtime.keys.verify(raw, "secret")
             if key is not None:
                 remember(scope, key)
                 return policies.backend(key.requests_per_minute), key.key_id, f"key:{key.prefix}", key, None
-        presented = scope_header(scope, b"x-publishable-key") or _query_key(scope)
-        if presented:
-            key = await runtime.keys.verify(presented, "publishable")
+        publishable = presented.publishable or _query_key(scope)
+        if publishable:
+            key = runtime.keys.cached(publishable, "publishable") or await runtime.keys.verify(
+                publishable, "publishable"
+            )
             if key is not None:
                 remember(scope, key)
                 return policies.client, f"{key.key_id}|{ip}", f"key:{key.prefix}", key, key.key_id
     elif path.startswith(COOKIE_PATHS):
-        cookie = _cookie(scope, runtime.settings.session_cookie_name)
+        cookie = _cookie(presented.cookie, runtime.settings.session_cookie_name)
         token = runtime.sessions.token_from_cookie(cookie) if cookie else None
         if token is not None:  # signed by us; whether it is still live is the console guard's call
             return policies.console, runtime.key_hasher(token)[:32], f"ip:{ip}", ip, None
@@ -145,8 +169,7 @@ def _query_key(scope: Scope) -> str | None:
     return None
 
 
-def _cookie(scope: Scope, name: str) -> str | None:
-    header = scope_header(scope, b"cookie")
+def _cookie(header: str | None, name: str) -> str | None:
     if not header:
         return None
     for part in header.split(";"):

@@ -95,10 +95,11 @@ def end_user_sign_up(settings: Settings, project_id: str, environment: str, ip: 
     return limits
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RatePolicy:
     """At most `limit` requests per `window_seconds` per subject, as a sliding window; `name` is what the
-    RateLimit-Policy header calls it."""
+    RateLimit-Policy header calls it. Compared and hashed by identity (each is built once, in
+    RequestPolicies): the limiter looks things up by policy on every request."""
 
     name: str
     limit: int
