@@ -18,7 +18,7 @@ Retry-After. Every verdict also feeds the sustained-429 tracker (G37).
 from __future__ import annotations
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.net import client_ip
@@ -28,6 +28,7 @@ from silver_auth.ratelimit.headers import header_pairs, policy_value, state_valu
 from silver_auth.ratelimit.limiter import Decision
 from silver_auth.runtime import Runtime, scope_runtime
 from silver_auth.throttle.policies import RatePolicy
+from silver_auth.web.deps import RESPONSE_HEADERS
 
 COOKIE_PATHS = ("/console/", "/admin/")
 PUBLISHABLE_QUERY = b"publishable_key="
@@ -47,14 +48,9 @@ def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         decisions = await _count(runtime, scope)
-        headers = header_pairs(decisions)
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *headers]
-            await send(message)
-
-        await app(scope, receive, with_headers)
+        # before_send adds them to the answer, whatever it is: no wrapper around `send` per request.
+        scope.setdefault("state", {})[RESPONSE_HEADERS] = header_pairs(decisions)
+        await app(scope, receive, send)
 
     return limited
 
