@@ -99,6 +99,7 @@ def base_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "SILVER_KEY_PEPPER": secrets.token_urlsafe(40),
         "SILVER_SEALING_KEYS": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "SILVER_KEY_CACHE_TTL_SECONDS": 5,
+        "SILVER_METRICS_PORT": 0,  # no listener per app: tests that want one pick a free port
     }
     values.update(overrides)
     return load_settings(**values)
@@ -232,7 +233,7 @@ class AppPool:
         # Two apps at once (two workers on one database) must not share one: each has its own runtime.
         app = idle.pop() if idle else create_app(settings)
         # create_app's process-wide effect: logs go to this test's stderr (capfd reads there).
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         app.state.runtime = build_runtime(settings)
         try:
             with TestClient(app, raise_server_exceptions=False) as client:

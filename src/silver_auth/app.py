@@ -26,6 +26,7 @@ from silver_auth.authentik.console_routes import OidcController
 from silver_auth.authentik.hosted_routes import HostedOidcCallback
 from silver_auth.authentik.routes import ProjectIdentityController
 from silver_auth.core.logging import configure_logging
+from silver_auth.core.metrics import metrics_listener
 from silver_auth.core.production_guard import production_violations
 from silver_auth.endusers.routes.backend import backend_router
 from silver_auth.endusers.routes.client import client_router
@@ -41,6 +42,7 @@ from silver_auth.projects.routes import ProjectController, client_config, prefli
 from silver_auth.runtime import SERVICE_DEPENDENCIES, Runtime, build_runtime
 from silver_auth.settings import Settings, load_settings
 from silver_auth.signing.routes import SigningKeyController, jwks
+from silver_auth.web.access_log import observe_requests
 from silver_auth.web.body import JsonBodyRequest
 from silver_auth.web.cors import cors_middleware
 from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
@@ -100,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     violations = production_violations(settings)
     if violations:
         raise ProductionGuardError(violations)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings)
 
     @asynccontextmanager
@@ -111,6 +113,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
             async with AsyncExitStack() as running:
+                if runtime.settings.prometheus_multiproc_dir is None:  # else the serving process serves all
+                    running.enter_context(metrics_listener(runtime.settings, process="api"))
                 await running.enter_async_context(app_sealer(runtime.settings, runtime.engine))  # G27
                 if runtime.settings.webhook_worker == "in-process":  # the embedded default: no second process
                     await running.enter_async_context(
@@ -161,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     describe(app, settings)  # errors, security and media types as the service answers them
+    observe_requests(app, settings)  # every request, 404 and 405 included: outside the routing
     return app
 
 

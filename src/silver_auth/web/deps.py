@@ -17,6 +17,14 @@ from silver_auth.web.runtime import web_runtime
 
 REQUEST_DB = "silver_auth.db"
 """Key of the request's database session in the ASGI scope state, once a guard or handler opened it."""
+ACTOR = "silver_auth.actor"
+"""Key of the id the request acts as (key, account) in the ASGI scope state, for the access log."""
+
+
+def set_actor(scope: Scope, actor_id: str) -> None:
+    """Name who the request acts as (a key id, an account id) once the domain code has established it;
+    the access log (web.access_log) writes it on the request's line. A plain dict write: hot path."""
+    scope.setdefault("state", {})[ACTOR] = actor_id
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:
