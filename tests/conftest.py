@@ -233,7 +233,7 @@ class AppPool:
         # Two apps at once (two workers on one database) must not share one: each has its own runtime.
         app = idle.pop() if idle else create_app(settings)
         # create_app's process-wide effect: logs go to this test's stderr (capfd reads there).
-        configure_logging(settings.log_level, settings.log_format)
+        configure_logging(settings.log_level, settings.log_format, batched=False)  # read right after
         app.state.runtime = build_runtime(settings)
         try:
             with TestClient(app, raise_server_exceptions=False) as client:

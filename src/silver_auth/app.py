@@ -25,7 +25,7 @@ from silver_auth.audit.sealer import app_sealer
 from silver_auth.authentik.console_routes import OidcController
 from silver_auth.authentik.hosted_routes import HostedOidcCallback
 from silver_auth.authentik.routes import ProjectIdentityController
-from silver_auth.core.logging import configure_logging
+from silver_auth.core.logging import configure_logging, flush_access_log
 from silver_auth.core.metrics import metrics_listener
 from silver_auth.core.production_guard import production_violations
 from silver_auth.endusers.routes.backend import backend_router
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     )
                 yield
         finally:
+            flush_access_log()  # the last turn's lines, should the loop stop before it ends
             await runtime.engine.dispose()
             await runtime.throttle.engine.dispose()
             if runtime.authentik is not None:

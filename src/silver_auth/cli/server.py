@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,13 +57,15 @@ def _shared_metrics(settings: Settings, workers: int) -> Iterator[None]:
         yield
         return
     directory = (settings.prometheus_multiproc_dir or settings.data_dir / "metrics").resolve()
+    if directory.exists():  # an earlier run's files would be summed in
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, mode=0o700)
     # Before prometheus-client is first imported, here and in every worker (forked or spawned): it
     # picks its value store (memory or these files) once, at import.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     from silver_auth.core.logging import configure_logging  # noqa: PLC0415
-    from silver_auth.core.metrics import fresh_multiprocess_dir, metrics_listener  # noqa: PLC0415
+    from silver_auth.core.metrics import metrics_listener  # noqa: PLC0415
 
-    fresh_multiprocess_dir(directory)
     configure_logging(settings.log_level, settings.log_format)
     shared = settings.model_copy(update={"prometheus_multiproc_dir": directory})
     with metrics_listener(shared, process="serve"):

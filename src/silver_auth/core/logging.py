@@ -3,6 +3,8 @@ log shippers (production's default), readable lines for a developer's terminal (
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
 import time
@@ -65,6 +67,10 @@ def _redact_event(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Muta
     return clean
 
 
+_LOGGED_AT = "_logged_at"
+"""When an event rendered later (the access log's) was logged: the timestamp processor uses it."""
+
+
 class _UtcTimestamp:
     """`timestamp`: ISO 8601 in UTC with microseconds (`2026-12-01T18:37:15.151188Z`), as structlog's
     TimeStamper(fmt="iso", utc=True) writes it, the seconds formatted once per second."""
@@ -73,7 +79,7 @@ class _UtcTimestamp:
         self._second: tuple[int, str] = (-1, "")
 
     def __call__(self, _: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        now = time.time()
+        now: float = event_dict.pop(_LOGGED_AT, None) or time.time()
         second, formatted = self._second
         if int(now) != second:
             second = int(now)
@@ -120,32 +126,106 @@ _ACCESS_FIELDS = frozenset(
 )
 
 
-_access: structlog.typing.FilteringBoundLogger = structlog.get_logger("silver_auth.access")
+class _Stderr:
+    """structlog's PrintLogger, but writing to whatever `sys.stderr` is when the line is written, not
+    when logging was configured: a test's capture (capfd) swaps it between setting up and running the
+    test, and a logger keeping the old one would write into a closed file, or to nobody."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")  # one write: lines of two threads never interleave
+        stream.flush()
+
+    log = debug = info = warn = warning = error = err = critical = exception = fatal = failure = msg
 
 
-def access_logger() -> structlog.typing.FilteringBoundLogger:
-    """The access log's logger, as the last configure_logging made it (not cached before it: tests
-    configure logging again for each app they serve)."""
-    return _access
+def _stderr_logger(*_: Any) -> _Stderr:
+    return _Stderr()
 
 
-def configure_logging(level: str = "INFO", log_format: Literal["json", "console"] = "json") -> None:
-    global _access  # noqa: PLW0603 - the one logger rebuilt on every configuration
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+class _AccessLog:
+    """The access log: one `request` event per request, through the configured processors (redaction
+    included) to stderr. In a server (`batched`), the events of one turn of the event loop are rendered
+    and written together at its end: a write (a system call) per line cost more than the rest of the
+    line, and rendering a turn's events in one go keeps that code warm (docs/performance.md). Outside a
+    running loop, past LIMIT events, or when not batched, an event is written at once; at shutdown and
+    at exit, whatever waits."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self.processors: list[structlog.typing.Processor] = []
+        self.level = logging.CRITICAL + 1  # nothing until logging is configured
+        self.batched = True
+        self.waiting: list[tuple[str, dict[str, Any]]] = []
+        atexit.register(self.flush)
+
+    def configure(self, processors: list[structlog.typing.Processor], level: int, *, batched: bool) -> None:
+        self.flush()
+        self.processors, self.level, self.batched = processors, level, batched
+
+    def enabled_for(self, level: int) -> bool:
+        return level >= self.level
+
+    def write(self, level: int, fields: dict[str, Any]) -> None:
+        """One `request` event: `fields` become the event (and are consumed)."""
+        fields["event"] = REQUEST_EVENT
+        fields[_LOGGED_AT] = time.time()  # stamped when logged, however late it is rendered
+        self.waiting.append((_LEVEL_NAMES[level], fields))
+        if not self.batched or len(self.waiting) >= self.LIMIT:
+            self.flush()
+        elif len(self.waiting) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop in this thread: now
+                self.flush()
+
+    def flush(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        if waiting:
+            _Stderr().msg("\n".join(self._render(name, fields) for name, fields in waiting))
+
+    def _render(self, name: str, event: Any) -> str:
+        for processor in self.processors:
+            event = processor(None, name, event)
+        return str(event)
+
+
+_LEVEL_NAMES = {logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
+_ACCESS = _AccessLog()
+
+
+def flush_access_log() -> None:
+    """Write the access-log events still waiting for the end of the loop's turn (at shutdown)."""
+    _ACCESS.flush()
+
+
+def access_log() -> _AccessLog:
+    return _ACCESS
+
+
+def configure_logging(
+    level: str = "INFO", log_format: Literal["json", "console"] = "json", *, batched: bool = True
+) -> None:
+    """`batched`: the access log writes a loop turn's lines at its end (a server); else each at once
+    (tests that read the output right after a request)."""
+    threshold = logging.getLevelName(level.upper())
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=threshold)
     for chatty in ("httpx", "httpcore"):  # a line per webhook or alert sent, with its full URL (G28)
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
-    renderer = _render_json if log_format == "json" else _console_renderer()
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, threshold))
+    # No merge_contextvars: nothing binds structlog's context variables, and it walks every context
+    # variable of the task on every line. The request id has a variable and a processor of its own.
+    processors: list[structlog.typing.Processor] = [
+        _add_request_id,
+        structlog.processors.add_log_level,
+        _UtcTimestamp(),
+        _redact_event,
+        _render_json if log_format == "json" else _console_renderer(),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            _add_request_id,
-            structlog.processors.add_log_level,
-            _UtcTimestamp(),
-            _redact_event,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
-    _access = structlog.get_logger("silver_auth.access").bind()
+    _ACCESS.configure(processors, threshold, batched=batched)

@@ -11,11 +11,11 @@ each worker writes its values there, and the serving process (not a worker) expo
 
 from __future__ import annotations
 
-import shutil
 import threading
+from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from itertools import accumulate
 from wsgiref.simple_server import WSGIServer
 
 import structlog
@@ -28,13 +28,18 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
     start_http_server,
+    values,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from silver_auth.settings import Settings
 
-disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series beside every counter: twice the series for nothing
+# No `_created` series beside every counter: twice the series for nothing.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The service's metrics only: nothing another library registers on prometheus-client's global one."""
 ProcessCollector(registry=REGISTRY)  # CPU, memory, open files of this process (one-process mode)
@@ -47,19 +52,99 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds. The hot routes answer in well under a millisecond, sign-ins take a tenth of a second."""
 
-HTTP_REQUESTS = Counter(
+REQUESTS_NAME, REQUESTS_HELP = (
     "silver_http_requests",
     "HTTP requests answered, by route template, method and status.",
-    ("route", "method", "status"),
-    registry=REGISTRY,
 )
-HTTP_DURATION = Histogram(
+DURATION_NAME, DURATION_HELP = (
     "silver_http_request_duration_seconds",
     "Time from a request's arrival to the end of its answer, by route template.",
+)
+
+
+class _RequestMetrics(Collector):
+    """The two request metrics, counted in plain Python on the request path and made into metric
+    families when scraped: prometheus-client's own counter and histogram (a lock per increment, a loop
+    over the buckets) cost as much as the rest of the request's observation put together, on a path
+    that answers in tens of microseconds (docs/performance.md). Only the event loop's thread writes;
+    a scrape (the listener's thread) reads copies."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.durations: dict[str, list[float]] = {}
+        """Per route: a count per bucket (the last one +Inf, not cumulative), then the sum."""
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        histogram = self.durations.get(route)
+        if histogram is None:
+            histogram = self.durations[route] = [0] * (len(LATENCY_BUCKETS) + 1) + [0.0]
+        histogram[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bound >= seconds: `le`
+        histogram[-1] += seconds
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(REQUESTS_NAME, REQUESTS_HELP, labels=("route", "method", "status"))
+        yield HistogramMetricFamily(DURATION_NAME, DURATION_HELP, labels=("route",))
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(REQUESTS_NAME, REQUESTS_HELP, labels=("route", "method", "status"))
+        for (route, method, status), count in list(self.requests.items()):
+            requests.add_metric((route, method, str(status)), count)
+        yield requests
+        durations = HistogramMetricFamily(DURATION_NAME, DURATION_HELP, labels=("route",))
+        for route, histogram in list(self.durations.items()):
+            counts = list(histogram)
+            cumulative = list(accumulate(counts[:-1]))
+            buckets = [(_BOUNDS[i], cumulative[i]) for i in range(len(_BOUNDS))]
+            durations.add_metric((route,), buckets, sum_value=counts[-1])
+        yield durations
+
+
+_BOUNDS = [*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf"]  # type: ignore[no-untyped-call]
+MULTIPROCESS = values.ValueClass is not values.MutexValue
+"""prometheus-client's own choice, made at its import from PROMETHEUS_MULTIPROC_DIR: the workers of
+`silver-auth serve` write their values to files the serving process sums. There the request metrics
+are prometheus-client's objects, whose values go to those files."""
+_REQUEST_METRICS = _RequestMetrics()
+HTTP_REQUESTS = Counter(
+    REQUESTS_NAME,
+    REQUESTS_HELP,
+    ("route", "method", "status"),
+    registry=REGISTRY if MULTIPROCESS else None,
+)
+HTTP_DURATION = Histogram(
+    DURATION_NAME,
+    DURATION_HELP,
     ("route",),
     buckets=LATENCY_BUCKETS,
-    registry=REGISTRY,
+    registry=REGISTRY if MULTIPROCESS else None,
 )
+if not MULTIPROCESS:
+    REGISTRY.register(_REQUEST_METRICS)
+_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def _record_in_files(route: str, method: str, status: int, seconds: float) -> None:
+    key = (route, method, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            HTTP_REQUESTS.labels(route, method, str(status)),
+            HTTP_DURATION.labels(route),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+_record = _record_in_files if MULTIPROCESS else _REQUEST_METRICS.observe
+
+
+def record_request(route: str, method: str, status: int, seconds: float) -> None:
+    """One answered request (web.access_log): `route` a template or UNMATCHED, never a raw path."""
+    _record(route, method if method in METHODS else "OTHER", status, seconds)
+
+
 RATE_LIMITED = Counter(
     "silver_rate_limited",
     "Requests refused with 429 by the app limiter, by policy and key prefix (G37, G38).",
@@ -120,8 +205,7 @@ ALERT_DELIVERIES = Counter(
 METRIC_NAMES = frozenset(
     name
     for metric in (
-        HTTP_REQUESTS,
-        HTTP_DURATION,
+        _REQUEST_METRICS,
         RATE_LIMITED,
         THROTTLE_REFUSALS,
         WEBHOOK_ATTEMPTS,
@@ -132,7 +216,7 @@ METRIC_NAMES = frozenset(
         SESSIONS_REVOKED,
         ALERT_DELIVERIES,
     )
-    for name in (next(iter(metric.describe())).name,)
+    for name in (family.name for family in metric.describe())
 )
 """The service's own metric families (without `_total`, `_bucket`… sample suffixes)."""
 
@@ -184,13 +268,6 @@ def exposed_registry(settings: Settings) -> CollectorRegistry:
 def exposition(settings: Settings) -> bytes:
     """The Prometheus text exposition the listener serves."""
     return generate_latest(exposed_registry(settings))
-
-
-def fresh_multiprocess_dir(path: Path) -> None:
-    """An empty directory for the workers' value files: files of an earlier run would be summed in."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True, mode=0o700)
 
 
 def log() -> structlog.typing.FilteringBoundLogger:

@@ -26,10 +26,9 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from litestar.utils import normalize_path
-from prometheus_client.metrics import Counter, Histogram
 
 from silver_auth.core import metrics
-from silver_auth.core.logging import REQUEST_EVENT, REQUEST_ID, access_logger
+from silver_auth.core.logging import REQUEST_ID, access_log
 from silver_auth.core.net import client_ip
 from silver_auth.settings import Settings
 from silver_auth.web.deps import ACTOR
@@ -53,25 +52,6 @@ def _request_id(presented: str | None) -> str:
 
 def _level(status: int) -> int:
     return logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
-
-
-class _Observations:
-    """The metric children per label set, looked up once (labels() takes a lock and builds a tuple)."""
-
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], Counter] = {}
-        self.durations: dict[str, Histogram] = {}
-
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method if method in metrics.METHODS else "OTHER", status)
-        counter = self.requests.get(key)
-        if counter is None:
-            counter = self.requests[key] = metrics.HTTP_REQUESTS.labels(key[0], key[1], str(status))
-        counter.inc()
-        histogram = self.durations.get(route)
-        if histogram is None:
-            histogram = self.durations[route] = metrics.HTTP_DURATION.labels(route)
-        histogram.observe(seconds)
 
 
 def observe_requests(app: Litestar, settings: Settings) -> None:
@@ -109,7 +89,6 @@ class AccessLog:
         self.handler, self.app = handler, app
         self.trusted = tuple(settings.trusted_proxies)
         self.log_requests = settings.access_log
-        self.observations = _Observations()
         self.labels: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,21 +115,22 @@ class AccessLog:
     def _record(self, scope: HTTPScope, answer: _Answer, seconds: float, forwarded: str | None) -> None:
         route = self._route(scope, answer.allow)
         method, status = scope["method"], answer.status
-        self.observations.observe(route, method, status, seconds)
+        metrics.record_request(route, method, status, seconds)
         level = _level(status)
-        log = access_logger()
-        if not (self.log_requests and log.is_enabled_for(level)):
+        log = access_log()
+        if not (self.log_requests and log.enabled_for(level)):
             return
         peer = scope.get("client")
-        log.log(
+        log.write(
             level,
-            REQUEST_EVENT,
-            method=method,
-            route=route,
-            status=status,
-            duration_ms=round(seconds * 1000, 2),
-            client_ip=client_ip(peer[0] if peer else None, forwarded, self.trusted),
-            actor=(scope.get("state") or {}).get(ACTOR),
+            {
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "client_ip": client_ip(peer[0] if peer else None, forwarded, self.trusted),
+                "actor": (scope.get("state") or {}).get(ACTOR),
+            },
         )
 
     def _route(self, scope: HTTPScope, allow: bytes | None) -> str:
