@@ -24,7 +24,7 @@ import structlog
 
 from silver_auth.core import logging as core_logging
 from silver_auth.web import http as api_http
-from tests.concurrent import send
+from tests.concurrent import send, send_together
 from tests.conftest import AppPool, base_settings
 from tests.factories import Harness
 from tests.observability.support import json_lines, read, request_lines, request_lines_in, sample
@@ -236,7 +236,7 @@ def test_a_server_writes_the_lines_of_a_loop_turn_in_one_write(monkeypatch: pyte
     request; nothing waits past the turn."""
     writes: list[str] = []
     monkeypatch.setattr(core_logging._Stderr, "msg", lambda _self, message: writes.append(message))
-    core_logging.configure_logging("INFO", "json", batched=True)
+    core_logging.configure_logging("INFO", "json", batched=True)  # as in a server (tests: False)
 
     async def a_turn() -> tuple[int, int]:
         for n in range(3):
@@ -252,3 +252,20 @@ def test_a_server_writes_the_lines_of_a_loop_turn_in_one_write(monkeypatch: pyte
         assert len(writes) == 2  # no loop running: at once
     finally:
         core_logging.configure_logging("INFO", "json", batched=False)
+
+
+def test_lines_written_together_keep_their_own_request(
+    logged: Harness, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Concurrent requests on a batched server: each line, rendered at the end of the loop's turn,
+    names its own request, not the one whose context happens to be current then."""
+    core_logging.configure_logging("INFO", "json", batched=True)
+    try:
+        calls = [("GET", "/health", {"headers": {"x-request-id": f"together-{n}"}}) for n in range(20)]
+        answers = send_together(logged, calls)  # type: ignore[arg-type]
+        logged.run(lambda: asyncio.sleep(0))  # a turn of the app's loop: what waits is written
+    finally:
+        core_logging.configure_logging("INFO", "json", batched=False)
+    assert all(a.status_code == 200 for a in answers)
+    lines = request_lines(capfd)
+    assert sorted(line["request_id"] for line in lines) == sorted(f"together-{n}" for n in range(20))

@@ -160,9 +160,13 @@ class _AccessLog:
         self.waiting: list[tuple[str, dict[str, Any]]] = []
         atexit.register(self.flush)
 
-    def configure(self, processors: list[structlog.typing.Processor], level: int, *, batched: bool) -> None:
+    def configure(
+        self, processors: list[structlog.typing.Processor], level: int, *, batched: bool | None
+    ) -> None:
         self.flush()
-        self.processors, self.level, self.batched = processors, level, batched
+        self.processors, self.level = processors, level
+        if batched is not None:
+            self.batched = batched
 
     def enabled_for(self, level: int) -> bool:
         return level >= self.level
@@ -182,12 +186,20 @@ class _AccessLog:
 
     def flush(self) -> None:
         waiting, self.waiting = self.waiting, []
-        if waiting:
-            _Stderr().msg("\n".join(self._render(name, fields) for name, fields in waiting))
+        lines = [
+            line for line in (self._render(name, fields) for name, fields in waiting) if line is not None
+        ]
+        if lines:
+            _Stderr().msg("\n".join(lines))
 
-    def _render(self, name: str, event: Any) -> str:
-        for processor in self.processors:
-            event = processor(None, name, event)
+    def _render(self, name: str, event: Any) -> str | None:
+        """The processors are structlog's own list (what changes it, such as structlog.testing's
+        capture_logs, changes this too); a processor may drop the event, as structlog lets it."""
+        try:
+            for processor in self.processors:
+                event = processor(None, name, event)
+        except structlog.DropEvent:
+            return None
         return str(event)
 
 
@@ -205,10 +217,10 @@ def access_log() -> _AccessLog:
 
 
 def configure_logging(
-    level: str = "INFO", log_format: Literal["json", "console"] = "json", *, batched: bool = True
+    level: str = "INFO", log_format: Literal["json", "console"] = "json", *, batched: bool | None = None
 ) -> None:
-    """`batched`: the access log writes a loop turn's lines at its end (a server); else each at once
-    (tests that read the output right after a request)."""
+    """`batched`: the access log writes a loop turn's lines at its end (a server's default), or each
+    at once (tests, which read the output right after a request); None keeps the current choice."""
     threshold = logging.getLevelName(level.upper())
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=threshold)
     for chatty in ("httpx", "httpcore"):  # a line per webhook or alert sent, with its full URL (G28)

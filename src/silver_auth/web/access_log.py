@@ -109,10 +109,12 @@ class AccessLog:
         try:
             await self.handler(scope, receive, answer)
         finally:
-            self._record(scope, answer, time.perf_counter() - started, forwarded)
+            self._record(scope, answer, time.perf_counter() - started, forwarded, request_id)
             REQUEST_ID.reset(token)
 
-    def _record(self, scope: HTTPScope, answer: _Answer, seconds: float, forwarded: str | None) -> None:
+    def _record(
+        self, scope: HTTPScope, answer: _Answer, seconds: float, forwarded: str | None, request_id: str
+    ) -> None:
         route = self._route(scope, answer.allow)
         method, status = scope["method"], answer.status
         metrics.record_request(route, method, status, seconds)
@@ -130,6 +132,7 @@ class AccessLog:
                 "duration_ms": round(seconds * 1000, 2),
                 "client_ip": client_ip(peer[0] if peer else None, forwarded, self.trusted),
                 "actor": (scope.get("state") or {}).get(ACTOR),
+                "request_id": request_id,  # the line may be rendered after the request's context ended
             },
         )
 
