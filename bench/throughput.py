@@ -133,6 +133,9 @@ def production_env(database_url: str, data_dir: Path) -> dict[str, str]:
             "SILVER_ACCOUNTS_URL": "https://accounts.bench.invalid",
             "SILVER_AUTH_URL": "https://auth.bench.invalid",
             "SILVER_BIND_HOST": HOST,
+            # L2: production needs an alert channel; nothing listens there, so an alert the run raises
+            # is recorded as a failed delivery and costs no network.
+            "SILVER_ALERT_URLS": "json://127.0.0.1:9/bench-alerts",
             "SILVER_DATA_DIR": str(data_dir),
             "SILVER_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",

@@ -98,6 +98,19 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     clock.reset()
 
 
+GENEROUS_RATE_LIMITS = (
+    "SILVER_RATE_LIMIT_CLIENT_PER_MINUTE",
+    "SILVER_RATE_LIMIT_CONSOLE_PER_MINUTE",
+    "SILVER_RATE_LIMIT_ANONYMOUS_PER_MINUTE",
+    "SILVER_RATE_LIMIT_SIGN_IN_PER_MINUTE",
+    "SILVER_RATE_LIMIT_SIGN_UP_PER_MINUTE",
+    "SILVER_RATE_LIMIT_MFA_PER_MINUTE",
+    "SILVER_RATE_LIMIT_CODE_EXCHANGE_PER_MINUTE",
+    "SILVER_RATE_LIMIT_REFRESH_PER_MINUTE",
+    "SILVER_RATE_LIMIT_INVITATION_PER_MINUTE",
+)
+
+
 def base_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "_env_file": None,
@@ -107,6 +120,9 @@ def base_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "SILVER_SEALING_KEYS": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "SILVER_KEY_CACHE_TTL_SECONDS": 5,
         "SILVER_METRICS_PORT": 0,  # no listener per app: tests that want one pick a free port
+        # The limiter runs in every test, with room for what a test sends from its one address (fuzzing
+        # included); tests/ratelimit sets the limits it proves.
+        **{name: 100_000 for name in GENEROUS_RATE_LIMITS},
     }
     values.update(overrides)
     return load_settings(**values)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from silver_auth.alerts.dispatcher import drain
 from silver_auth.audit.chain import seal_pending
 from silver_auth.audit.models import AuditChainHead
 from silver_auth.db.migrations.env import target_metadata
@@ -15,11 +16,13 @@ from tests.factories import Harness
 
 
 def snapshot(harness: Harness) -> dict[str, list[str]]:
-    """Every row of every table, in a stable order, with every committed audit event sealed and every
-    committed webhook event sequenced first (the app's sealer and webhook worker run on their own time:
-    without this their work would look like the request's)."""
+    """Every row of every table, in a stable order, with every committed audit event sealed, every
+    committed webhook event sequenced and every alert raised so far recorded first (the app's sealer,
+    webhook worker and alert dispatcher run on their own time: without this their work would look like
+    the request's)."""
 
     async def work() -> dict[str, list[str]]:
+        await drain()
         await seal_pending(harness.runtime.sessionmaker)
         while True:
             async with transaction(harness.runtime.sessionmaker) as db:

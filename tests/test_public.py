@@ -55,7 +55,7 @@ def down_client(tmp_path: Path) -> Iterator[TestClient[Any]]:
 def test_health_ok(harness: Harness) -> None:
     response = harness.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "rate_limiter": "ok"}}
     assert response.headers["content-type"].startswith("application/json")
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-content-type-options"] == "nosniff"

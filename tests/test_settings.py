@@ -43,6 +43,7 @@ def good_production_env() -> dict[str, str]:
         "SILVER_POSTGRES_HOST": "10.0.0.20",
         "SILVER_POSTGRES_PASSWORD": secrets.token_urlsafe(24),
         "AUTHENTIK_PG_PASS": secrets.token_urlsafe(24),
+        "SILVER_ALERT_URLS": "json://alerts.seqn.in/l2",  # L2: an attended channel
     }
 
 

@@ -20,6 +20,7 @@ from silver_auth.accounts.guards import console_guard, provide_console
 from silver_auth.accounts.routes import SessionController
 from silver_auth.admin.guards import platform_admin_guard
 from silver_auth.admin.routes import ADMIN_CONTROLLERS
+from silver_auth.alerts.dispatcher import dispatching
 from silver_auth.audit.routes import AuditController
 from silver_auth.audit.sealer import app_sealer
 from silver_auth.authentik.console_routes import OidcController
@@ -39,6 +40,7 @@ from silver_auth.keys.routes import KeyController, backend_project
 from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config, preflight_allows
+from silver_auth.ratelimit.middleware import rate_limit_middleware
 from silver_auth.runtime import SERVICE_DEPENDENCIES, Runtime, build_runtime
 from silver_auth.settings import Settings, load_settings
 from silver_auth.signing.routes import SigningKeyController, jwks
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await runtime.authentik.check_version()  # warns on a major.minor mismatch with the pinned client
         try:
             async with AsyncExitStack() as running:
+                # L2: first in, last out: alerts raised while the others start or stop still go out.
+                await running.enter_async_context(dispatching(runtime.sessionmaker, runtime.settings))
                 if runtime.settings.prometheus_multiproc_dir is None:  # else the serving process serves all
                     running.enter_context(metrics_listener(runtime.settings, process="api"))
                 await running.enter_async_context(app_sealer(runtime.settings, runtime.engine))  # G27
@@ -130,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             flush_access_log()  # the last turn's lines, should the loop stop before it ends
             await runtime.engine.dispose()
             await runtime.throttle.engine.dispose()
+            await runtime.limiter.close()
             if runtime.authentik is not None:
                 runtime.authentik.close()
 
@@ -149,7 +154,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         exception_handlers={**EXCEPTION_HANDLERS, HTTPException: _no_route},  # type: ignore[dict-item]
         before_send=[make_before_send(settings)],
-        middleware=[cors_middleware(preflight_allows), request_db_middleware],
+        middleware=[cors_middleware(preflight_allows), request_db_middleware, rate_limit_middleware],
         request_max_body_size=settings.max_body_bytes,
         request_class=JsonBodyRequest,  # JSON bodies: media type and nesting checked before decoding
         lifespan=[lifespan],

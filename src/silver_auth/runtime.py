@@ -25,7 +25,10 @@ from silver_auth.keys.verifier import KeyVerifier
 from silver_auth.mfa.factors import SecondFactorDeps, SecondFactors
 from silver_auth.projects.lifecycle import NoLifecycle, ProjectLifecycle
 from silver_auth.projects.service import ProjectService
+from silver_auth.ratelimit.limiter import RateLimiter
+from silver_auth.ratelimit.sustained import SustainedRefusals
 from silver_auth.settings import Settings
+from silver_auth.throttle.policies import RequestPolicies
 from silver_auth.throttle.service import Throttle
 from silver_auth.web.runtime import WebRuntime
 from silver_auth.webhooks.service import EndpointService
@@ -52,6 +55,11 @@ class Runtime(WebRuntime):
     second_factors: SecondFactorDeps
     sessions: ConsoleSessionCodec
     identity: IdentityProvider
+    limiter: RateLimiter
+    """The app limiter (G35): memory, or Redis shared by every replica."""
+    sustained: SustainedRefusals
+    """Sustained 429s per key prefix and client IP (G37)."""
+    rate_policies: RequestPolicies
     """The identity backend (builtin or Authentik) behind platform-admin proxy operations (G26)."""
     lifecycle: ProjectLifecycle = field(default_factory=NoLifecycle)
     webhook_resolver: Resolver = system_resolver
@@ -91,6 +99,9 @@ def build_runtime(settings: Settings) -> Runtime:
         second_factors=SecondFactorDeps(throttle, settings, SecondFactors(sealer, key_hasher)),
         sessions=ConsoleSessionCodec(settings),
         identity=BuiltinIdentityProvider(),
+        limiter=RateLimiter(settings),
+        sustained=SustainedRefusals(settings),
+        rate_policies=RequestPolicies(settings),
     )
     if settings.identity == "authentik":
         # Imported here: authentik-client takes seconds to import, and the builtin backend never needs it.

@@ -21,6 +21,7 @@ DEVELOPMENT_SIGN_UP_IP_MAX = 500
 
 
 SEALING_KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+ALERT_URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
 class Settings(BaseSettings):
@@ -174,6 +175,58 @@ class Settings(BaseSettings):
     webhook_failure_alert_min_attempts: int = Field(
         20, alias="SILVER_WEBHOOK_FAILURE_ALERT_MIN_ATTEMPTS", gt=0
     )
+    # --- Rate limits (G35-G38): the app limiter, always on; every request limit is in throttle.policies ---
+    rate_limit_enabled: bool = Field(
+        True,
+        alias="SILVER_RATE_LIMIT_ENABLED",
+        description="G35: production refuses to start with it off; development may switch it off.",
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        alias="SILVER_REDIS_URL",
+        description="redis://host:port/db: one limit across every replica. Unset: in-process memory.",
+    )
+    redis_key_prefix: str = Field(
+        "silver", alias="SILVER_REDIS_KEY_PREFIX", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
+    )
+    redis_timeout_seconds: float = Field(0.25, alias="SILVER_REDIS_TIMEOUT_SECONDS", gt=0, le=5)
+    rate_limit_fallback_retry_seconds: float = Field(
+        5.0,
+        alias="SILVER_RATE_LIMIT_FALLBACK_RETRY_SECONDS",
+        gt=0,
+        le=300,
+        description="With Redis unreachable, limits count per process; Redis is tried again after this.",
+    )
+    rate_limit_client_per_minute: int = Field(300, alias="SILVER_RATE_LIMIT_CLIENT_PER_MINUTE", gt=0)
+    """Per publishable key and client IP (`/v1/client-config`, the client API)."""
+    rate_limit_console_per_minute: int = Field(600, alias="SILVER_RATE_LIMIT_CONSOLE_PER_MINUTE", gt=0)
+    """Per console session."""
+    rate_limit_anonymous_per_minute: int = Field(300, alias="SILVER_RATE_LIMIT_ANONYMOUS_PER_MINUTE", gt=0)
+    """Per client IP, for calls without a valid key or session (hosted pages, health, JWKS…)."""
+    rate_limit_sign_in_per_minute: int = Field(30, alias="SILVER_RATE_LIMIT_SIGN_IN_PER_MINUTE", gt=0)
+    rate_limit_sign_up_per_minute: int = Field(10, alias="SILVER_RATE_LIMIT_SIGN_UP_PER_MINUTE", gt=0)
+    rate_limit_mfa_per_minute: int = Field(20, alias="SILVER_RATE_LIMIT_MFA_PER_MINUTE", gt=0)
+    rate_limit_code_exchange_per_minute: int = Field(
+        60, alias="SILVER_RATE_LIMIT_CODE_EXCHANGE_PER_MINUTE", gt=0
+    )
+    rate_limit_refresh_per_minute: int = Field(120, alias="SILVER_RATE_LIMIT_REFRESH_PER_MINUTE", gt=0)
+    rate_limit_invitation_per_minute: int = Field(20, alias="SILVER_RATE_LIMIT_INVITATION_PER_MINUTE", gt=0)
+    # G37: a sustained share of 429s per key prefix or source IP raises one alert; bursts do not.
+    rate_limit_alert_minutes: int = Field(5, alias="SILVER_RATE_LIMIT_ALERT_MINUTES", gt=0, le=60)
+    """Every minute of this many must be over the share for the alert to be raised."""
+    rate_limit_alert_share: float = Field(0.5, alias="SILVER_RATE_LIMIT_ALERT_SHARE", gt=0, lt=1)
+    rate_limit_alert_min_requests: int = Field(10, alias="SILVER_RATE_LIMIT_ALERT_MIN_REQUESTS", gt=0)
+    """Requests a minute needs before its share of 429s counts."""
+    # --- Alerts (L2) ---
+    alert_urls: SecretStr | None = Field(
+        None,
+        alias="SILVER_ALERT_URLS",
+        description="L2: apprise URLs of the attended channels (Slack, Mattermost, ntfy, Matrix, PagerDuty, "
+        "json://…), separated by spaces or commas; secret, since most carry a token.",
+    )
+    alert_dedupe_minutes: float = Field(60.0, alias="SILVER_ALERT_DEDUPE_MINUTES", ge=0, le=7 * 24 * 60)
+    alert_timeout_seconds: float = Field(10.0, alias="SILVER_ALERT_TIMEOUT_SECONDS", gt=0, le=120)
+    # --- end Alerts ---
     # --- Authentik (SILVER_IDENTITY=authentik): provisioning API and console sign-in (G8, G10) ---
     authentik_url: str | None = Field(
         None, alias="SILVER_AUTHENTIK_URL", description="Authentik's base URL; the API is below /api/v3."
@@ -255,6 +308,17 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def limits_redis_uri(self) -> str | None:
+        """SILVER_REDIS_URL in the form the `limits` library's async storage takes."""
+        if self.redis_url is None:
+            return None
+        url = self.redis_url.get_secret_value()
+        for plain in ("redis://", "rediss://", "unix://"):
+            if url.startswith(plain):
+                return "async+" + url
+        return url
+
+    @property
     def is_production(self) -> bool:
         return self.env == "production"
 
@@ -314,6 +378,14 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return urlsplit(self.database_url.get_secret_value()).password
         return self.postgres_password.get_secret_value() if self.postgres_password else None
+
+    def alert_channel_urls(self) -> list[str]:
+        """SILVER_ALERT_URLS, one apprise URL each. A comma separates two URLs only when the next one
+        starts (`scheme://`): apprise URLs carry commas of their own in their query (`?tags=a,b`)."""
+        if self.alert_urls is None:
+            return []
+        parts = ALERT_URL_SEPARATOR.split(self.alert_urls.get_secret_value())
+        return [url for url in (part.strip(",") for part in parts) if url]
 
     def secret(self, name: Literal["session_secret", "key_pepper"]) -> bytes:
         value: SecretStr | None = getattr(self, name)

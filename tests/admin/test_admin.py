@@ -149,7 +149,13 @@ def test_org_support_view(harness: Harness) -> None:
     assert key["id"] == secret["id"] and key["prefix"] == secret["prefix"] and key["status"] == "active"
     assert set(key) == {"id", "kind", "environment", "prefix", "status", "created_at", "last_used_at"}
     usage = {u["quota"]: (u["used"], u["limit"]) for u in view["usage"]}
-    assert usage == {"projects": (1, 3), "members": (2, 3), "api_keys_per_project": (1, 10)}
+    assert usage == {
+        "projects": (1, 3),
+        "members": (2, 3),
+        "end_users": (0, 1000),
+        "webhook_endpoints": (0, 2),
+        "api_keys_per_project": (1, 10),
+    }
 
 
 def test_account_search_and_support_view(harness: Harness) -> None:

@@ -44,6 +44,7 @@ EXPECTED: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/admin/api/identity/groups"),
         ("POST", "/admin/api/identity/users/{user_id}/deactivate"),
         ("POST", "/admin/api/identity/users/{user_id}/reset-mfa"),
+        ("GET", "/admin/api/alerts"),
     }
 )
 IDENTITY_PROXY = {key for key in EXPECTED if key[1].startswith("/admin/api/identity/")}
@@ -156,6 +157,7 @@ PREPARE: dict[tuple[str, str], Callable[[World], Call]] = {
     ("POST", "/admin/api/identity/users/{user_id}/reset-mfa"): lambda w: Call(
         f"{ADMIN}/identity/users/{w.victim()}/reset-mfa"
     ),
+    ("GET", "/admin/api/alerts"): lambda w: Call(f"{ADMIN}/alerts?state=standing"),
 }
 
 CALLERS = (

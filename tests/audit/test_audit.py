@@ -332,7 +332,8 @@ def _plan(harness: Harness, org_id: str, filters: AuditFilter) -> str:
                 await list_events(db, org_id, filters, before=10**6, limit=50)
             finally:
                 event.remove(connection.sync_connection, "before_cursor_execute", capture)
-            [(statement, parameters)] = sent
+            # The org's plan is read first (its retention bounds the page, L7); then the page itself.
+            [(statement, parameters)] = [sql for sql in sent if "FROM audit_events" in sql[0]]
             raw = await connection.get_raw_connection()
             if connection.dialect.name == "postgresql":
                 await connection.execute(text("ANALYZE audit_events"))

@@ -26,7 +26,7 @@ from silver_auth.core.ids import new_id
 from silver_auth.core.urls import session_jwt_issuer
 from silver_auth.db.session import transaction
 from silver_auth.endusers.models import EndUser
-from silver_auth.plans.service import plan_for
+from silver_auth.plans.service import allowance, plan_for
 from tests.authentik.support import all_rows_text, audit_rows, sso_user
 from tests.dbstate import snapshot
 from tests.endusers.support import REDIRECT, Browser, CustomerProject, backend, code_from, exchange
@@ -298,7 +298,7 @@ def test_a_first_sign_in_counts_against_the_plans_end_user_quota(world: World) -
     sub, _ = world.person()
     browser, refused = world.sign_in(sub)
     assert refused.status_code == QuotaExceeded.status and "location" not in refused.headers
-    assert "plan allows" in refused.text
+    assert allowance(plan_for("free"), "end_users") in refused.text  # per project (L7)
     assert world.harness.settings.end_user_cookie_name not in browser.cookies
     assert len(end_users(world.harness)) == limit
 

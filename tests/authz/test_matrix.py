@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/console/api/orgs/{org_id}"): "viewer",
     ("PATCH", "/console/api/orgs/{org_id}"): "admin",
     ("DELETE", "/console/api/orgs/{org_id}"): "owner",
+    ("GET", "/console/api/orgs/{org_id}/usage"): "viewer",
     # members
     ("GET", "/console/api/orgs/{org_id}/members"): "viewer",
     ("PATCH", "/console/api/orgs/{org_id}/members/{account_id}"): "admin",
@@ -390,6 +391,7 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ("DELETE", "/console/api/orgs/{org_id}"): lambda w, c, r: Call(
         f"{CONSOLE}/orgs/{w.fresh_org(r)}", status=204
     ),
+    ("GET", "/console/api/orgs/{org_id}/usage"): lambda w, c, r: Call(f"{CONSOLE}/orgs/{w.org_id}/usage"),
     ("GET", "/console/api/orgs/{org_id}/members"): lambda w, c, r: Call(f"{CONSOLE}/orgs/{w.org_id}/members"),
     ("PATCH", "/console/api/orgs/{org_id}/members/{account_id}"): lambda w, c, r: Call(
         f"{CONSOLE}/orgs/{w.org_id}/members/{w.spare_member()}",

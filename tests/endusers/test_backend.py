@@ -198,7 +198,7 @@ def test_sign_up_respects_the_plan_end_user_quota(harness: Harness, monkeypatch:
     response = browser.submit(
         project.pages("sign-up"), {"email": "second@example.com", "password": END_USER_PASSWORD}
     )
-    assert response.status_code == 403 and "allows 1 end-users" in response.text
+    assert response.status_code == 403 and "the Free plan allows 1 end-user per project" in response.text
     _problem(
         backend(harness, project, "POST", "/users", json={"email": "third@example.com"}),
         403,

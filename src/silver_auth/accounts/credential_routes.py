@@ -37,7 +37,7 @@ class AccountController(Controller):
 
     @post(
         "/me/password",
-        opt=ACCOUNT,
+        opt={**ACCOUNT, "rate_limit": "mfa"},
         status_code=200,
         summary="Change your password (ends your other sessions)",
         responses={403: REAUTH, 429: THROTTLED},
@@ -97,7 +97,7 @@ class AccountController(Controller):
 
     @post(
         "/mfa/totp/confirm",
-        opt=ACCOUNT,
+        opt={**ACCOUNT, "rate_limit": "mfa"},
         status_code=200,
         summary="Confirm TOTP with a first code: enables MFA, answers the recovery codes once",
         description="The current session is not upgraded: sign in again with a code for an MFA session (G6).",
@@ -117,7 +117,7 @@ class AccountController(Controller):
 
     @post(
         "/mfa/recovery-codes",
-        opt=ACCOUNT,
+        opt={**ACCOUNT, "rate_limit": "mfa"},
         status_code=200,
         summary="Replace your recovery codes (needs a current TOTP code)",
         responses={403: CODE, 409: problem("MFA is not enabled (`conflict`)"), 429: THROTTLED},
@@ -136,7 +136,7 @@ class AccountController(Controller):
 
     @post(
         "/mfa/disable",
-        opt=ACCOUNT,
+        opt={**ACCOUNT, "rate_limit": "mfa"},
         status_code=200,
         summary="Turn MFA off (password and a code or recovery code; ends your other sessions)",
         responses={

@@ -68,7 +68,7 @@ class SessionController(Controller):
 
     @post(
         "/sign-in",
-        opt=PUBLIC,
+        opt={**PUBLIC, "rate_limit": "sign-in"},
         guards=[builtin_identity_only],  # SILVER_IDENTITY=authentik: passwords live in Authentik
         status_code=200,
         summary="Sign in: email and password, then a TOTP or recovery code when MFA is enabled",

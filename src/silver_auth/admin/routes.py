@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
@@ -25,6 +25,8 @@ from silver_auth.admin.schemas import (
     PlanChange,
     PlanChanged,
 )
+from silver_auth.alerts import service as alerts
+from silver_auth.alerts.schemas import AlertPage
 from silver_auth.runtime import Runtime
 from silver_auth.web.openapi import problem
 
@@ -33,6 +35,11 @@ NOT_YOURSELF = problem("not on your own account: another platform admin must do 
 Search = Annotated[str | None, QueryParameter(max_length=200, description="Case-insensitive substring")]
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
+AlertState = Annotated[
+    Literal["standing", "raised", "held", "cleared"] | None,
+    QueryParameter(name="state", description="`standing` is raised or held"),
+]
+AlertKind = Annotated[str | None, QueryParameter(max_length=60, description="e.g. `webhook_backlog`")]
 
 
 class AdminOrgController(Controller):
@@ -170,4 +177,30 @@ class AdminIdentityController(Controller):
         )
 
 
-ADMIN_CONTROLLERS = [AdminOrgController, AdminAccountController, AdminIdentityController]
+class AdminAlertController(Controller):
+    path = "/admin/api/alerts"
+    tags = ["platform admin: alerts"]
+
+    @get(
+        "/",
+        opt=PLATFORM_ADMIN,
+        summary="Recorded alerts, newest first, with each channel's delivery status (L2, G28)",
+        description="Redacted when recorded; a channel is named by `scheme://host` only, never its URL.",
+    )
+    async def list_alerts(
+        self,
+        db: NamedDependency[AsyncSession],
+        alert_state: AlertState = None,  # `state` is a name Litestar keeps for itself
+        kind: AlertKind = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> AlertPage:
+        return await alerts.list_alerts(db, limit=limit, offset=offset, state=alert_state, kind=kind)
+
+
+ADMIN_CONTROLLERS = [
+    AdminOrgController,
+    AdminAccountController,
+    AdminIdentityController,
+    AdminAlertController,
+]

@@ -44,7 +44,7 @@ from silver_auth.identity.providers.builtin import like_escaped
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Membership, Org
 from silver_auth.orgs.service import list_members, orgs_of
-from silver_auth.plans.service import PLANS, plan_for
+from silver_auth.plans.service import PLANS, org_usage, plan_for
 from silver_auth.projects.models import Project
 
 
@@ -104,24 +104,10 @@ async def _org(db: AsyncSession, org_id: str, *, lock: bool = False) -> Org:
 
 
 async def quota_usage(db: AsyncSession, org_id: str, plan_id: str) -> list[QuotaUse]:
-    """What the org uses of each quota that has something to count, against `plan_id`'s limits."""
-    plan = plan_for(plan_id)
-    projects = await db.scalar(select(func.count()).select_from(Project).where(Project.org_id == org_id))
-    members = await db.scalar(select(func.count()).select_from(Membership).where(Membership.org_id == org_id))
-    keys_per_project = (
-        select(func.count().label("n"))
-        .select_from(ApiKey)
-        .join(Project, Project.id == ApiKey.project_id)
-        .where(Project.org_id == org_id, ApiKey.revoked_at.is_(None))
-        .group_by(ApiKey.project_id)
-        .subquery()
-    )
-    most_keys = await db.scalar(select(func.max(keys_per_project.c.n)))
-    return [
-        QuotaUse(quota="projects", used=int(projects or 0), limit=plan.projects),
-        QuotaUse(quota="members", used=int(members or 0), limit=plan.members),
-        QuotaUse(quota="api_keys_per_project", used=int(most_keys or 0), limit=plan.api_keys_per_project),
-    ]
+    """What the org uses of each quota that counts something, against `plan_id`'s limits; per project
+    quotas give the fullest project's count. The console's usage view counts the same way."""
+    uses = await org_usage(db, org_id, plan_for(plan_id))
+    return [QuotaUse(quota=use.quota, used=use.used, limit=use.limit) for use in uses if use.used is not None]
 
 
 def _key_status(key: ApiKey) -> str:

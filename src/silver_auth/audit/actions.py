@@ -25,6 +25,8 @@ class AuditAction(enum.StrEnum):
     KEY_REVOKED = "key.revoked"
     # Platform admins: plans, sessions, the identity backend (G6, G7, G26, G29)
     SUBSCRIPTION_CHANGED = "subscription.changed"
+    # Housekeeping: events past their org's plan retention left the log (one platform event per purge)
+    AUDIT_EVENTS_PURGED = "audit.events_purged"
     ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
     IDENTITY_USER_DEACTIVATED = "identity.user_deactivated"
     IDENTITY_MFA_RESET = "identity.mfa_reset"

@@ -1,5 +1,6 @@
 """The hash chain over the audit log (G27): sealing links committed events into it, in order, under a
-lock only sealers take; verification walks it from genesis and names the first broken link."""
+lock only sealers take; verification walks it from genesis and names the first broken link. Runs of
+events the retention purge removed are walked across by their recorded links (`AuditChainGap`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from silver_auth.audit.models import AuditChainHead, AuditEvent
+from silver_auth.audit.actions import AuditAction
+from silver_auth.audit.models import AuditChainGap, AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -91,6 +93,29 @@ class ChainReport:
     unsealed: int = 0
     """Committed events not linked yet: they are not tamper-evident until the sealer reaches them."""
     oldest_unsealed: datetime | None = None
+    purged: int = 0
+    """Chain positions whose events the retention purge removed, walked across by their links."""
+
+
+async def _gaps_in_order(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditChainGap]:
+    after = 0
+    while True:
+        query = select(AuditChainGap).where(AuditChainGap.first_seq > after).order_by(AuditChainGap.first_seq)
+        rows = (await db.scalars(query.limit(batch))).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].first_seq
+
+
+async def _recorded_purges(db: AsyncSession) -> int:
+    """How many events the purge records say were removed (sealed or not: a record commits with its
+    purge, and is sealed moments later)."""
+    records = await db.scalars(
+        select(AuditEvent.metadata_).where(AuditEvent.action == str(AuditAction.AUDIT_EVENTS_PURGED))
+    )
+    return sum(int(metadata.get("events", 0)) for metadata in records)
 
 
 async def _sealed_in_order(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
@@ -131,50 +156,110 @@ async def _broken_link(db: AsyncSession, event: AuditEvent) -> str:
     )
 
 
-async def _walk(db: AsyncSession) -> tuple[int, str | None]:
-    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+class _Walk:
+    """Where the walk is: the next position expected, the hash it must link to, and the purged runs
+    still ahead of it."""
+
+    def __init__(self, gaps: AsyncIterator[AuditChainGap]) -> None:
+        self.expected_seq, self.prev_hash, self.checked, self.purged = 1, GENESIS_HASH, 0, 0
+        self.gaps = gaps
+        self.gap: AuditChainGap | None = None
+
+    async def start(self) -> None:
+        self.gap = await anext(self.gaps, None)
+
+    async def across_gaps(self) -> str | None:
+        """Step over every purged run that starts where the walk is; why not, if a link is broken."""
+        while self.gap is not None and self.gap.first_seq <= self.expected_seq:
+            gap = self.gap
+            if gap.first_seq < self.expected_seq or gap.last_seq < gap.first_seq:
+                return f"the purged run #{gap.first_seq} to #{gap.last_seq} overlaps the chain: it was forged"
+            if gap.prev_hash != self.prev_hash:
+                return (
+                    f"the purged run #{gap.first_seq} to #{gap.last_seq} does not follow "
+                    f"#{gap.first_seq - 1}: its previous-hash link is broken"
+                )
+            self.prev_hash, self.expected_seq = gap.last_hash, gap.last_seq + 1
+            self.purged += gap.last_seq - gap.first_seq + 1
+            self.gap = await anext(self.gaps, None)
+        return None
+
+
+async def _walk(db: AsyncSession) -> tuple[int, int, str | None]:
+    """(events checked, positions purged, the first broken link or None)."""
+    walk = _Walk(_gaps_in_order(db))
+    await walk.start()
     async for event in _sealed_in_order(db):
-        if event.seq != expected_seq:
-            return checked, f"event #{expected_seq} is missing (deleted); the chain resumes at #{event.seq}"
-        if event.prev_hash != prev_hash:
-            return checked, await _broken_link(db, event)
+        broken = await walk.across_gaps()
+        if broken:
+            return walk.checked, walk.purged, broken
+        if event.seq != walk.expected_seq:
+            if (event.seq or 0) < walk.expected_seq:
+                return (
+                    walk.checked,
+                    walk.purged,
+                    f"event #{event.seq} lies inside a purged run: the run was forged",
+                )
+            return (
+                walk.checked,
+                walk.purged,
+                f"event #{walk.expected_seq} is missing (deleted); the chain resumes at #{event.seq}",
+            )
+        if event.prev_hash != walk.prev_hash:
+            return walk.checked, walk.purged, await _broken_link(db, event)
         if event.hash is None or event_hash(event) != event.hash:
             return (
-                checked,
+                walk.checked,
+                walk.purged,
                 f"event #{event.seq} ({event.id}, {event.action}) was edited: "
                 "its content (or its place in the log) no longer matches its hash",
             )
-        prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+        walk.prev_hash, walk.expected_seq, walk.checked = event.hash, walk.expected_seq + 1, walk.checked + 1
+    broken = await walk.across_gaps()  # the newest events may have been purged too
+    if broken is None and walk.gap is not None:
+        broken = f"the purged run #{walk.gap.first_seq} to #{walk.gap.last_seq} lies past the chain's end"
+    if broken is None:
+        broken = await _head_mismatch(db, walk)
+    if broken is None and (recorded := await _recorded_purges(db)) != walk.purged:
+        broken = (
+            f"{walk.purged} chain position(s) are purged but the purge records account for {recorded}: "
+            "events were deleted and passed off as purged (or a purge record was removed)"
+        )
+    return walk.checked, walk.purged, broken
+
+
+async def _head_mismatch(db: AsyncSession, walk: _Walk) -> str | None:
+    last, checked = walk.expected_seq - 1, walk.checked
     head = await db.get(AuditChainHead, HEAD_ID)
     if head is None:
-        return checked, "the chain head row is missing"
-    if head.seq > checked:
-        return checked, (
-            f"the chain ends at #{checked} but the head records #{head.seq}: the newest events were deleted"
+        return "the chain head row is missing"
+    if head.seq > last:
+        return f"the chain ends at #{last} but the head records #{head.seq}: the newest events were deleted"
+    if head.seq < last:
+        walk.checked = max(0, checked - (last - head.seq))
+        return (
+            f"events #{head.seq + 1} to #{last} were added outside the service: the head records #{head.seq}"
         )
-    if head.seq < checked:
-        return head.seq, (
-            f"events #{head.seq + 1} to #{checked} were added outside the service: "
-            f"the head records #{head.seq}"
-        )
-    if head.hash != prev_hash:
-        if checked == 0:
-            return 0, "the chain head was edited: the log is empty but the head is not at genesis"
-        return checked - 1, (
-            f"the newest event #{checked} does not match the hash the head records: "
+    if head.hash != walk.prev_hash:
+        if last == 0:
+            return "the chain head was edited: the log is empty but the head is not at genesis"
+        walk.checked = max(0, checked - 1)
+        return (
+            f"the newest event #{last} does not match the hash the head records: "
             "it was rewritten (or the head was edited)"
         )
-    return checked, None
+    return None
 
 
 async def verify_chain(db: AsyncSession) -> ChainReport:
-    """Walk the sealed chain from genesis; name the first event that was edited, deleted, reordered or
-    added outside the service, and count the events still waiting to be sealed."""
+    """Walk the sealed chain from genesis, across the runs the retention purge removed; name the first
+    event that was edited, deleted, reordered or added outside the service, and count the events still
+    waiting to be sealed."""
     if db.get_bind().dialect.name == "postgresql" and not db.in_transaction():
         # One snapshot for the walk and the head: a sealer committing mid-walk must not read as tampering.
         await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    checked, broken = await _walk(db)
+    checked, purged, broken = await _walk(db)
     unsealed, oldest = (
         await db.execute(select(func.count(), func.min(AuditEvent.at)).where(AuditEvent.seq.is_(None)))
     ).one()
-    return ChainReport(checked, broken, int(unsealed), oldest)
+    return ChainReport(checked, broken, int(unsealed), oldest, purged)

@@ -13,6 +13,9 @@ from silver_auth.db.base import Base
 
 CHAIN_FIELDS = frozenset({"seq", "prev_hash", "hash"})
 UNSEALED = text("seq IS NULL")
+RETENTION_PURGE = "audit_retention_purge"
+"""The execution option that lets `audit.retention` delete events past their plan's retention: the one
+deletion the guards below allow, and no other code sets it."""
 
 
 class AuditEvent(Base):
@@ -21,6 +24,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_org_row", "org_id", "row_id"),
         Index("ix_audit_events_org_actor_row", "org_id", "actor", "row_id"),
         Index("ix_audit_events_action", "action"),
+        Index("ix_audit_events_org_at", "org_id", "at"),
         Index("ix_audit_events_unsealed", "row_id", sqlite_where=UNSEALED, postgresql_where=UNSEALED),
     )
 
@@ -39,8 +43,8 @@ class AuditEvent(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     """Redacted before it is written (G28)."""
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    """Position in the sealed chain, gapless from 1 (a missing number is a deleted event); null until
-    the sealer links the event in."""
+    """Position in the sealed chain, gapless from 1 (a missing number is a deleted event, unless an
+    `AuditChainGap` records the retention purge removing it); null until the sealer links it in."""
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
 
@@ -53,6 +57,20 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainGap(Base):
+    """A run of consecutive chain positions whose events the retention purge removed, with the links on
+    either side, so `audit verify` still checks every event that is left. Adjacent runs are merged."""
+
+    __tablename__ = "audit_chain_gaps"
+
+    first_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    """The `prev_hash` of the first purged event: the hash of the event before the run."""
+    last_hash: Mapped[str] = mapped_column(String(64))
+    """The `hash` of the last purged event: the `prev_hash` of the event after the run."""
 
 
 class AuditEventImmutableError(RuntimeError):
@@ -78,4 +96,6 @@ def _never_delete(_mapper: Mapper[Any], _connection: Connection, event_row: Audi
 def _no_bulk_edits(state: ORMExecuteState) -> None:
     # update(AuditEvent) / delete(AuditEvent) run without a flush, so the mapper events above miss them.
     if (state.is_update or state.is_delete) and state.bind_mapper is inspect(AuditEvent):
+        if state.is_delete and state.execution_options.get(RETENTION_PURGE):
+            return
         raise AuditEventImmutableError("audit events are append-only: bulk UPDATE or DELETE refused")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,10 +17,13 @@ from silver_auth.audit.sealer import wake_after_commit
 from silver_auth.core import clock
 from silver_auth.core.ids import new_id
 from silver_auth.core.redaction import redact
+from silver_auth.orgs.models import Org
+from silver_auth.plans.service import plan_for
 
 __all__ = [
     "CLI_ACTOR",
     "GENESIS_HASH",
+    "SYSTEM_ACTOR",
     "Actor",
     "AuditAction",
     "AuditFilter",
@@ -28,6 +31,7 @@ __all__ = [
     "event_hash",
     "list_events",
     "record",
+    "retained_since",
     "seal_pending",
     "verify_chain",
 ]
@@ -42,6 +46,7 @@ class Actor:
 
 
 CLI_ACTOR = Actor("cli")
+SYSTEM_ACTOR = Actor("system")
 
 
 async def record(
@@ -80,12 +85,22 @@ class AuditFilter:
     until: datetime | None = None
 
 
+async def retained_since(db: AsyncSession, org_id: str) -> datetime:
+    """The oldest moment the org's plan keeps audit events for (L7): older ones are not listed, and the
+    retention purge removes them."""
+    plan = plan_for(await db.scalar(select(Org.plan).where(Org.id == org_id)) or "")
+    return clock.now() - timedelta(days=plan.audit_retention_days)
+
+
 async def list_events(
     db: AsyncSession, org_id: str, filters: AuditFilter, *, before: int | None, limit: int
 ) -> tuple[list[AuditEvent], int | None]:
-    """Newest insertion first, sealed or not; returns the page and the cursor for the next one (None at
-    the end). The cursor is an insertion id, which never changes, so pages stay put while sealing runs."""
-    query = select(AuditEvent).where(AuditEvent.org_id == org_id)
+    """Newest insertion first, sealed or not, as far back as the org's plan keeps them; returns the page
+    and the cursor for the next one (None at the end). The cursor is an insertion id, which never
+    changes, so pages stay put while sealing runs."""
+    query = select(AuditEvent).where(
+        AuditEvent.org_id == org_id, AuditEvent.at >= await retained_since(db, org_id)
+    )
     if filters.action:
         query = query.where(AuditEvent.action == filters.action)
     if filters.actor:

@@ -66,7 +66,7 @@ class OidcController(Controller):
 
     @get(
         "/callback",
-        opt=PUBLIC,
+        opt={**PUBLIC, "rate_limit": "sign-in"},
         summary="Authentik sends the browser back here",
         status_code=303,
         responses={

@@ -31,7 +31,7 @@ class HostedOidcCallback(Controller):
     include_in_schema = False
     exception_handlers = PAGE_HANDLERS
 
-    @get("/callback", opt=PAGE_OPT)
+    @get("/callback", opt={**PAGE_OPT, "rate_limit": "sign-in"})
     async def callback(
         self,
         *,

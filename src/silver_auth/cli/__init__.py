@@ -7,6 +7,7 @@ import typer
 
 from silver_auth.cli import housekeeping, server, worker
 from silver_auth.cli.accounts import account_app
+from silver_auth.cli.alerts import alerts_app
 from silver_auth.cli.audit import audit_app
 from silver_auth.cli.authentik import authentik_app
 from silver_auth.cli.secrets import secrets_app
@@ -20,6 +21,7 @@ app = typer.Typer(
 server.register(app)
 app.add_typer(account_app, name="account")
 app.add_typer(audit_app, name="audit")
+app.add_typer(alerts_app, name="alerts")
 housekeeping.register(app)
 worker.register(app)
 app.add_typer(authentik_app, name="authentik")

@@ -47,7 +47,9 @@ def audit_verify(
                 f"the oldest for {waited:.0f} s: is a sealer running? (`silver-auth audit seal`)"
             )
         pending = f"; {unsealed} newer event(s) not sealed yet (not tamper-evident until they are)"
-    out.print(f"audit chain intact: {checked} events verified{pending}", markup=False)
+    # L7: positions whose events the retention purge removed are walked across by their links.
+    purged = f", {report.purged} older purged by retention" if report.purged else ""
+    out.print(f"audit chain intact: {checked} events verified{purged}{pending}", markup=False)
 
 
 @audit_app.command("seal")

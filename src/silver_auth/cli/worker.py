@@ -9,6 +9,7 @@ from contextlib import suppress
 import typer
 
 from silver_auth.cli.base import database, out, run
+from silver_auth.core.errors import ProblemError
 from silver_auth.settings import Settings
 
 
@@ -16,16 +17,24 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Deliver what is due now, then exit."),
 ) -> None:
     """Deliver webhooks: sequence the outbox, send what is due, retry on schedule. Run as many as you
-    like on Postgres (they never claim the same delivery); one on SQLite. SIGTERM stops it cleanly."""
+    like on Postgres (they never claim the same delivery); one on SQLite. SIGTERM stops it cleanly.
+    Its alerts (failing endpoints, the backlog) go to SILVER_ALERT_URLS (L2)."""
 
     async def work(settings: Settings) -> None:
-        from silver_auth.core.crypto import Sealer  # noqa: PLC0415 - keep `--help` fast
+        from silver_auth.alerts.dispatcher import dispatching  # noqa: PLC0415 - keep `--help` fast
+        from silver_auth.core.crypto import Sealer  # noqa: PLC0415
         from silver_auth.core.logging import configure_logging  # noqa: PLC0415
         from silver_auth.core.metrics import metrics_listener  # noqa: PLC0415
         from silver_auth.webhooks.delivery import DeliveryWorker  # noqa: PLC0415
 
         configure_logging(settings.log_level, settings.log_format)
-        async with database(settings) as sessionmaker:
+        if settings.is_production:  # L2: the service's own start-up check, for this process too
+            from silver_auth.core.production_guard import alert_channel_violations  # noqa: PLC0415
+
+            problems = alert_channel_violations(settings)
+            if problems:
+                raise ProblemError("refusing to start in production: " + "; ".join(problems))
+        async with database(settings) as sessionmaker, dispatching(sessionmaker, settings):
             deliveries = DeliveryWorker(sessionmaker, Sealer(settings.sealing_key_ring()), settings)
             if once:
                 sent = await deliveries.run_until_idle()

@@ -82,6 +82,9 @@ class SecretShownOnce(ProblemError):
 
 
 class QuotaExceeded(ProblemError):
+    """The org's plan allows no more (L7). Made by `plans.service.quota_exceeded` only, so every refusal
+    names the same members: `plan`, `plan_name`, `quota`, `limit` and `used`."""
+
     status, slug, title = 403, "quota-exceeded", "Plan quota exceeded"
 
 

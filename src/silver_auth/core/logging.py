@@ -241,3 +241,13 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     _ACCESS.configure(processors, threshold, batched=batched)
+
+
+def quiet_apprise() -> None:
+    """apprise logs through `logging`, past the redaction processor, and its lines can name a channel's
+    URL with its token (G28): they go nowhere. apprise's per-call capture still sees them, which is
+    where the alert channels read a failure's reason (scrubbed)."""
+    logger = logging.getLogger("apprise")
+    logger.propagate = False
+    if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+        logger.addHandler(logging.NullHandler())  # else logging's last-resort handler prints warnings

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import math
+import re
 from collections import Counter
 
+from silver_auth.core.logging import quiet_apprise
 from silver_auth.settings import Settings
 
 PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "secret", "password", "example", "default")
@@ -106,8 +108,11 @@ def production_violations(settings: Settings) -> list[str]:
         problems.append("G17: SILVER_SEALING_KEYS must hold at least one `kid:base64(32 bytes)` key")
     if settings.is_sqlite:
         problems.append("G20/G22: production needs Postgres (SILVER_POSTGRES_* or DATABASE_URL), not SQLite")
+    if not settings.rate_limit_enabled:
+        problems.append("G35: SILVER_RATE_LIMIT_ENABLED=false: the app limiter stays on in production")
     problems.extend(_database_password_problems(settings))
     problems.extend(_authentik_problems(settings))
+    problems.extend(alert_channel_violations(settings))
     return problems
 
 
@@ -133,6 +138,41 @@ def _authentik_problems(settings: Settings) -> list[str]:
         problems.append("G10: SILVER_CONSOLE_OIDC_CLIENT_SECRET is not set (it stays server-side)")
     if not settings.authentik_verify_tls:
         problems.append("G8: SILVER_AUTHENTIK_VERIFY_TLS must stay true in production")
+    return problems
+
+
+EMAIL_SCHEMES = frozenset(
+    {"mailto", "mailtos", "o365", "azure", "brevo", "groundmail", "mailersend", "mailgun", "postmark"}
+    | {"resend", "sendgrid", "ses", "smtp2go", "sparkpost"}
+)
+"""apprise's email services (L2 asks for a channel that is not email)."""
+SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,30}")
+
+
+def alert_channel_violations(settings: Settings) -> list[str]:
+    """L2: alerts reach an attended, non-email channel, each URL one apprise can send to."""
+    urls = settings.alert_channel_urls()
+    if not urls:
+        return [
+            "L2: SILVER_ALERT_URLS is not set: production needs an attended, non-email alert channel "
+            "(apprise URLs: Slack, Mattermost, ntfy, Matrix, PagerDuty, json://…)"
+        ]
+    import apprise  # noqa: PLC0415 - about 0.4 s to import: production start-up only
+
+    quiet_apprise()
+    problems = []
+    for index, url in enumerate(urls, start=1):
+        # The scheme alone names the entry: the rest of an apprise URL is its tokens (G28).
+        scheme = url.partition("://")[0].lower() if "://" in url else "?"
+        scheme = scheme if SCHEME.fullmatch(scheme) else "?"
+        if scheme in EMAIL_SCHEMES:
+            problems.append(
+                f"L2: SILVER_ALERT_URLS entry {index} ({scheme}://) is email; alerts need a non-email channel"
+            )
+        elif apprise.Apprise.instantiate(url) is None:
+            problems.append(
+                f"L2: SILVER_ALERT_URLS entry {index} ({scheme}://) is not a URL apprise can send to"
+            )
     return problems
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,14 +17,14 @@ from silver_auth.accounts.passwords import check_policy, hash_password, verify_p
 from silver_auth.accounts.service import email_key, normalize_email
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
-from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthorized
+from silver_auth.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.core.text import has_control_characters
 from silver_auth.endusers import events
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.mfa.factors import confirmed_owners, remove_factors
 from silver_auth.orgs.models import Org
-from silver_auth.plans.service import plan_for
+from silver_auth.plans.service import check_quota, end_users_used, plan_for
 from silver_auth.projects.models import Project
 from silver_auth.projects.service import org_of_project
 from silver_auth.settings import Settings
@@ -49,7 +49,8 @@ async def _locked_org_plan(db: AsyncSession, project_id: str) -> tuple[Project, 
     project = await db.get(Project, project_id)
     if project is None:
         raise NotFound("no such project")
-    # Lock the org row so two concurrent sign-ups cannot both squeeze under the quota.
+    # Lock the org row (it holds the plan) so two concurrent sign-ups cannot both squeeze under the
+    # quota, and a plan change waits for them.
     org = await db.scalar(select(Org).where(Org.id == project.org_id).with_for_update())
     if org is None:
         raise NotFound("no such project")
@@ -67,23 +68,14 @@ async def create_user(
     external_subject: str | None = None,
 ) -> EndUser:
     """A new end-user (sign-up page, backend API, first sign-in through Authentik), counted against the
-    org plan's end-user quota; `via` names the path in the audit record and the `user.created` event."""
+    plan's end-user quota of the project (both environments together); `via` names the path in the
+    audit record and the `user.created` event. Every path that makes an end-user comes through here."""
     normalized = normalize_email(email)
     password_hash = (
         await hash_password(password, release=db) if password is not None else None
     )  # ASVS V6.2 policy
     project, org = await _locked_org_plan(db, scope.project_id)
-    plan = plan_for(org.plan)
-    count = await db.scalar(
-        select(func.count())
-        .select_from(EndUser)
-        .join(Project, Project.id == EndUser.project_id)
-        .where(Project.org_id == org.id)
-    )
-    if int(count or 0) >= plan.end_users:
-        raise QuotaExceeded(
-            f"the {plan.name} plan allows {plan.end_users} end-users per org; upgrade the plan for more"
-        )
+    check_quota(plan_for(org.plan), "end_users", await end_users_used(db, project.id))
     now = clock.now()
     user = EndUser(
         id=new_id("usr"),

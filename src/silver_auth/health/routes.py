@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from silver_auth import __version__
 from silver_auth.core.schemas import Output
 from silver_auth.health.service import check_database
+from silver_auth.plans.schemas import PlanPublic, plan_public
 from silver_auth.plans.service import PLANS
 from silver_auth.runtime import Runtime
 from silver_auth.webhooks.events import PAYLOAD_VERSION, catalogue
@@ -77,8 +78,17 @@ class ServiceConfig(Output):
     environment: str
     identity: str
     hosts: Hosts
-    plans: list[dict[str, object]]
+    plans: list[PlanPublic]
+    """Free, Pro and Scale (L7) with every quota; a `quota-exceeded` problem names these."""
     webhooks: WebhooksConfig
+
+
+def limiter_check(runtime: Runtime) -> str:
+    """`ok` while limits are counted where configured (memory, or Redis); with Redis unreachable, what
+    the limiter does instead (G35: never unlimited)."""
+    if runtime.limiter.storage == "memory-fallback":
+        return "degraded: Redis unreachable, limits counted per process"
+    return "ok"
 
 
 @get(
@@ -89,17 +99,21 @@ class ServiceConfig(Output):
     responses={
         503: ResponseSpec(
             Health,
-            description='`"status": "degraded"`: a check failed, named in `checks`',
+            description='`"status": "degraded"`: the database check failed, named in `checks` (a '
+            "degraded `rate_limiter` alone answers 200: it still limits, per process)",
             generate_examples=False,
         )
     },
 )
 async def health(runtime: NamedDependency[Runtime]) -> Response[Health]:
-    checks = {"database": await check_database(runtime.engine)}
-    healthy = all(value == "ok" for value in checks.values())
+    checks = {"database": await check_database(runtime.engine), "rate_limiter": limiter_check(runtime)}
+    serving = checks["database"] == "ok"
+    healthy = serving and checks["rate_limiter"] == "ok"
     return Response(
         Health(status="ok" if healthy else "degraded", checks=checks),
-        status_code=200 if healthy else 503,
+        # The limiter's fallback still limits (per process): degraded, but no reason to take the
+        # replica out of rotation.
+        status_code=200 if serving else 503,
         headers={"Cache-Control": "no-store"},
     )
 
@@ -116,7 +130,7 @@ async def service_config(runtime: NamedDependency[Runtime]) -> ServiceConfig:
         environment=settings.env,
         identity=settings.identity,
         hosts=Hosts(accounts=settings.accounts_url, auth=settings.auth_url),
-        plans=[plan.public() for plan in PLANS.values()],
+        plans=[plan_public(plan) for plan in PLANS.values()],
         webhooks=WebhooksConfig(
             payload_version=PAYLOAD_VERSION,
             event_types=[WebhookEventType(**entry) for entry in catalogue()],

@@ -74,7 +74,7 @@ class AccountPages(Controller):
         # The secret is shown here once, to this signed-in user, for manual entry next to the QR code.
         return page.show("two_step_confirm.html", TITLE, secret=enrolment.secret, qr_svg=enrolment.qr_svg)
 
-    @post("/confirm", opt=PAGE_OPT)
+    @post("/confirm", opt={**PAGE_OPT, "rate_limit": "mfa"})
     async def confirm(
         self,
         request: Req,
@@ -107,7 +107,7 @@ class AccountPages(Controller):
             )
         return page.show("recovery_codes.html", TITLE, codes=codes)
 
-    @post("/disable", opt=PAGE_OPT)
+    @post("/disable", opt={**PAGE_OPT, "rate_limit": "mfa"})
     async def disable(
         self,
         request: Req,

@@ -64,15 +64,19 @@ def _with_wait(message: str, headers: dict[str, str]) -> str:
     return f"{message.rstrip('.')}. You can try again in {wait}."
 
 
+PAGE_ERROR_HEADERS = ("retry-after", "ratelimit", "ratelimit-policy")
+"""What a refusal's page keeps of the problem's headers: when to come back, and the limits (G35)."""
+
+
 def _page_error(request: Req, exc: Exception) -> Response[Any]:
     if isinstance(exc, PageError):
         context = {"title": "Something is not right", "project_name": None, **exc.context}
         context["error"] = exc.message
         return render(exc.template, exc.status, exc.headers, **context)
     if isinstance(exc, ProblemError):
-        retry = {k: v for k, v in exc.headers.items() if k.lower() == "retry-after"}
-        message = _with_wait(exc.detail, retry)
-        return render("message.html", exc.status, retry, title=exc.title, project_name=None, error=message)
+        kept = {k: v for k, v in exc.headers.items() if k.lower() in PAGE_ERROR_HEADERS}
+        message = _with_wait(exc.detail, kept)
+        return render("message.html", exc.status, kept, title=exc.title, project_name=None, error=message)
     status = exc.status_code if isinstance(exc, HTTPException) else 400
     status = status if 400 <= status < 500 else 400
     return render(

@@ -81,7 +81,7 @@ class HostedPages(Controller):
     async def sign_up_page(self, page: NamedDependency[Page]) -> Response[Any]:
         return page.show("sign_up.html", "Create your account", email="")
 
-    @post("/sign-up", opt=PAGE_OPT)
+    @post("/sign-up", opt={**PAGE_OPT, "rate_limit": "sign-up"})
     async def sign_up(
         self,
         request: Req,
@@ -113,7 +113,7 @@ class HostedPages(Controller):
         signed_in_as = current[1].email if current else None
         return page.show("sign_in.html", "Sign in", email="", signed_in_as=signed_in_as)
 
-    @post("/sign-in/continue", opt=PAGE_OPT)
+    @post("/sign-in/continue", opt={**PAGE_OPT, "rate_limit": "sign-in"})
     async def continue_signed_in(
         self, request: Req, db: NamedDependency[AsyncSession], form: NamedDependency[PostedForm]
     ) -> Response[Any]:
@@ -132,7 +132,7 @@ class HostedPages(Controller):
         target = tokens.with_query(page.redirect_url, code=code, state=page.state)
         return Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
 
-    @post("/sign-in", opt=PAGE_OPT)
+    @post("/sign-in", opt={**PAGE_OPT, "rate_limit": "sign-in"})
     async def sign_in(
         self,
         request: Req,
@@ -158,7 +158,7 @@ class HostedPages(Controller):
             return page.show("totp.html", "Two-step verification", pending=pending)
         return await _finish(db, page, request, user, mfa=False)
 
-    @post("/sign-in/code", opt=PAGE_OPT)
+    @post("/sign-in/code", opt={**PAGE_OPT, "rate_limit": "mfa"})
     async def sign_in_code(
         self,
         request: Req,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.keys import service
-from silver_auth.keys.guards import SECRET_KEY_ACCESS, require_secret_key
+from silver_auth.keys.guards import SECRET_KEY_ACCESS, remembered, require_secret_key
 from silver_auth.keys.models import ApiKey
 from silver_auth.keys.schemas import (
     ApiKeyCreate,
@@ -133,8 +133,10 @@ def backend_project_answer(key: KeyPrincipal) -> BackendProjectAnswer:
 
 
 def _backend_project_hot(scope: Scope) -> BackendProjectAnswer | None:
-    raw = bearer_token(scope)
-    key = None if raw is None else scope_runtime(scope).keys.cached(raw, "secret")
+    key = remembered(scope, "secret")
+    if key is None:
+        raw = bearer_token(scope)
+        key = None if raw is None else scope_runtime(scope).keys.cached(raw, "secret")
     if key is None:
         return None
     set_actor(scope, key.key_id)

@@ -8,20 +8,20 @@ from datetime import timedelta
 from functools import partial
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import Hasher, random_base62
-from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from silver_auth.core.errors import Conflict, InvalidInput, NotFound
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import has_control_characters
 from silver_auth.db.session import on_commit
 from silver_auth.keys.cache import KeyCache
 from silver_auth.keys.models import ApiKey
 from silver_auth.orgs.models import Org
-from silver_auth.plans.service import plan_for
+from silver_auth.plans.service import api_keys_used, check_quota, plan_for
 from silver_auth.projects.models import Project
 from silver_auth.webhooks.events import EventType
 from silver_auth.webhooks.outbox import emit
@@ -138,16 +138,10 @@ class KeyService:
         # Lock the project row so two concurrent creates cannot both squeeze under the quota.
         await db.execute(select(Project.id).where(Project.id == project.id).with_for_update())
         org = await db.get(Org, project.org_id)
-        limit = plan_for(org.plan if org else "free").api_keys_per_project
-        active = await db.scalar(
-            select(func.count())
-            .select_from(ApiKey)
-            .where(ApiKey.project_id == project.id, ApiKey.revoked_at.is_(None))
+        used = await api_keys_used(db, project.id)
+        check_quota(
+            plan_for(org.plan if org else ""), "api_keys_per_project", used, advice="revoke unused ones"
         )
-        if int(active or 0) >= limit:
-            raise QuotaExceeded(
-                f"at most {limit} unrevoked keys per project on this plan; revoke unused ones"
-            )
         issued = self._issue(project, kind, environment, name, actor)
         # G16/G18: the audit record names the key by id and display prefix, never the key.
         await _record_for_key(

@@ -27,6 +27,8 @@ from silver_auth.core.crypto import Hasher
 from silver_auth.db.session import transaction
 from silver_auth.keys.models import ApiKey
 from silver_auth.keys.service import KeyKind, well_formed
+from silver_auth.orgs.models import Org
+from silver_auth.plans.service import plan_for
 from silver_auth.projects.models import Project
 
 CACHE_SIZE: Final = 100_000
@@ -48,6 +50,8 @@ class KeyPrincipal:
     """Browser origins whose pages may read answers given for this key (CORS)."""
     expires_at: float | None
     """Epoch seconds when a rotated key stops working; None for no end."""
+    requests_per_minute: int
+    """The org plan's backend rate for this key (L7); a plan change reaches it within the cache TTL."""
 
 
 class KeyVerifier:
@@ -118,17 +122,18 @@ class KeyVerifier:
         async with transaction(self._sessionmaker) as db:
             row = (
                 await db.execute(
-                    select(ApiKey, Project)
+                    select(ApiKey, Project, Org.plan)
                     .join(Project, Project.id == ApiKey.project_id)
+                    .join(Org, Org.id == Project.org_id)
                     .where(ApiKey.lookup_hash == digest, ApiKey.revoked_at.is_(None))
                 )
             ).one_or_none()
             if row is None:
                 return None
-            key, project = row
+            key, project, plan = row
             # Last use is recorded on cache fills, so it is accurate to within the cache TTL.
             await db.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=clock.now()))
-            return _principal(key, project)
+            return _principal(key, project, plan_for(plan).requests_per_minute)
 
     def _invalidate(self) -> None:
         self._generation += 1
@@ -165,7 +170,7 @@ def _epoch(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
 
 
-def _principal(key: ApiKey, project: Project) -> KeyPrincipal:
+def _principal(key: ApiKey, project: Project, requests_per_minute: int) -> KeyPrincipal:
     return KeyPrincipal(
         key_id=key.id,
         kind=key.kind,
@@ -177,4 +182,5 @@ def _principal(key: ApiKey, project: Project) -> KeyPrincipal:
         sign_in_methods=tuple(project.sign_in_methods),
         allowed_origins=frozenset(project.allowed_origins),
         expires_at=_epoch(key.expires_at),
+        requests_per_minute=requests_per_minute,
     )

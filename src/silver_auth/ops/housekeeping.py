@@ -1,7 +1,7 @@
 """Housekeeping: drop rows that can no longer do anything — expired sessions, codes and login states,
-failure records older than every throttle window, and webhook events past their plan's retention. Run
-by `silver-auth purge` (and, later, by the worker on a schedule). Audit events are never touched: they
-are the record (G27)."""
+failure records older than every throttle window, webhook events past their plan's retention — and
+audit events past their org's plan retention (L7), in a way `audit verify` still checks (see
+`audit.retention`). Run by `silver-auth purge` (and, later, by the worker on a schedule)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.sessions import purge_expired_sessions
+from silver_auth.audit.retention import purge_past_retention
 from silver_auth.authentik.models import OidcLogin
 from silver_auth.core import clock
 from silver_auth.endusers.models import EndUserSession, RedirectCode
@@ -38,4 +39,6 @@ async def purge_expired(db: AsyncSession) -> dict[str, int]:
     ):
         result = await db.execute(delete(table).where(column < now))
         counts[name] = int(result.rowcount)  # type: ignore[attr-defined]
+    # Last: it holds the audit chain head's lock (sealing waits) until the transaction ends.
+    counts["audit_events"] = await purge_past_retention(db)
     return counts

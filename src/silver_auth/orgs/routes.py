@@ -28,10 +28,11 @@ from silver_auth.orgs.schemas import (
     OrgUpdate,
     Usage,
 )
+from silver_auth.plans.schemas import OrgUsage, org_usage_public
 from silver_auth.plans.service import plan_for
 from silver_auth.projects.service import ProjectService
 from silver_auth.settings import Settings
-from silver_auth.web.openapi import problem
+from silver_auth.web.openapi import OVER_QUOTA, OVER_QUOTA_DESCRIPTION, problem
 
 LAST_OWNER = problem("the org would be left without an owner (`conflict`)")
 OWNERS_ONLY = problem("only an owner can grant, change or remove the owner role (`forbidden`)")
@@ -104,6 +105,15 @@ class OrgController(Controller):
         db: NamedDependency[AsyncSession],
     ) -> OrgDetail:
         return await _detail(db, await service.get_org(db, org_id), org_access.role)
+
+    @get(
+        "/orgs/{org_id:str}/usage",
+        opt=VIEWER,
+        summary="The org's use of each quota against its plan's limits, and its retention (L7)",
+    )
+    async def usage(self, org_id: FromPath[str], db: NamedDependency[AsyncSession]) -> OrgUsage:
+        plan, uses = await service.plan_usage(db, org_id)
+        return org_usage_public(org_id, plan, uses)
 
     @patch("/orgs/{org_id:str}", opt=ADMIN, summary="Rename an org")
     async def update_org(
@@ -212,10 +222,7 @@ class OrgController(Controller):
         opt=ADMIN,
         summary="Create a one-time invitation link",
         responses={
-            403: problem(
-                "only an owner can invite an owner (`forbidden`); or the plan allows no more "
-                "members (`quota-exceeded`)"
-            )
+            403: problem(f"only an owner can invite an owner (`forbidden`); or {OVER_QUOTA_DESCRIPTION}")
         },
     )
     async def invite(
@@ -258,10 +265,11 @@ class OrgController(Controller):
 
     @post(
         "/invitations/accept",
-        opt=ACCOUNT,
+        opt={**ACCOUNT, "rate_limit": "invitation"},
         status_code=200,
         summary="Accept an invitation link",
         responses={
+            403: OVER_QUOTA,
             404: problem("the link is unknown, revoked, expired or already used (`not-found`)"),
             409: problem("you are already a member of this org (`conflict`)"),
         },

@@ -13,12 +13,21 @@ from silver_auth.accounts.sessions import revoke_all_sessions
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import token_hash
-from silver_auth.core.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
+from silver_auth.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import clean_name, has_control_characters
 from silver_auth.orgs.models import Invitation, Membership, Org, Role
-from silver_auth.plans.service import DEFAULT_PLAN, plan_for
-from silver_auth.projects.models import Project
+from silver_auth.plans.service import (
+    DEFAULT_PLAN,
+    Plan,
+    QuotaUse,
+    check_quota,
+    members_used,
+    org_usage,
+    pending_invitations,
+    plan_for,
+    projects_used,
+)
 from silver_auth.projects.service import ProjectService, list_projects
 from silver_auth.webhooks.events import EventType
 from silver_auth.webhooks.outbox import emit
@@ -71,9 +80,22 @@ async def get_org(db: AsyncSession, org_id: str) -> Org:
 
 
 async def usage(db: AsyncSession, org_id: str) -> dict[str, int]:
-    projects = await db.scalar(select(func.count()).select_from(Project).where(Project.org_id == org_id))
-    members = await db.scalar(select(func.count()).select_from(Membership).where(Membership.org_id == org_id))
-    return {"projects": int(projects or 0), "members": int(members or 0)}
+    return {"projects": await projects_used(db, org_id), "members": await members_used(db, org_id)}
+
+
+async def plan_usage(db: AsyncSession, org_id: str) -> tuple[Plan, list[QuotaUse]]:
+    """The org's plan and its use of every quota (the console's usage view, L7)."""
+    plan = plan_for((await get_org(db, org_id)).plan)
+    return plan, await org_usage(db, org_id, plan)
+
+
+async def _locked_plan(db: AsyncSession, org_id: str) -> Plan:
+    """The org's plan, its row locked: concurrent invitations and acceptances count one at a time, and
+    a plan change waits for them (admin.change_plan locks the same row)."""
+    plan_id = await db.scalar(select(Org.plan).where(Org.id == org_id).with_for_update())
+    if plan_id is None:
+        raise NotFound("no such org")
+    return plan_for(plan_id)
 
 
 async def rename_org(db: AsyncSession, org: Org, name: str, *, actor: Actor) -> Org:
@@ -204,21 +226,10 @@ async def create_invitation(
         raise Forbidden("only an owner can invite an owner")
     if email_hint is not None and has_control_characters(email_hint):
         raise InvalidInput("email must not contain control characters")
-    # Lock the org row so two concurrent invitations cannot both squeeze under the member quota.
-    await db.execute(select(Org.id).where(Org.id == org.id).with_for_update())
-    counts = await usage(db, org.id)
-    pending = await db.scalar(
-        select(func.count())
-        .select_from(Invitation)
-        .where(
-            Invitation.org_id == org.id,
-            Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None),
-            Invitation.expires_at > clock.now(),
-        )
-    )
-    if counts["members"] + int(pending or 0) >= plan_for(org.plan).members:
-        raise QuotaExceeded(f"the {plan_for(org.plan).name} plan allows {plan_for(org.plan).members} members")
+    plan = await _locked_plan(db, org.id)
+    # Each pending invitation would add a member: they count too, so every link handed out can be used.
+    used = await members_used(db, org.id) + await pending_invitations(db, org.id)
+    check_quota(plan, "members", used, advice="pending invitations count; revoke unused ones")
     token = secrets.token_urlsafe(32)
     now = clock.now()
     invitation = Invitation(
@@ -278,6 +289,9 @@ async def accept_invitation(db: AsyncSession, token: str, account_id: str, *, ac
         raise NotFound("this invitation link was already used")
     if await db.get(Membership, (invitation.org_id, account_id)) is not None:
         raise Conflict("you are already a member of this org")
+    # Checked again here: the plan may have been lowered, or members added, since the link was made.
+    plan = await _locked_plan(db, invitation.org_id)
+    check_quota(plan, "members", await members_used(db, invitation.org_id))
     invitation.accepted_at, invitation.accepted_by = now, account_id
     membership = Membership(
         org_id=invitation.org_id, account_id=account_id, role=invitation.role, created_at=now

@@ -15,6 +15,7 @@ from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.core import urls
 from silver_auth.core.errors import NotFound
 from silver_auth.db.session import transaction
+from silver_auth.keys.guards import remembered
 from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.orgs.guards import ADMIN, VIEWER, resolves_org
 from silver_auth.projects import service
@@ -193,9 +194,11 @@ def client_config_answer(principal: KeyPrincipal, auth_url: str) -> ClientConfig
 
 
 def _client_config_hot(scope: Scope) -> ClientConfig | None:
-    raw = scope_header(scope, b"x-publishable-key")
     runtime = scope_runtime(scope)
-    principal = None if raw is None else runtime.keys.cached(raw, "publishable")
+    principal = remembered(scope, "publishable")
+    if principal is None:
+        raw = scope_header(scope, b"x-publishable-key")
+        principal = None if raw is None else runtime.keys.cached(raw, "publishable")
     if principal is None:
         return None
     set_actor(scope, principal.key_id)

@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlsplit
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
-from silver_auth.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from silver_auth.core.errors import Conflict, InvalidInput, NotFound
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import clean_name, has_control_characters
 from silver_auth.db.session import on_commit
 from silver_auth.keys.cache import KeyCache
 from silver_auth.orgs.models import Org
-from silver_auth.plans.service import plan_for
+from silver_auth.plans.service import check_quota, plan_for, projects_used
 from silver_auth.projects.lifecycle import ProjectLifecycle
 from silver_auth.projects.models import Project
 from silver_auth.webhooks.events import EventType
@@ -271,10 +271,7 @@ class ProjectService:
 
 
 async def _check_project_quota(db: AsyncSession, org: Org) -> None:
-    plan = plan_for(org.plan)
-    count = await db.scalar(select(func.count()).select_from(Project).where(Project.org_id == org.id))
-    if int(count or 0) >= plan.projects:
-        raise QuotaExceeded(f"the {plan.name} plan allows {plan.projects} projects")
+    check_quota(plan_for(org.plan), "projects", await projects_used(db, org.id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,9 @@ from silver_auth.core.net import client_ip
 from silver_auth.db.session import settle
 from silver_auth.web.runtime import web_runtime
 
+RESPONSE_HEADERS = "silver_auth.response_headers"
+"""Key of the scope state where a middleware leaves headers for the answer (the limiter's RateLimit
+fields); the app's before_send adds them to whatever answer goes out, errors included."""
 REQUEST_DB = "silver_auth.db"
 """Key of the request's database session in the ASGI scope state, once a guard or handler opened it."""
 ACTOR = "silver_auth.actor"

@@ -21,7 +21,7 @@ from silver_auth.core import urls
 from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, ProblemError, problem_body
 from silver_auth.core.redaction import redact_text
 from silver_auth.settings import Settings
-from silver_auth.web.deps import scope_header
+from silver_auth.web.deps import RESPONSE_HEADERS, scope_header
 
 log = structlog.get_logger("silver_auth.http")
 
@@ -124,6 +124,9 @@ def make_before_send(settings: Settings) -> Any:
             headers += SECURITY_HEADERS if csp is None else _with_csp(SECURITY_HEADERS, csp)
             if hsts(scope):
                 headers.append(HSTS)
+            state = scope.get("state")
+            if state and (extra := state.get(RESPONSE_HEADERS)):
+                headers += extra
             message["headers"] = headers
 
     return add_security_headers

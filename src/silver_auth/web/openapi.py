@@ -61,7 +61,8 @@ class FieldError(msgspec.Struct, kw_only=True):
 class Problem(msgspec.Struct, kw_only=True):
     """An error (RFC 9457 problem details). `type` is stable: `https://seqn.in/problems/<slug>`. Some
     problems carry extension members: `errors` (a 422's fields), `error` and `reason` (a refused code
-    exchange or refresh, RFC 6749 5.2), `over_quota` (a refused downgrade), `sso` (where to sign in)."""
+    exchange or refresh, RFC 6749 5.2), `over_quota` (a refused downgrade), `sso` (where to sign in),
+    and on `quota-exceeded` `plan`, `plan_name`, `quota`, `limit` and `used` (L7)."""
 
     type: Annotated[str, msgspec.Meta(examples=[PROBLEM_BASE + "not-found"])]
     title: str
@@ -72,6 +73,13 @@ class Problem(msgspec.Struct, kw_only=True):
     reason: str | msgspec.UnsetType = msgspec.UNSET
     over_quota: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
     sso: str | msgspec.UnsetType = msgspec.UNSET
+    plan: Annotated[str, msgspec.Meta(examples=["free"])] | msgspec.UnsetType = msgspec.UNSET
+    """`quota-exceeded`: the org's plan, as in `/v1/config`."""
+    plan_name: Annotated[str, msgspec.Meta(examples=["Free"])] | msgspec.UnsetType = msgspec.UNSET
+    quota: Annotated[str, msgspec.Meta(examples=["projects"])] | msgspec.UnsetType = msgspec.UNSET
+    """`quota-exceeded`: which limit, named as in `/v1/config`."""
+    limit: int | msgspec.UnsetType = msgspec.UNSET
+    used: int | msgspec.UnsetType = msgspec.UNSET
 
 
 def problem(description: str) -> ResponseSpec:
@@ -85,7 +93,11 @@ def problem(description: str) -> ResponseSpec:
 
 
 THROTTLED: Final = problem("too many failed attempts (`too-many-attempts`): wait `Retry-After` seconds")
-OVER_QUOTA: Final = problem("the org's plan allows no more (`quota-exceeded`)")
+OVER_QUOTA_DESCRIPTION: Final = (
+    "the org's plan allows no more (`quota-exceeded`): `plan`, `plan_name`, `quota`, `limit` and `used` "
+    "say which limit was reached"
+)
+OVER_QUOTA: Final = problem(OVER_QUOTA_DESCRIPTION)
 
 
 Errors = tuple[tuple[int, str], ...]
@@ -134,6 +146,19 @@ SHAPE_ERRORS: Final[Mapping[str, Errors]] = {
         (503, "the database cannot be reached (`unavailable`): retry, after `Retry-After` seconds"),
     ),
 }
+
+RATE_LIMITED: Final = (
+    429,
+    "the caller's request limit is spent (`rate-limited`): wait `Retry-After` seconds (G35)",
+)
+"""Every route passes the app limiter, so every operation may answer it."""
+RATE_LIMIT_HEADERS: Final[Mapping[str, str]] = {
+    "RateLimit-Policy": 'the limits this request counts against, e.g. `"backend";q=600;w=60` '
+    "(draft-ietf-httpapi-ratelimit-headers: quota `q` per `w` seconds)",
+    "RateLimit": 'what is left of each, e.g. `"backend";r=599;t=60` (`r` requests left, refilled in `t` '
+    "seconds)",
+}
+"""Sent on every answer of a limited route, success or not (docs/rate-limits.md)."""
 
 ERROR_HEADERS: Final[Mapping[int, tuple[str, str, bool]]] = {
     401: (
@@ -245,6 +270,7 @@ def _describe_operation(handler: HTTPRouteHandler, method: str, operation: Opera
         errors += SHAPE_ERRORS["path"]
     if rule.security or "db" in handler.parsed_fn_signature.parameters:
         errors += SHAPE_ERRORS["database"]
+    errors.append(RATE_LIMITED)
     own = {str(status) for status in handler.responses or {}}
     responses = operation.responses or {}
     for status in [s for s in responses if s[0] in "45" and s not in own]:
@@ -263,6 +289,14 @@ def _describe_operation(handler: HTTPRouteHandler, method: str, operation: Opera
                 name: OpenAPIHeader(
                     schema=Schema(type=OpenAPIType.STRING), description=description, required=required
                 ),
+            }
+        if isinstance(response, OpenAPIResponse):
+            response.headers = {
+                **(response.headers or {}),
+                **{
+                    name: OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description=description)
+                    for name, description in RATE_LIMIT_HEADERS.items()
+                },
             }
     operation.responses = dict(sorted(responses.items()))
     security = rule.unsafe_security if unsafe and rule.unsafe_security is not None else rule.security

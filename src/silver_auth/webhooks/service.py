@@ -8,18 +8,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import Sealer
-from silver_auth.core.errors import InvalidInput, NotFound, QuotaExceeded
+from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.core.ids import looks_like, new_id
 from silver_auth.core.text import has_control_characters
 from silver_auth.db.session import write_lock
 from silver_auth.orgs.models import Org
-from silver_auth.plans.service import plan_for
+from silver_auth.plans.service import check_quota, plan_for, webhook_endpoints_used
 from silver_auth.projects.models import Project
 from silver_auth.projects.service import org_of_project
 from silver_auth.settings import Settings
@@ -148,16 +148,8 @@ class EndpointService:
         url = await self._checked_url(data.url, data.environment)
         await write_lock(self.db)
         org = await self.db.scalar(select(Org).where(Org.id == project.org_id).with_for_update())
-        plan = plan_for(org.plan if org else "")
-        count = await self.db.scalar(
-            select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.project_id == project.id)
-        )
-        if int(count or 0) >= plan.webhook_endpoints:
-            raise QuotaExceeded(
-                f"the {plan.name} plan allows {plan.webhook_endpoints} webhook endpoints per project",
-                plan=plan.id,
-                limit=plan.webhook_endpoints,
-            )
+        used = await webhook_endpoints_used(self.db, project.id)
+        check_quota(plan_for(org.plan if org else ""), "webhook_endpoints", used)
         now = clock.now()
         endpoint_id = new_id("whep")
         minted = new_secret(data.signing)

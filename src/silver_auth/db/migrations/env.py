@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 
 from silver_auth.accounts import models as accounts
 from silver_auth.accounts import sessions as console_sessions
+from silver_auth.alerts import models as alerts
 from silver_auth.audit import models as audit
 from silver_auth.authentik import models as authentik
 from silver_auth.db.base import Base
@@ -30,6 +31,7 @@ from silver_auth.webhooks import models as webhooks
 MODEL_MODULES = (
     accounts,
     console_sessions,
+    alerts,
     audit,
     authentik,
     endusers,

@@ -86,6 +86,7 @@ def _answer(issued: grants.EndUserSessionIssued) -> ClientSession:
 
 @post(
     "/exchange",
+    opt={"rate_limit": "code-exchange"},
     status_code=200,
     summary="Exchange the one-time code for a session token and a session JWT",
     description="A refused exchange is a 400 `invalid-grant` problem with `error: invalid_grant` and the "
@@ -109,6 +110,7 @@ async def exchange(
 
 @post(
     "/refresh",
+    opt={"rate_limit": "refresh"},
     status_code=200,
     summary="A fresh session JWT and the next session token (rotation)",
     responses={
