@@ -80,6 +80,13 @@ def _fast_password_hashing() -> Iterator[None]:
     passwords._hasher, passwords._DUMMY_HASH = original, original_dummy
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _access_log_at_once() -> None:
+    """A server writes the access log's lines at the end of each turn of its event loop; tests read
+    them right after a request (and a line written later would land in another test's output)."""
+    configure_logging(batched=False)
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Tests see only the settings they pass; the shell's SILVER_* and .env never leak in."""
@@ -112,6 +119,7 @@ def base_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "SILVER_KEY_PEPPER": secrets.token_urlsafe(40),
         "SILVER_SEALING_KEYS": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "SILVER_KEY_CACHE_TTL_SECONDS": 5,
+        "SILVER_METRICS_PORT": 0,  # no listener per app: tests that want one pick a free port
         # The limiter runs in every test, with room for what a test sends from its one address (fuzzing
         # included); tests/ratelimit sets the limits it proves.
         **{name: 100_000 for name in GENEROUS_RATE_LIMITS},
@@ -248,7 +256,7 @@ class AppPool:
         # Two apps at once (two workers on one database) must not share one: each has its own runtime.
         app = idle.pop() if idle else create_app(settings)
         # create_app's process-wide effect: logs go to this test's stderr (capfd reads there).
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         app.state.runtime = build_runtime(settings)
         try:
             with TestClient(app, raise_server_exceptions=False) as client:

@@ -26,7 +26,8 @@ from silver_auth.audit.sealer import app_sealer
 from silver_auth.authentik.console_routes import OidcController
 from silver_auth.authentik.hosted_routes import HostedOidcCallback
 from silver_auth.authentik.routes import ProjectIdentityController
-from silver_auth.core.logging import configure_logging
+from silver_auth.core.logging import configure_logging, flush_access_log
+from silver_auth.core.metrics import metrics_listener
 from silver_auth.core.production_guard import production_violations
 from silver_auth.endusers.routes.backend import backend_router
 from silver_auth.endusers.routes.client import client_router
@@ -43,6 +44,7 @@ from silver_auth.ratelimit.middleware import rate_limit_middleware
 from silver_auth.runtime import SERVICE_DEPENDENCIES, Runtime, build_runtime
 from silver_auth.settings import Settings, load_settings
 from silver_auth.signing.routes import SigningKeyController, jwks
+from silver_auth.web.access_log import observe_requests
 from silver_auth.web.body import JsonBodyRequest
 from silver_auth.web.cors import cors_middleware
 from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     violations = production_violations(settings)
     if violations:
         raise ProductionGuardError(violations)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     runtime = build_runtime(settings)
 
     @asynccontextmanager
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             async with AsyncExitStack() as running:
                 # L2: first in, last out: alerts raised while the others start or stop still go out.
                 await running.enter_async_context(dispatching(runtime.sessionmaker, runtime.settings))
+                if runtime.settings.prometheus_multiproc_dir is None:  # else the serving process serves all
+                    running.enter_context(metrics_listener(runtime.settings, process="api"))
                 await running.enter_async_context(app_sealer(runtime.settings, runtime.engine))  # G27
                 if runtime.settings.webhook_worker == "in-process":  # the embedded default: no second process
                     await running.enter_async_context(
@@ -127,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     )
                 yield
         finally:
+            flush_access_log()  # the last turn's lines, should the loop stop before it ends
             await runtime.engine.dispose()
             await runtime.throttle.engine.dispose()
             await runtime.limiter.close()
@@ -166,6 +171,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     describe(app, settings)  # errors, security and media types as the service answers them
+    observe_requests(app, settings)  # every request, 404 and 405 included: outside the routing
     return app
 
 

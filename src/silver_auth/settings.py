@@ -109,6 +109,27 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(64 * 1024, alias="SILVER_MAX_BODY_BYTES", gt=0)
     log_level: str = Field("INFO", alias="SILVER_LOG_LEVEL")
+    # --- Request logs and metrics ---
+    log_format_setting: Literal["json", "console"] | None = Field(
+        None,
+        alias="SILVER_LOG_FORMAT",
+        description="json: one JSON object a line; console: readable lines. Unset: json in production.",
+    )
+    access_log: bool = Field(True, alias="SILVER_ACCESS_LOG", description="One `request` line per request.")
+    metrics_host: str = Field("127.0.0.1", alias="SILVER_METRICS_HOST")
+    metrics_port: int = Field(
+        9464,
+        alias="SILVER_METRICS_PORT",
+        ge=0,
+        lt=65536,
+        description="The Prometheus listener's port, apart from the API's; 0 (or empty) turns it off.",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        alias="PROMETHEUS_MULTIPROC_DIR",
+        description="prometheus-client's multiprocess directory; `silver-auth serve` sets it for N workers.",
+    )
+    # --- end request logs and metrics ---
 
     # End-users of customer projects: hosted pages, their sessions and session JWTs.
     signing_algorithm: Literal["EdDSA", "ES256"] = Field("EdDSA", alias="SILVER_SIGNING_ALGORITHM")
@@ -253,6 +274,16 @@ class Settings(BaseSettings):
             raise ValueError("SILVER_WEBHOOK_LEASE_SECONDS must exceed SILVER_WEBHOOK_TIMEOUT_SECONDS")
         return self
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_off(cls, value: Any) -> Any:
+        return 0 if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _empty_dir_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
@@ -290,6 +321,17 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def log_format(self) -> Literal["json", "console"]:
+        """SILVER_LOG_FORMAT, else JSON in production (for log shippers) and readable lines in development."""
+        if self.log_format_setting is not None:
+            return self.log_format_setting
+        return "json" if self.is_production else "console"
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.metrics_port != 0
 
     @property
     def cookie_secure(self) -> bool:

@@ -20,7 +20,7 @@ from silver_auth.audit.service import Actor
 from silver_auth.core import urls
 from silver_auth.core.errors import CsrfFailed, Forbidden, NotFound, ProblemError, Unauthorized
 from silver_auth.runtime import runtime_of
-from silver_auth.web.deps import request_db, request_ip
+from silver_auth.web.deps import request_db, request_ip, set_actor
 from silver_auth.web.http import refuse_options
 from silver_auth.web.openapi import CSRF_SCHEME, SESSION_SCHEME, AccessRule, documents_access
 
@@ -75,6 +75,7 @@ async def console_context(connection: ASGIConnection[Any, Any, Any, Any], db: As
     if resolved is None:
         raise Unauthorized("sign in to the console first")
     session, account = resolved
+    set_actor(connection.scope, account.id)  # the access log's actor, refused or not below
     if not all(str(value).isprintable() for value in connection.path_params.values()):
         raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)
     if connection.scope.get("method") in UNSAFE_METHODS:

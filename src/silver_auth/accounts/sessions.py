@@ -18,9 +18,13 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import sign, token_hash, verify_signature
 from silver_auth.core.errors import NotFound
 from silver_auth.core.ids import new_id
+from silver_auth.core.metrics import count_session_created, count_sessions_revoked
 from silver_auth.db.base import Base
-from silver_auth.db.session import after_settle
+from silver_auth.db.session import after_settle, on_commit
 from silver_auth.settings import Settings
+
+CONSOLE = "console"
+"""The kind label of console sessions in the session metrics."""
 
 
 class ConsoleSession(Base):
@@ -112,6 +116,7 @@ async def start_console_session(
     )
     db.add(session)
     if not awaiting_mfa:  # G27, G29: every console sign-in is on record, whichever way it came
+        on_commit(db, partial(count_session_created, CONSOLE))
         await record(
             db,
             AuditAction.ACCOUNT_SIGNED_IN,
@@ -218,6 +223,7 @@ async def revoke_session(
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound("no such active session")
     action = AuditAction.ACCOUNT_SIGNED_OUT if signing_out else AuditAction.ACCOUNT_SESSION_REVOKED
+    on_commit(db, partial(count_sessions_revoked, CONSOLE, "signed_out" if signing_out else "revoked"))
     await record(db, action, actor=actor, target=session_id)
 
 
@@ -245,7 +251,9 @@ async def revoke_all_sessions(
     if keep_session_id is not None:
         query = query.where(ConsoleSession.id != keep_session_id)
     result = await db.execute(query.values(revoked_at=clock.now()))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    revoked = int(result.rowcount)  # type: ignore[attr-defined]
+    on_commit(db, partial(count_sessions_revoked, CONSOLE, "revoked", revoked))
+    return revoked
 
 
 async def list_sessions(db: AsyncSession, account_id: str) -> list[ConsoleSession]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -44,8 +48,37 @@ def _check_production(settings: Settings) -> None:
         raise typer.Exit(2)
 
 
+@contextmanager
+def _shared_metrics(settings: Settings, workers: int) -> Iterator[None]:
+    """Several workers (or PROMETHEUS_MULTIPROC_DIR set): prometheus-client's multiprocess mode. Each
+    worker writes its values into one fresh directory, and this process, which serves no request,
+    serves their sum on the metrics listener. One worker serves its own metrics (the app's lifespan)."""
+    if not settings.metrics_enabled or (workers == 1 and settings.prometheus_multiproc_dir is None):
+        yield
+        return
+    directory = (settings.prometheus_multiproc_dir or settings.data_dir / "metrics").resolve()
+    if directory.exists():  # an earlier run's files would be summed in
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, mode=0o700)
+    # Before prometheus-client is first imported, here and in every worker (forked or spawned): it
+    # picks its value store (memory or these files) once, at import.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    from silver_auth.core.logging import configure_logging  # noqa: PLC0415
+    from silver_auth.core.metrics import metrics_listener  # noqa: PLC0415
+
+    configure_logging(settings.log_level, settings.log_format)
+    shared = settings.model_copy(update={"prometheus_multiproc_dir": directory})
+    with metrics_listener(shared, process="serve"):
+        yield
+
+
 def _serve(settings: Settings, workers: int, server: str) -> None:
     _check_production(settings)
+    with _shared_metrics(settings, workers):
+        _run_server(settings, workers, server)
+
+
+def _run_server(settings: Settings, workers: int, server: str) -> None:
     if server == "granian":
         from granian import Granian  # noqa: PLC0415
         from granian.constants import Interfaces  # noqa: PLC0415

@@ -23,8 +23,11 @@ def worker(
     async def work(settings: Settings) -> None:
         from silver_auth.alerts.dispatcher import dispatching  # noqa: PLC0415 - keep `--help` fast
         from silver_auth.core.crypto import Sealer  # noqa: PLC0415
+        from silver_auth.core.logging import configure_logging  # noqa: PLC0415
+        from silver_auth.core.metrics import metrics_listener  # noqa: PLC0415
         from silver_auth.webhooks.delivery import DeliveryWorker  # noqa: PLC0415
 
+        configure_logging(settings.log_level, settings.log_format)
         if settings.is_production:  # L2: the service's own start-up check, for this process too
             from silver_auth.core.production_guard import alert_channel_violations  # noqa: PLC0415
 
@@ -37,13 +40,16 @@ def worker(
                 sent = await deliveries.run_until_idle()
                 out.print(f"attempts made: {sent}")
                 return
-            task = asyncio.create_task(deliveries.run_forever())
-            loop = asyncio.get_running_loop()
-            for stop in (signal.SIGTERM, signal.SIGINT):  # sends in flight finish, then it stops
-                loop.add_signal_handler(stop, deliveries.stop)
-            out.print("webhook worker running (SIGTERM to stop)")
-            with suppress(asyncio.CancelledError):
-                await task
+            # A listener of its own (attempt outcomes, the backlog): on a host that also runs the API,
+            # give the worker another SILVER_METRICS_PORT.
+            with metrics_listener(settings, process="worker"):
+                task = asyncio.create_task(deliveries.run_forever())
+                loop = asyncio.get_running_loop()
+                for stop in (signal.SIGTERM, signal.SIGINT):  # sends in flight finish, then it stops
+                    loop.add_signal_handler(stop, deliveries.stop)
+                out.print("webhook worker running (SIGTERM to stop)")
+                with suppress(asyncio.CancelledError):
+                    await task
             out.print("webhook worker stopped")
 
     run(work)

@@ -51,6 +51,15 @@ def _is_private_bind(host: str) -> bool:
     return address.is_loopback or address.is_private
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a hostname can resolve anywhere: name an address
+
+
 def _public_url_violations(settings: Settings) -> list[str]:
     problems = []
     for name, url in (("SILVER_ACCOUNTS_URL", settings.accounts_url), ("SILVER_AUTH_URL", settings.auth_url)):
@@ -70,6 +79,11 @@ def production_violations(settings: Settings) -> list[str]:
         problems.append(
             f"G5: SILVER_BIND_HOST={settings.bind_host} is not a loopback or private address; "
             "expose the API only through Caddy"
+        )
+    if settings.metrics_enabled and not _is_loopback(settings.metrics_host):
+        problems.append(
+            f"G5: SILVER_METRICS_HOST={settings.metrics_host} is not a loopback address; the metrics "
+            "listener is for a scraper on this host only (or set SILVER_METRICS_PORT=0)"
         )
     if not settings.cookie_secure:
         problems.append("G11: SESSION_COOKIE_SECURE must be true in production")

@@ -7,14 +7,19 @@ subject. The keys are those of `silver_auth.webhooks.events.SAMPLES` for each ty
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.core.metrics import count_session_created, count_sessions_revoked
+from silver_auth.db.session import on_commit
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.webhooks.events import EventType
 from silver_auth.webhooks.outbox import emit
 
+END_USER = "end_user"
+"""The kind label of end-user sessions in the session metrics."""
 HOSTED_PAGE = "hosted-page"
 """`via` of a sign-up or sign-in on the builtin hosted pages (audit records and events alike)."""
 
@@ -58,6 +63,7 @@ def emit_user_event(db: AsyncSession, kind: EventType, user: EndUser, data: dict
 
 
 def emit_session_created(db: AsyncSession, session: EndUserSession, *, via: str) -> None:
+    on_commit(db, partial(count_session_created, END_USER))
     emit(
         db,
         EventType.SESSION_CREATED,
@@ -69,6 +75,8 @@ def emit_session_created(db: AsyncSession, session: EndUserSession, *, via: str)
 
 def emit_sessions_revoked(db: AsyncSession, ended: Iterable[EndUserSession], *, reason: str) -> None:
     """One `session.revoked` per session that ended before its expiry (the caller set `revoked_at`)."""
+    ended = list(ended)
+    on_commit(db, partial(count_sessions_revoked, END_USER, reason, len(ended)))
     for session in ended:
         emit(
             db,

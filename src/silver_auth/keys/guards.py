@@ -11,7 +11,7 @@ from silver_auth.core.errors import Unauthorized
 from silver_auth.keys.service import KeyKind
 from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.runtime import runtime_of
-from silver_auth.web.deps import bearer_token
+from silver_auth.web.deps import bearer_token, set_actor
 from silver_auth.web.openapi import BEARER_SCHEME, AccessRule, documents_access
 
 SECRET_KEY_ACCESS = {"access": "secret-key"}
@@ -31,6 +31,7 @@ VERIFIED_KEY = "silver_auth.verified_key"
 
 def remember(scope: Scope, principal: KeyPrincipal) -> None:
     scope.setdefault("state", {})[VERIFIED_KEY] = principal
+    set_actor(scope, principal.key_id)  # the access log names the key, refused with a 429 or not
 
 
 def remembered(scope: Scope, kind: KeyKind) -> KeyPrincipal | None:
@@ -52,4 +53,5 @@ async def require_secret_key(request: ASGIConnection[Any, Any, Any, Any]) -> Key
     if principal is None:
         # WWW-Authenticate (Bearer, RFC 6750) is added to every /v1 401 by web.http.challenge.
         raise Unauthorized("a valid secret key is required: Authorization: Bearer sk_…")
+    set_actor(request.scope, principal.key_id)
     return principal

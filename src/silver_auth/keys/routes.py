@@ -32,7 +32,7 @@ from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.orgs.guards import DEVELOPER, VIEWER, resolves_org
 from silver_auth.projects.service import get_project
 from silver_auth.runtime import scope_runtime
-from silver_auth.web.deps import bearer_token
+from silver_auth.web.deps import bearer_token, set_actor
 from silver_auth.web.hot import hot_answer
 from silver_auth.web.openapi import OVER_QUOTA, problem
 
@@ -137,7 +137,10 @@ def _backend_project_hot(scope: Scope) -> BackendProjectAnswer | None:
     if key is None:
         raw = bearer_token(scope)
         key = None if raw is None else scope_runtime(scope).keys.cached(raw, "secret")
-    return None if key is None else backend_project_answer(key)
+    if key is None:
+        return None
+    set_actor(scope, key.key_id)
+    return backend_project_answer(key)
 
 
 @get(

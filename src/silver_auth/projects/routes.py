@@ -33,7 +33,7 @@ from silver_auth.projects.schemas import (
 from silver_auth.projects.service import ProjectService
 from silver_auth.runtime import runtime_of, scope_runtime
 from silver_auth.web.cors import allow_origins
-from silver_auth.web.deps import scope_header
+from silver_auth.web.deps import scope_header, set_actor
 from silver_auth.web.hot import hot_answer
 from silver_auth.web.openapi import (
     OVER_QUOTA,
@@ -201,6 +201,7 @@ def _client_config_hot(scope: Scope) -> ClientConfig | None:
         principal = None if raw is None else runtime.keys.cached(raw, "publishable")
     if principal is None:
         return None
+    set_actor(scope, principal.key_id)
     allow_origins(scope, principal.allowed_origins)
     return client_config_answer(principal, runtime.settings.auth_url)
 
@@ -235,5 +236,6 @@ async def client_config(
     principal = await runtime.keys.verify(header_key or publishable_key or "", "publishable")
     if principal is None:
         raise NotFound("no project for this publishable key")
+    set_actor(request.scope, principal.key_id)
     allow_origins(request.scope, principal.allowed_origins)
     return client_config_answer(principal, runtime.settings.auth_url)

@@ -26,6 +26,7 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import Hasher
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.ids import new_id
+from silver_auth.core.metrics import count_throttle_refusal
 from silver_auth.db.session import after_settle, transaction, write_lock
 from silver_auth.throttle.models import AuthFailure
 
@@ -171,6 +172,7 @@ class Throttle:
         now = clock.now()
         rows = [AuthFailure(id=new_id("af"), scope=x.scope, subject=x.subject, at=now) for x in limits]
         retry: int | None = None
+        exhausted: str | None = None
         async with transaction(self.sessionmaker) as own:
             await write_lock(own)
             if own.get_bind().dialect.name == "postgresql":
@@ -188,9 +190,11 @@ class Throttle:
                 ).one()
                 if count >= limit.max_failures:
                     retry = max(retry or 1, int((oldest + limit.window - now).total_seconds()) + 1)
+                    exhausted = exhausted or limit.scope
             if retry is None:
                 own.add_all(rows)
         if retry is not None:
+            count_throttle_refusal(exhausted or "unknown")
             raise TooManyAttempts(
                 "too many failed attempts; try again later", headers={"Retry-After": str(retry)}
             )

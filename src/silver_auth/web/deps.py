@@ -20,6 +20,14 @@ RESPONSE_HEADERS = "silver_auth.response_headers"
 fields); the app's before_send adds them to whatever answer goes out, errors included."""
 REQUEST_DB = "silver_auth.db"
 """Key of the request's database session in the ASGI scope state, once a guard or handler opened it."""
+ACTOR = "silver_auth.actor"
+"""Key of the id the request acts as (key, account) in the ASGI scope state, for the access log."""
+
+
+def set_actor(scope: Scope, actor_id: str) -> None:
+    """Name who the request acts as (a key id, an account id) once the domain code has established it;
+    the access log (web.access_log) writes it on the request's line. A plain dict write: hot path."""
+    scope.setdefault("state", {})[ACTOR] = actor_id
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:

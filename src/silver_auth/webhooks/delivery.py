@@ -28,6 +28,7 @@ from silver_auth.core import clock
 from silver_auth.core.crypto import Sealer, SealError
 from silver_auth.core.errors import WebhookUrlRefused
 from silver_auth.core.ids import new_id
+from silver_auth.core.metrics import count_webhook_attempt
 from silver_auth.core.redaction import redact_text
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.db.session import transaction, write_lock
@@ -394,6 +395,8 @@ class DeliveryWorker:
                 await db.execute(update(WebhookDelivery), changes)
             for endpoint, reason in disabled.values():
                 await self._disable(db, endpoint, reason)
+        for attempt in attempts:  # recorded: committed with the rows (G34)
+            count_webhook_attempt(str(attempt["outcome"]))
         return len(attempts)
 
     def _health(self, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime) -> str | None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.alerts.service import clear_alert, raise_alert
 from silver_auth.core import clock
+from silver_auth.core.metrics import set_webhook_backlog
 from silver_auth.db.session import transaction
 from silver_auth.settings import Settings
 from silver_auth.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -98,6 +99,7 @@ async def watch(sessionmaker: async_sessionmaker[AsyncSession], settings: Settin
         metrics = await delivery_metrics(db)
     now = clock.now()
     age_minutes = (now - metrics.oldest_pending_at).total_seconds() / 60 if metrics.oldest_pending_at else 0.0
+    set_webhook_backlog(metrics.backlog, metrics.retrying, age_minutes * 60)
     if (
         metrics.backlog >= settings.webhook_backlog_alert_count
         or age_minutes >= settings.webhook_backlog_alert_minutes

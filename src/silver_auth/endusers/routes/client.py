@@ -21,7 +21,7 @@ from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.keys.guards import require_secret_key
 from silver_auth.runtime import Runtime, runtime_of
 from silver_auth.web.cors import allow_origins
-from silver_auth.web.deps import bearer_token, request_ip
+from silver_auth.web.deps import bearer_token, request_ip, set_actor
 from silver_auth.web.openapi import BEARER_SCHEME, PUBLISHABLE_SCHEME, AccessRule, documents_access, problem
 
 Req = Request[Any, Any, Any]
@@ -60,6 +60,7 @@ async def _caller(request: Req) -> tuple[ProjectEnvironment, bool]:
                 "is required"
             )
         principal, confidential = found, False
+        set_actor(request.scope, principal.key_id)
     origin = request.headers.get("origin")
     if origin is not None and origin not in principal.allowed_origins:
         raise Forbidden("this page's origin is not one of the project's allowed origins")
