@@ -19,6 +19,7 @@ from tests.concurrent import send
 from tests.conftest import AppPool, base_settings
 from tests.endusers.support import REDIRECT, Browser, customer_project, sign_up
 from tests.factories import Harness
+from tests.observability.support import sample
 from tests.test_settings import production
 
 PROBLEM = "application/problem+json"
@@ -57,6 +58,8 @@ def test_g35_a_backend_key_past_its_plan_rate_gets_429_and_its_sibling_does_not(
     harness: Harness, small_plan: int
 ) -> None:
     first, second = secret_keys(harness, 2)
+    prefix = harness.backend("/v1/backend/project", second).json()["key"]["prefix"]
+    counted = sample("silver_rate_limited_total", policy="backend", key_prefix=first[: len(prefix)])
     answers = [harness.backend("/v1/backend/project", first) for _ in range(small_plan + 2)]
     assert [a.status_code for a in answers] == [200] * small_plan + [429, 429]
     for spent, answer in enumerate(answers[:small_plan], start=1):
@@ -71,6 +74,10 @@ def test_g35_a_backend_key_past_its_plan_rate_gets_429_and_its_sibling_does_not(
     assert int(refused.headers["Retry-After"]) == body["retry_after"]
     assert parsed(refused)["RateLimit"]["backend"]["r"] == 0
     assert refused.headers["cache-control"] == "no-store"
+    # Each refusal is counted for the metrics, by the key's display prefix (never the key).
+    assert (
+        sample("silver_rate_limited_total", policy="backend", key_prefix=first[: len(prefix)]) == counted + 2
+    )
     # Another key of the same project has a budget of its own.
     assert harness.backend("/v1/backend/project", second).status_code == 200
     assert harness.backend("/v1/backend/users", second).status_code == 200

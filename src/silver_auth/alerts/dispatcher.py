@@ -28,6 +28,7 @@ from silver_auth.alerts.records import (
     standing_keys,
 )
 from silver_auth.core import clock
+from silver_auth.core.metrics import count_alert_delivery
 from silver_auth.core.redaction import redact_text
 from silver_auth.settings import Settings
 
@@ -266,6 +267,7 @@ class AlertDispatcher:
 
 def _log_outcomes(alert_id: str | None, event: str, outcomes: list[ChannelOutcome]) -> None:
     for outcome in outcomes:
+        count_alert_delivery("delivered" if outcome.sent else "failed")
         if outcome.sent:
             log().info("alert_delivered", alert_id=alert_id, notification=event, channel=outcome.channel)
         else:

@@ -21,6 +21,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from silver_auth.core.errors import ProblemError
+from silver_auth.core.metrics import count_rate_limited
 from silver_auth.core.net import client_ip
 from silver_auth.keys.guards import remember
 from silver_auth.keys.verifier import KeyPrincipal
@@ -83,6 +84,7 @@ async def _count(runtime: Runtime, scope: Scope) -> list[Decision]:
             decisions, refused = [first], first
     runtime.sustained.observe(source, refused is not None, origin)
     if refused is not None:
+        count_rate_limited(refused.policy.name, None if isinstance(origin, str) else origin.prefix)
         raise RateLimited(
             f"Too many requests: the {refused.policy.name} limit allows {refused.policy.limit} per "
             f"{refused.policy.window_seconds} seconds",
