@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -55,8 +56,18 @@ MODES = ("bare", "metrics", "logged")
 PARTS = ("cpu", "wrk")
 
 
+def unlimited_plans() -> None:
+    """The plans' backend rate out of the bench's reach (as bench/ratelimit.py does): the limiter still
+    counts every request (it is on in every way measured here), and refuses none."""
+    from silver_auth.plans import service as plans  # noqa: PLC0415
+
+    for plan_id, plan in list(plans.PLANS.items()):
+        plans.PLANS[plan_id] = dataclasses.replace(plan, requests_per_minute=10**9)
+
+
 def patched_asgi() -> Any:
     """`silver_auth.app:asgi`, without the request observer when the switch says `off`."""
+    unlimited_plans()
     from silver_auth import app  # noqa: PLC0415
 
     if os.environ.get(SWITCH) == "off":
@@ -89,6 +100,9 @@ def mode_env(env: dict[str, str], mode: str, port: int) -> dict[str, str]:
         "SILVER_LOG_FORMAT": "json",
         "SILVER_ACCESS_LOG": "true" if mode == "logged" else "false",
         "SILVER_METRICS_PORT": "0",  # the listener is not on the request path; three servers, one port
+        # One address sends everything: its budgets must not run out (bench/ratelimit.py does the same).
+        "SILVER_RATE_LIMIT_CLIENT_PER_MINUTE": str(10**9),
+        "SILVER_RATE_LIMIT_ANONYMOUS_PER_MINUTE": str(10**9),
         SWITCH: "off" if mode == "bare" else "on",
         "PYTHONPATH": str(tp.BENCH),
     }
@@ -199,6 +213,8 @@ def cpu_part(requests: int, rounds: int) -> list[CpuRow]:
             "SILVER_LOG_LEVEL": "INFO",
             "SILVER_LOG_FORMAT": "json",
             "SILVER_METRICS_PORT": "0",
+            "SILVER_RATE_LIMIT_CLIENT_PER_MINUTE": str(10**9),
+            "SILVER_RATE_LIMIT_ANONYMOUS_PER_MINUTE": str(10**9),
         }
         tp.migrate(env, workdir)
         keys = tp.seed(env)
@@ -213,6 +229,7 @@ def cpu_part(requests: int, rounds: int) -> list[CpuRow]:
 
 
 async def _cpu_rounds(secret: str, requests: int, rounds: int, log_path: Path) -> list[CpuRow]:
+    unlimited_plans()
     from silver_auth.app import create_app  # noqa: PLC0415 - after the environment is in place
     from silver_auth.settings import load_settings  # noqa: PLC0415
     from silver_auth.web.access_log import AccessLog  # noqa: PLC0415

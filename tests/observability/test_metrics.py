@@ -148,13 +148,13 @@ def test_the_limiter_and_alert_helpers_count(harness: Harness) -> None:
     """The limiter and the alert router call these (issue 10, items 1, 4 and 5)."""
     keyed = sample("silver_rate_limited_total", policy="backend", key_prefix="sk_live_ab12")
     anonymous = sample("silver_rate_limited_total", policy="sign_in", key_prefix="none")
-    delivered = sample("silver_alert_deliveries_total", outcome="delivered")
+    sent = sample("silver_alert_deliveries_total", outcome="sent")
     metrics.count_rate_limited("backend", "sk_live_ab12")
     metrics.count_rate_limited("sign_in", None)
-    metrics.count_alert_delivery("delivered")
+    metrics.count_alert_delivery("sent")
     assert sample("silver_rate_limited_total", policy="backend", key_prefix="sk_live_ab12") == keyed + 1
     assert sample("silver_rate_limited_total", policy="sign_in", key_prefix="none") == anonymous + 1
-    assert sample("silver_alert_deliveries_total", outcome="delivered") == delivered + 1
+    assert sample("silver_alert_deliveries_total", outcome="sent") == sent + 1
 
 
 def test_every_metric_is_in_the_exposition_with_help(harness: Harness) -> None:

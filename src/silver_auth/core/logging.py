@@ -35,22 +35,23 @@ _PLAIN = frozenset({int, float, bool, type(None)})
 """Values redact() returns as they are, under any key: skipped without a call (a line per request)."""
 
 
-_REDACTED_TEXTS: dict[tuple[str, str], str] = {}
-"""redact() of short texts by field, remembered: most fields of most lines repeat (route, method, actor,
-address), and a line per request is written. Bounded: emptied when full."""
+_CLEAN_TEXTS: set[tuple[str, str]] = set()
+"""Short (field, text) pairs redact() left as they were, remembered: most fields of most lines repeat
+(route, method, actor, address), and a line per request is written. A text redact() changed is never
+kept (no secret stays here). Bounded: emptied when full."""
 _REMEMBERED_TEXTS = 4096
 _REMEMBERED_LENGTH = 100
 
 
 def _redact_text_field(key: str, value: str) -> str:
     pair = (key, value)
-    clean: str | None = _REDACTED_TEXTS.get(pair)
-    if clean is None:
-        clean = redact(value, key)
-        if len(value) <= _REMEMBERED_LENGTH:
-            if len(_REDACTED_TEXTS) >= _REMEMBERED_TEXTS:
-                _REDACTED_TEXTS.clear()
-            _REDACTED_TEXTS[pair] = clean
+    if pair in _CLEAN_TEXTS:
+        return value
+    clean: str = redact(value, key)
+    if clean == value and len(value) <= _REMEMBERED_LENGTH:
+        if len(_CLEAN_TEXTS) >= _REMEMBERED_TEXTS:
+            _CLEAN_TEXTS.clear()
+        _CLEAN_TEXTS.add(pair)
     return clean
 
 

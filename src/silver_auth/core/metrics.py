@@ -251,7 +251,7 @@ def count_sessions_revoked(kind: str, reason: str, count: int = 1) -> None:
 
 
 def count_alert_delivery(outcome: str) -> None:
-    """One alert delivery attempt to a channel: `delivered`, `failed`, …"""
+    """One alert sent to one channel: `sent` or `failed`, as alerts/ records the delivery (L2)."""
     ALERT_DELIVERIES.labels(outcome).inc()
 
 
