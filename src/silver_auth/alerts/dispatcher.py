@@ -267,7 +267,7 @@ class AlertDispatcher:
 
 def _log_outcomes(alert_id: str | None, event: str, outcomes: list[ChannelOutcome]) -> None:
     for outcome in outcomes:
-        count_alert_delivery("delivered" if outcome.sent else "failed")
+        count_alert_delivery("sent" if outcome.sent else "failed")
         if outcome.sent:
             log().info("alert_delivered", alert_id=alert_id, notification=event, channel=outcome.channel)
         else:
