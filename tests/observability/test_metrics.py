@@ -145,7 +145,7 @@ def test_g34_webhook_outcomes_and_backlog(hooks: Harness) -> None:
 
 
 def test_the_limiter_and_alert_helpers_count(harness: Harness) -> None:
-    """What the limiter (its 429s, by policy and key prefix) and the alert router (each channel delivery) count."""
+    """What the limiter (its 429s, by policy and key prefix) and the alert router (deliveries) count."""
     keyed = sample("silver_rate_limited_total", policy="backend", key_prefix="sk_live_ab12")
     anonymous = sample("silver_rate_limited_total", policy="sign_in", key_prefix="none")
     sent = sample("silver_alert_deliveries_total", outcome="sent")
