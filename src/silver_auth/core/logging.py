@@ -134,8 +134,11 @@ class _Stderr:
 
     def msg(self, message: str) -> None:
         stream = sys.stderr
-        stream.write(message + "\n")  # one write: lines of two threads never interleave
-        stream.flush()
+        try:
+            stream.write(message + "\n")  # one write: lines of two threads never interleave
+            stream.flush()
+        except (OSError, ValueError):  # stderr closed (a shutdown, a finished capture): a log line
+            pass  # that cannot be written must not stop the task that wrote it (the sealer, a worker)
 
     log = debug = info = warn = warning = error = err = critical = exception = fatal = failure = msg
 
