@@ -227,6 +227,34 @@ class Settings(BaseSettings):
     alert_dedupe_minutes: float = Field(60.0, alias="SILVER_ALERT_DEDUPE_MINUTES", ge=0, le=7 * 24 * 60)
     alert_timeout_seconds: float = Field(10.0, alias="SILVER_ALERT_TIMEOUT_SECONDS", gt=0, le=120)
     # --- end Alerts ---
+    # --- Operations: backups, restore drills, the launch monitor, doctor (G22-G24, L1, L3, L4) ---
+    backup_dir: Path | None = Field(
+        None,
+        alias="SILVER_BACKUP_DIR",
+        description="Local backup copies; default `$SILVER_DATA_DIR/backups`.",
+    )
+    backup_keep_local: int = Field(7, alias="SILVER_BACKUP_KEEP_LOCAL", gt=0, le=1000)
+    """Local copies kept; older ones are deleted after each successful backup."""
+    backup_env_file: Path | None = Field(
+        None,
+        alias="SILVER_BACKUP_ENV_FILE",
+        description="G23: the offsite credentials (restic repository and password, or the age recipient), "
+        "mode 0600; `$SILVER_DATA_DIR/env.backup` when unset.",
+    )
+    backup_interval_hours: float = Field(24.0, alias="SILVER_BACKUP_INTERVAL_HOURS", ge=0, le=24 * 7)
+    """How often `silver-auth worker` makes a backup; 0 turns the schedule off (L3)."""
+    backup_max_age_hours: float = Field(26.0, alias="SILVER_BACKUP_MAX_AGE_HOURS", gt=0)
+    """Doctor fails G22/L3, and the worker alerts, when the newest good backup is older than this."""
+    restore_drill_max_age_days: float = Field(30.0, alias="SILVER_RESTORE_DRILL_MAX_AGE_DAYS", gt=0)
+    """Doctor fails G24/L4 when no successful restore drill is newer than this."""
+    monitor_publishable_key: str | None = Field(None, alias="SILVER_MONITOR_PUBLISHABLE_KEY")
+    """The `pk_…` key `silver-auth monitor` reads client-config with (public by design)."""
+    monitor_secret_key_file: Path | None = Field(None, alias="SILVER_MONITOR_SECRET_KEY_FILE")
+    """A file holding the canary `sk_…` key of the backend-key check; read, never printed."""
+    monitor_timeout_seconds: float = Field(10.0, alias="SILVER_MONITOR_TIMEOUT_SECONDS", gt=0, le=120)
+    monitor_max_age_minutes: float = Field(15.0, alias="SILVER_MONITOR_MAX_AGE_MINUTES", gt=0)
+    """Doctor fails L1 when no monitor run is newer than this."""
+    # --- end Operations ---
     # --- Authentik (SILVER_IDENTITY=authentik): provisioning API and console sign-in (G8, G10) ---
     authentik_url: str | None = Field(
         None, alias="SILVER_AUTHENTIK_URL", description="Authentik's base URL; the API is below /api/v3."
@@ -378,6 +406,16 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return urlsplit(self.database_url.get_secret_value()).password
         return self.postgres_password.get_secret_value() if self.postgres_password else None
+
+    @property
+    def backup_directory(self) -> Path:
+        """Where local backup copies go: SILVER_BACKUP_DIR, else `backups` in the data directory."""
+        return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
+
+    @property
+    def backup_env_path(self) -> Path:
+        """The offsite credentials (G23): SILVER_BACKUP_ENV_FILE, else `env.backup` in the data directory."""
+        return self.backup_env_file if self.backup_env_file is not None else self.data_dir / "env.backup"
 
     def alert_channel_urls(self) -> list[str]:
         """SILVER_ALERT_URLS, one apprise URL each. A comma separates two URLs only when the next one

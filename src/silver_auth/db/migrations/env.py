@@ -21,6 +21,7 @@ from silver_auth.db.engine import create_private_sqlite_file
 from silver_auth.endusers import models as endusers
 from silver_auth.keys import models as keys
 from silver_auth.mfa import models as mfa
+from silver_auth.ops import models as ops
 from silver_auth.orgs import models as orgs
 from silver_auth.projects import models as projects
 from silver_auth.settings import load_settings, normalize_database_url
@@ -37,6 +38,7 @@ MODEL_MODULES = (
     endusers,
     keys,
     mfa,
+    ops,
     orgs,
     projects,
     signing,
