@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.processes import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,13 +37,6 @@ PASSWORD = "newcomer passphrase, long enough"
 EMAIL = "newcomer@example.com"
 STARTUP_SECONDS = 60  # bounded; generous because a loaded CI box imports slowly
 STOP_SECONDS = 20
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def newcomer_env(port: int | None = None) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import pytest
@@ -35,10 +34,3 @@ def request_lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 def sample(name: str, **labels: str) -> float:
     """A sample's value in the service's registry (0 when the series does not exist yet)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

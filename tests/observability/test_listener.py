@@ -24,7 +24,7 @@ from silver_auth.core.metrics import metrics_listener
 from silver_auth.core.production_guard import production_violations
 from silver_auth.settings import Settings
 from tests.conftest import base_settings
-from tests.observability.support import free_port
+from tests.processes import free_port
 
 DEADLINE = 60.0
 """Seconds a test waits for a process to answer: bounded, never a timing assertion."""

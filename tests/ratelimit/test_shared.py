@@ -19,7 +19,8 @@ from silver_auth.ratelimit.limiter import FALLBACK_ALERT, RateLimiter
 from silver_auth.throttle.policies import RatePolicy
 from tests.conftest import base_settings
 from tests.factories import Harness
-from tests.ratelimit.support import api_processes, redis_server, settings_env
+from tests.processes import api_processes, settings_env
+from tests.ratelimit.support import redis_server
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +44,8 @@ def test_g35_two_processes_share_one_limit_and_survive_redis_going_away(
             SILVER_RATE_LIMIT_ANONYMOUS_PER_MINUTE=str(ANONYMOUS_LIMIT),
             SILVER_RATE_LIMIT_FALLBACK_RETRY_SECONDS="1",
         )
-        with api_processes(2, env, logs) as urls, httpx.Client(timeout=10) as client:
-            servers = itertools.cycle(urls)
+        with api_processes(2, env, logs) as processes, httpx.Client(timeout=10) as client:
+            servers = itertools.cycle(process.url for process in processes)
 
             def backend(secret: str) -> httpx.Response:
                 return client.get(
@@ -67,8 +68,8 @@ def test_g35_two_processes_share_one_limit_and_survive_redis_going_away(
             assert {a.status_code for a in during} <= {200, 429}, "never a 5xx while Redis is away"
             # Counted per process now: each admits up to the whole limit, and no more.
             assert ANONYMOUS_LIMIT < [a.status_code for a in during].count(200) <= 2 * ANONYMOUS_LIMIT
-            for url in urls:
-                health = client.get(f"{url}/health")
+            for process in processes:
+                health = client.get(f"{process.url}/health")
                 assert health.status_code == 200
                 assert health.json()["status"] == "degraded"
                 assert health.json()["checks"]["rate_limiter"].startswith("degraded: Redis unreachable")
