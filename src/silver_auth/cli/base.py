@@ -31,13 +31,17 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def settings_or_exit(*, new_database: bool = False) -> Settings:
+def settings_or_exit(*, new_database: bool = False, fill_secrets: bool = True) -> Settings:
     """load_settings(), with a bad setting reported in one line that names it (never its value).
+    `fill_secrets=False` (a command that needs none of the service's secrets) writes nothing: the
+    environment's settings as they are.
 
     Unless `new_database` (migrate, dev, serve), the embedded default's database must exist already: a
     command run from another directory would otherwise make a new, empty data dir there and fail on
     it (the data dir is `.silver` in the working directory unless SILVER_DATA_DIR says otherwise)."""
     try:
+        if not fill_secrets:
+            return environment_settings()
         if not new_database:
             _embedded_database_exists(environment_settings())
         return load_settings()
