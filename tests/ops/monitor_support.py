@@ -4,19 +4,26 @@ script in a subprocess), a stand-in edge in front of the API, and reads of what 
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import ssl
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from silver_auth.alerts.models import Alert, AlertDelivery
@@ -137,9 +144,56 @@ class Flaws:
     """JSON merged into the upstream's answer of these paths (a debug layer)."""
 
 
+NO_FLAWS = Flaws({}, {}, {})
+
+
+def private_ca(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """A CA of this test's own (its certificate in `ca.pem`) and a server context holding a certificate
+    it issued for 127.0.0.1, as Caddy's internal CA issues one."""
+    now = datetime.now(UTC)
+
+    def certificate(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: Any, ca: bool
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "monitor test CA")])
+    ca_cert = certificate("monitor test CA", ca_key, ca_name, ca_key, True)
+    server_cert = certificate("127.0.0.1", server_key, ca_name, ca_key, False)
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    chain, key_file = directory / "server.pem", directory / "server.key"
+    chain.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain, key_file)
+    return ca_file, context
+
+
 @contextmanager
-def stand_in_edge(upstream: str, flaws: Flaws) -> Iterator[str]:
-    """A real reverse proxy on loopback in front of `upstream`, with a broken deployment's `flaws`."""
+def stand_in_edge(upstream: str, flaws: Flaws, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A real reverse proxy on loopback in front of `upstream`, with a broken deployment's `flaws`
+    (over TLS with `tls`)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -172,10 +226,12 @@ def stand_in_edge(upstream: str, flaws: Flaws) -> Iterator[str]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -15,10 +15,12 @@ from silver_auth.ops.monitor import CHECK_NAMES
 from tests.alerts.support import json_url, messages
 from tests.factories import Harness
 from tests.ops.monitor_support import (
+    NO_FLAWS,
     Flaws,
     Service,
     monitor_alerts,
     monitor_runs,
+    private_ca,
     recorded_text,
     seed_service,
     stand_in_edge,
@@ -52,6 +54,12 @@ def outcomes(parsed: dict[str, object]) -> dict[str, str]:
     return {check["name"]: check["outcome"] for check in checks}
 
 
+def reason_of(parsed: dict[str, object], name: str) -> str:
+    checks = parsed["checks"]
+    assert isinstance(checks, list)
+    return str(next(check["reason"] for check in checks if check["name"] == name))
+
+
 def host_of(url: str) -> str:
     return url.split("://", 1)[1]
 
@@ -70,9 +78,9 @@ def test_l1_every_launch_check_passes_against_the_service_and_the_run_is_recorde
     parsed = report(as_json)
     assert outcomes(parsed) == dict.fromkeys(CHECK_NAMES, "pass")
     assert parsed["overall"] == "pass" and parsed["base_url"] == service.api.url
-    reasons = {check["name"]: check["reason"] for check in parsed["checks"]}  # type: ignore[attr-defined]
-    assert service.project_id in reasons["client-config"] and "Canary" in reasons["client-config"]
-    assert service.project_id in reasons["backend-key"]
+    assert service.project_id in reason_of(parsed, "client-config")
+    assert "Canary" in reason_of(parsed, "client-config")
+    assert service.project_id in reason_of(parsed, "backend-key")
     assert human.returncode == 0, human
     assert all(f"PASS {name}" in human.stdout for name in CHECK_NAMES), human
     runs = monitor_runs(service.harness)
@@ -212,13 +220,13 @@ def test_l1_a_broken_edge_fails_the_console_boundary_and_pages_for_it(
     for result in (broken_edge, broken_accounts_host, broken_auth_host):
         assert result.returncode == 1, result
         assert outcomes(report(result)) == {**dict.fromkeys(CHECK_NAMES, "pass"), "console-boundary": "fail"}
-    reason = next(c["reason"] for c in report(broken_edge)["checks"] if c["name"] == "console-boundary")  # type: ignore[attr-defined]
+    reason = reason_of(report(broken_edge), "console-boundary")
     assert f"GET {edge}/console/api/me anonymously answered 200" in reason
     assert f"GET {edge}/console/api/me with the backend key answered 200" in reason
     assert f"GET {edge}/metrics answered 200" in reason
     assert "/v1/config holds a secret-shaped value at $.debug.signing" in reason
     for result in (broken_accounts_host, broken_auth_host):
-        reason = next(c["reason"] for c in report(result)["checks"] if c["name"] == "console-boundary")  # type: ignore[attr-defined]
+        reason = reason_of(report(result), "console-boundary")
         assert f"GET {edge}/console/api/me anonymously answered 200" in reason
         assert f"{service.api.url}/console" not in reason  # the API refuses where it serves
     # The first and third runs watch the same base URL: one alert between them, sent once.
@@ -230,6 +238,22 @@ def test_l1_a_broken_edge_fails_the_console_boundary_and_pages_for_it(
     outputs = [r.stdout + r.stderr for r in (broken_edge, broken_accounts_host, broken_auth_host)]
     for secret in (service.secret_key, leaked):
         assert_never_shown(secret, service, *outputs, *(json.dumps(m) for m in sent))
+
+
+def test_l1_a_private_ca_is_trusted_only_when_given(service: Service, tmp_path: Path) -> None:
+    """Behind TLS from a CA of its own (as Caddy's internal CA): untrusted by default, in one line per
+    check; trusted with --ca-file, or SSL_CERT_FILE."""
+    ca_file, tls = private_ca(tmp_path)
+    with stand_in_edge(service.api.url, NO_FLAWS, tls) as edge:
+        untrusted, given = service.monitors([("--json", edge), ("--json", edge, "--ca-file", str(ca_file))])
+        [from_env] = service.monitors([("--json", edge)], SSL_CERT_FILE=str(ca_file))
+    assert untrusted.returncode == 1, untrusted
+    assert outcomes(report(untrusted)) == dict.fromkeys(CHECK_NAMES, "fail")
+    assert "TLS certificate not trusted" in reason_of(report(untrusted), "health")
+    assert "--ca-file" in reason_of(report(untrusted), "health")
+    for trusted in (given, from_env):
+        assert trusted.returncode == 0, trusted
+        assert outcomes(report(trusted)) == dict.fromkeys(CHECK_NAMES, "pass")
 
 
 def test_l1_without_a_database_the_checks_run_and_alerts_go_to_the_log(tmp_path: Path) -> None:
