@@ -278,11 +278,12 @@ def test_l1_without_a_database_the_checks_run_and_alerts_go_to_the_log(tmp_path:
         (("https://auth.seqn.in", "--every", "3d"), "--every must be a number of seconds"),
         (("https://auth.seqn.in", "--every", "0s"), "--every must be between 1s and 24h"),
         (("https://auth.seqn.in", "--ca-file", "/nonexistent/ca.pem"), "--ca-file /nonexistent/ca.pem"),
+        (("https://auth.seqn.in", "--publishable-key", "sk_test_" + "x" * 43), "is a secret key"),
     ],
 )
 def test_l1_bad_arguments_fail_in_one_line(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
     [result] = run_many([(("monitor", *args), cli_env(tmp_path / "data"), "")], tmp_path)
     assert result.returncode == 2, result
     line = result.one_line_failure()
-    assert says in line and "pw" not in line
+    assert says in line and "pw" not in line and "xxxxxxxx" not in line
     assert not (tmp_path / "data").exists()

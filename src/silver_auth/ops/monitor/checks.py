@@ -177,6 +177,8 @@ def _status(response: httpx.Response) -> str:
 
 async def _health(probe: _Probe) -> tuple[Outcome, str]:
     response = await probe.get(probe.target.url("/health"))
+    if response.status_code not in (200, 503):  # an edge's 502 page, a redirect: not the service's answer
+        raise CheckFailed(_status(response))
     body = _json(response)
     probe.public_bodies["/health"] = body
     status = body.get("status") if isinstance(body, dict) else None

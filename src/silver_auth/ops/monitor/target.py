@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from silver_auth.core.redaction import SECRET_PATTERN
+
 INTERVAL = re.compile(r"(\d+)\s*([smh]?)")
 INTERVAL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 MAX_INTERVAL_SECONDS = 24 * 3600
@@ -66,6 +68,12 @@ class MonitorTarget:
         publishable_key: str | None = None,
         secret_key_file: Path | None = None,
     ) -> MonitorTarget:
+        if publishable_key and SECRET_PATTERN.search(publishable_key):
+            # Never echoed: it is a secret, and it may already be in shell history or argv.
+            raise TargetError(
+                "the publishable key given is a secret key: the backend-key check reads that one from "
+                "SILVER_MONITOR_SECRET_KEY_FILE (rotate it if it was typed on a command line)"
+            )
         return cls(
             public_url(base_url, "BASE_URL"),
             public_url(accounts_url, "--accounts-url") if accounts_url else None,
