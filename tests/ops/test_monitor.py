@@ -136,6 +136,7 @@ def test_l1_l2_an_outage_pages_once_and_its_end_once_across_one_shot_runs(servic
     assert "health passes again" in recovery["message"]
     [(alert, deliveries)] = monitor_alerts(service.harness)
     assert alert.state == "cleared" and [d.event for d in deliveries] == ["raised", "resolved"]
+    assert alert.occurrences == 1  # the runs while it stood did not even raise it again
     assert [report(r)["alerts"] for r in results[4:]] == [
         {"raised": [], "cleared": [subject]},
         {"raised": [], "cleared": []},

@@ -72,7 +72,7 @@ def test_l1_secret_shapes_are_found_by_path_never_by_value() -> None:
         "dsn": "postgresql://silver:hunter22@db/silver",
         "authentik": authentik_token,
         "known": "prefix-known-canary-value-suffix",
-        KEY: "as a key",
+        KEY: {"nested": KEY},
         # Not secrets: a digest, a long word, an id, a publishable key, a URL without credentials.
         "sha256": "9f" * 32,
         "word": "a" * 80,
@@ -90,6 +90,7 @@ def test_l1_secret_shapes_are_found_by_path_never_by_value() -> None:
         "$.authentik",
         "$.known",
         "$ (a key)",
+        "$.[REDACTED].nested",
     ]
     assert not [path for path in found if KEY in path or authentik_token in path]
 

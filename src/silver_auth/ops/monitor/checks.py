@@ -67,9 +67,10 @@ def secret_shaped_paths(value: Any, known: Iterable[str] = (), path: str = "$") 
     if isinstance(value, dict):
         found = []
         for name, item in value.items():
-            if _secret_shaped(str(name), secrets):
+            shaped = _secret_shaped(str(name), secrets)
+            if shaped:
                 found.append(f"{path} (a key)")
-            found += secret_shaped_paths(item, secrets, f"{path}.{name}")
+            found += secret_shaped_paths(item, secrets, f"{path}.{REDACTED if shaped else name}")
         return found
     if isinstance(value, list):
         return [
