@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -271,3 +271,11 @@ async def list_alerts(
         ],
         next_offset=offset + limit if len(alerts) > limit else None,
     )
+
+
+async def purge_cleared_before(db: AsyncSession, cutoff: datetime) -> int:
+    """Delete alerts cleared before `cutoff`, with their channels' outcomes; standing ones stay."""
+    old = select(Alert.id).where(Alert.state == "cleared", Alert.cleared_at < cutoff)
+    await db.execute(delete(AlertDelivery).where(AlertDelivery.alert_id.in_(old)))
+    result = await db.execute(delete(Alert).where(Alert.state == "cleared", Alert.cleared_at < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]
