@@ -12,7 +12,7 @@ import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyrage
@@ -120,7 +120,8 @@ class Restic:
                 copies.append(OffsiteCopy("restic", ids[0], str(snapshot["id"]), moment))
         if not copies:
             raise BackupError(f"the restic repository holds no `{TAG}` backup yet: run `silver-auth backup`")
-        return max(copies, key=lambda copy: copy.backup_id)  # backup ids sort by the time they were made
+        # Backup ids sort by the time they were made; of two snapshots of one backup, the newer counts.
+        return max(copies, key=lambda copy: (copy.backup_id, copy.time or datetime.min.replace(tzinfo=UTC)))
 
     async def fetch(self, copy: OffsiteCopy, target: Path) -> None:
         await self._run("restore", copy.reference, "--target", str(target))
