@@ -26,7 +26,15 @@ from silver_auth.ops.backup.schedule import (
 from silver_auth.ops.backup.service import FAILED_KIND, database_label
 from silver_auth.settings import Settings
 from tests.factories import Harness
-from tests.ops.backup_support import SILVER_AUTH, alerts, cli_env, needs_restic, runs, write_env_backup
+from tests.ops.backup_support import (
+    SILVER_AUTH,
+    alerts,
+    cli_env,
+    needs_restic,
+    recorded_text,
+    runs,
+    write_env_backup,
+)
 
 HOUR = 3600.0
 
@@ -153,7 +161,7 @@ def test_l3_no_good_backup_within_the_max_age_raises_backup_missed(
 def test_l3_the_worker_process_makes_the_scheduled_backup(
     harness: Harness, settings: Settings, tmp_path: Path
 ) -> None:
-    write_env_backup(settings, tmp_path, "age")
+    offsite = write_env_backup(settings, tmp_path, "age")
     env = cli_env(settings, tmp_path, SILVER_BACKUP_INTERVAL_HOURS="24")
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
@@ -170,4 +178,6 @@ def test_l3_the_worker_process_makes_the_scheduled_backup(
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0, (tmp_path / "worker.log").read_text()
         log.close()
-    assert "backups every 24 h" in (tmp_path / "worker.log").read_text()
+    output = (tmp_path / "worker.log").read_text()
+    assert "backups every 24 h" in output and "backup_made" in output
+    assert offsite.secrets[0] not in output + recorded_text(harness)

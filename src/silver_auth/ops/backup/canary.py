@@ -81,8 +81,9 @@ def _app_environment(settings: Settings, database_url: str, data_dir: Path, port
     secrets = {
         "SESSION_SECRET": settings.secret("session_secret").decode(),
         "SILVER_KEY_PEPPER": settings.secret("key_pepper").decode(),
-        "SILVER_SEALING_KEYS": settings.sealing_keys.get_secret_value() if settings.sealing_keys else "",
     }
+    if settings.sealing_keys is not None:
+        secrets["SILVER_SEALING_KEYS"] = settings.sealing_keys.get_secret_value()
     passed = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
     return (
         passed
