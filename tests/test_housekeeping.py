@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from silver_auth.alerts.models import Alert, AlertDelivery
 from silver_auth.core import clock
 from silver_auth.db.session import transaction
 from silver_auth.ops.housekeeping import purge_expired
@@ -53,3 +56,57 @@ def test_purge_drops_only_what_has_expired(harness: Harness) -> None:
     fresh_owner.ok("GET", "/console/api/me")
     assert exchange(harness, project, fresh_code).status_code == 200
     assert _purge(harness) == dict.fromkeys(counts, 0)  # nothing more to do
+
+
+def _alert(alert_id: str, *, state: str, cleared_days_ago: float | None) -> Alert:
+    now = clock.now()
+    return Alert(
+        id=alert_id,
+        kind="test_kind",
+        subject=alert_id,
+        message="m",
+        context={},
+        state=state,
+        raised_at=now - timedelta(days=400),
+        last_seen_at=now - timedelta(days=400),
+        occurrences=1,
+        notified_at=now - timedelta(days=400),
+        cleared_at=None if cleared_days_ago is None else now - timedelta(days=cleared_days_ago),
+    )
+
+
+def test_purge_drops_alerts_cleared_half_a_year_ago_with_their_deliveries(harness: Harness) -> None:
+    rows = {
+        "alr_old": _alert("alr_old", state="cleared", cleared_days_ago=200),
+        "alr_recent": _alert("alr_recent", state="cleared", cleared_days_ago=20),
+        "alr_standing": _alert("alr_standing", state="raised", cleared_days_ago=None),
+    }
+
+    async def seed() -> None:
+        async with transaction(harness.runtime.sessionmaker) as db:
+            db.add_all(rows.values())
+            await db.flush()
+            db.add_all(
+                AlertDelivery(
+                    id=f"alrd_{alert_id}",
+                    alert_id=alert_id,
+                    event="raised",
+                    channel_index=1,
+                    channel="json://127.0.0.1",
+                    service="JSON",
+                    status="sent",
+                    at=clock.now() - timedelta(days=400),
+                )
+                for alert_id in rows
+            )
+
+    harness.run(seed)
+    assert _purge(harness)["alerts"] == 1
+
+    async def left() -> tuple[list[str], list[str]]:
+        async with transaction(harness.runtime.sessionmaker) as db:
+            alerts = await db.scalars(select(Alert.id).order_by(Alert.id))
+            deliveries = await db.scalars(select(AlertDelivery.alert_id).order_by(AlertDelivery.alert_id))
+            return list(alerts), list(deliveries)
+
+    assert harness.run(left) == (["alr_recent", "alr_standing"], ["alr_recent", "alr_standing"])

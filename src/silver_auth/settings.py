@@ -245,8 +245,29 @@ class Settings(BaseSettings):
     """How often `silver-auth worker` makes a backup; 0 turns the schedule off (L3)."""
     backup_max_age_hours: float = Field(26.0, alias="SILVER_BACKUP_MAX_AGE_HOURS", gt=0)
     """Doctor fails G22/L3, and the worker alerts, when the newest good backup is older than this."""
+    backup_pg_bin_dir: Path | None = Field(
+        None,
+        alias="SILVER_BACKUP_PG_BIN_DIR",
+        description="Where `pg_dump` and `pg_restore` of the server's major version are; unset: PATH.",
+    )
     restore_drill_max_age_days: float = Field(30.0, alias="SILVER_RESTORE_DRILL_MAX_AGE_DAYS", gt=0)
     """Doctor fails G24/L4 when no successful restore drill is newer than this."""
+    restore_drill_database_prefix: str = Field(
+        "silver_drill_", alias="SILVER_RESTORE_DRILL_DATABASE_PREFIX", pattern=r"^[a-z_][a-z0-9_]{0,39}$"
+    )
+    """Postgres: the drill restores into a new database of this name plus random letters, then drops it."""
+    restore_drill_canary_key_file: Path | None = Field(None, alias="SILVER_RESTORE_DRILL_CANARY_KEY_FILE")
+    """A file holding the canary `sk_…` key the drill verifies on the restored copy (unset: the monitor's)."""
+    restore_drill_canary_account: str | None = Field(None, alias="SILVER_RESTORE_DRILL_CANARY_ACCOUNT")
+    """The email of the canary console account the drill signs in with on the restored copy."""
+    restore_drill_canary_password_file: Path | None = Field(
+        None, alias="SILVER_RESTORE_DRILL_CANARY_PASSWORD_FILE"
+    )
+    """A file holding the canary account's password; read, never printed."""
+    restore_drill_startup_seconds: float = Field(
+        60.0, alias="SILVER_RESTORE_DRILL_STARTUP_SECONDS", gt=0, le=600
+    )
+    """How long the drill waits for the app it starts on the restored copy to answer /health."""
     monitor_publishable_key: str | None = Field(None, alias="SILVER_MONITOR_PUBLISHABLE_KEY")
     """The `pk_…` key `silver-auth monitor` reads client-config with (public by design)."""
     monitor_secret_key_file: Path | None = Field(None, alias="SILVER_MONITOR_SECRET_KEY_FILE")
@@ -416,6 +437,11 @@ class Settings(BaseSettings):
     def backup_env_path(self) -> Path:
         """The offsite credentials (G23): SILVER_BACKUP_ENV_FILE, else `env.backup` in the data directory."""
         return self.backup_env_file if self.backup_env_file is not None else self.data_dir / "env.backup"
+
+    @property
+    def drill_canary_key_path(self) -> Path | None:
+        """The drill's canary key: SILVER_RESTORE_DRILL_CANARY_KEY_FILE, else the monitor's canary key."""
+        return self.restore_drill_canary_key_file or self.monitor_secret_key_file
 
     def alert_channel_urls(self) -> list[str]:
         """SILVER_ALERT_URLS, one apprise URL each. A comma separates two URLs only when the next one

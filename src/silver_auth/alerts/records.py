@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -93,21 +93,27 @@ async def _decide_raise(db: AsyncSession, notice: Notice, window: timedelta) -> 
         if _rowcount(reopened) != 1:
             raise Conflict
         return Decision(latest.id, send=False)
-    alert = Alert(
+    alert = _new_alert(notice, state="raised", notified_at=now)
+    db.add(alert)
+    await db.flush()
+    return Decision(alert.id, send=True)
+
+
+def _new_alert(notice: Notice, *, state: str, notified_at: datetime, **ending: Any) -> Alert:
+    """A first alert row of the notice's (kind, subject), seen once, at the notice's time."""
+    return Alert(
         id=new_id("alr"),
         kind=notice.kind,
         subject=notice.subject,
         message=notice.message,
         context=notice.context,
-        state="raised",
+        state=state,
         raised_at=notice.at,
         last_seen_at=notice.at,
         occurrences=1,
-        notified_at=now,
+        notified_at=notified_at,
+        **ending,
     )
-    db.add(alert)
-    await db.flush()
-    return Decision(alert.id, send=True)
 
 
 async def _decide_clear(db: AsyncSession, notice: Notice) -> Decision | None:
@@ -200,16 +206,9 @@ async def record_deliveries(
 async def record_test(sessionmaker: async_sessionmaker[AsyncSession], notice: Notice) -> str:
     """A test alert: recorded as raised and cleared at once, never deduplicated (it is asked for)."""
     async with transaction(sessionmaker) as db:
-        alert = Alert(
-            id=new_id("alr"),
-            kind=notice.kind,
-            subject=notice.subject,
-            message=notice.message,
-            context=notice.context,
+        alert = _new_alert(
+            notice,
             state="cleared",
-            raised_at=notice.at,
-            last_seen_at=notice.at,
-            occurrences=1,
             notified_at=notice.at,
             cleared_at=notice.at,
             clear_message="a test: nothing to resolve",
@@ -272,3 +271,11 @@ async def list_alerts(
         ],
         next_offset=offset + limit if len(alerts) > limit else None,
     )
+
+
+async def purge_cleared_before(db: AsyncSession, cutoff: datetime) -> int:
+    """Delete alerts cleared before `cutoff`, with their channels' outcomes; standing ones stay."""
+    old = select(Alert.id).where(Alert.state == "cleared", Alert.cleared_at < cutoff)
+    await db.execute(delete(AlertDelivery).where(AlertDelivery.alert_id.in_(old)))
+    result = await db.execute(delete(Alert).where(Alert.state == "cleared", Alert.cleared_at < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """Housekeeping: drop rows that can no longer do anything — expired sessions, codes and login states,
-failure records older than every throttle window, webhook events past their plan's retention — and
-audit events past their org's plan retention (L7), in a way `audit verify` still checks (see
-`audit.retention`). Run by `silver-auth purge` (and, later, by the worker on a schedule)."""
+failure records older than every throttle window, alerts cleared half a year ago, webhook events past
+their plan's retention — and audit events past their org's plan retention (L7), in a way `audit verify`
+still checks (see `audit.retention`). Run by `silver-auth purge` (and, later, by the worker on a schedule)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.sessions import purge_expired_sessions
+from silver_auth.alerts import records as alert_records
 from silver_auth.audit.retention import purge_past_retention
 from silver_auth.authentik.models import OidcLogin
 from silver_auth.core import clock
@@ -18,6 +19,8 @@ from silver_auth.endusers.models import EndUserSession, RedirectCode
 from silver_auth.throttle import service as throttle
 from silver_auth.webhooks.retention import purge_expired_events
 
+# Long enough for an incident review and for `doctor` to see the channel's last delivery (L2).
+ALERT_RETENTION = timedelta(days=180)
 # Longer than any throttle window (the longest, sign-up, defaults to an hour): a failure this old no
 # longer counts against anyone, so keeping it only grows the table.
 FAILURE_RETENTION = timedelta(days=1)
@@ -30,6 +33,7 @@ async def purge_expired(db: AsyncSession) -> dict[str, int]:
         "console_sessions": await purge_expired_sessions(db),
         "auth_failures": await throttle.purge_older_than(db, FAILURE_RETENTION),
         "webhook_events": await purge_expired_events(db),  # with their deliveries and attempts
+        "alerts": await alert_records.purge_cleared_before(db, now - ALERT_RETENTION),
     }
     # An expired end-user session takes its codes and retired refresh-token hashes with it (cascade).
     for name, table, column in (
