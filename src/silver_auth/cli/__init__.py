@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from silver_auth.cli import housekeeping, server, worker
+from silver_auth.cli import doctor, housekeeping, server, worker
 from silver_auth.cli.accounts import account_app
 from silver_auth.cli.alerts import alerts_app
 from silver_auth.cli.audit import audit_app
@@ -24,6 +24,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(alerts_app, name="alerts")
 housekeeping.register(app)
 worker.register(app)
+doctor.register(app)
 app.add_typer(authentik_app, name="authentik")
 app.add_typer(secrets_app, name="secrets")
 
