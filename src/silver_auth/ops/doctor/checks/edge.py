@@ -139,8 +139,9 @@ def _g3(hosts: list[HostReport]) -> Finding:
         return warned("G3", check, "not checked: no HTTPS answer (G1)")
     problems = []
     for host in answered:
+        # Fetch reads the first value of X-Content-Type-Options (a proxy and the app may both send it).
         nosniff = host.headers.get("x-content-type-options", "")
-        if nosniff.strip().lower() != "nosniff":
+        if nosniff.split(",")[0].strip().lower() != "nosniff":
             problems.append(f"{host.url} sends X-Content-Type-Options {nosniff or 'not at all'}")
         # A browser applies the last policy it knows in a comma-separated list.
         policies = [
