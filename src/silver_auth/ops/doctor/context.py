@@ -4,6 +4,7 @@ failure remembered as one reason), an HTTP client for the edge, and the running 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,9 @@ class Doctor:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            verify: Any = str(self.options.ca_file) if self.options.ca_file else True
+            verify: ssl.SSLContext | bool = (
+                ssl.create_default_context(cafile=str(self.options.ca_file)) if self.options.ca_file else True
+            )
             self._http = httpx.AsyncClient(
                 verify=verify, timeout=self.options.timeout, follow_redirects=False
             )
