@@ -39,10 +39,13 @@ from tests.ops.doctor_support import (
 from tests.processes import ApiProcess, free_port, settings_env
 from tests.webhooks.support import Receiver, receiver
 
-pytestmark = pytest.mark.skipif(
-    BACKEND != "postgres",
-    reason="a production deployment runs Postgres (G20/G22); run with SILVER_TEST_DB=postgres",
-)
+pytestmark = [
+    pytest.mark.slow,  # a real API process and Caddy
+    pytest.mark.skipif(
+        BACKEND != "postgres",
+        reason="a production deployment runs Postgres (G20/G22); run with SILVER_TEST_DB=postgres",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -155,6 +155,7 @@ def canary_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_json_lists_every_line_with_a_status_and_prints_no_secret(tmp_path: Path, database_url: str) -> None:
     env = canary_env(tmp_path, database_url)
     result = run_cli(env, "--json", cwd=tmp_path)
@@ -185,6 +186,7 @@ def test_json_lists_every_line_with_a_status_and_prints_no_secret(tmp_path: Path
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_the_table_names_every_line_and_exits_0_without_a_fail(tmp_path: Path, database_url: str) -> None:
     env = {"SILVER_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": database_url}
     result = run_cli(env, cwd=tmp_path)
@@ -197,6 +199,7 @@ def test_the_table_names_every_line_and_exits_0_without_a_fail(tmp_path: Path, d
     assert not (tmp_path / "data" / "secrets.json").exists(), "doctor only looks: it writes nothing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [
