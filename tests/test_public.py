@@ -123,13 +123,30 @@ def test_config_shape(harness: Harness) -> None:
     response = harness.client.get("/v1/config")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"version", "environment", "identity", "hosts", "plans", "webhooks"}
+    assert set(body) == {
+        "version",
+        "environment",
+        "identity",
+        "hosts",
+        "plans",
+        "webhooks",
+        "excluded_from_mvp",
+    }
     assert isinstance(body["version"], str)
     assert body["version"]
     assert body["environment"] == "development"
     assert body["identity"] in ("builtin", "authentik")
     assert body["identity"] == harness.settings.identity
     assert body["hosts"] == {"accounts": harness.settings.accounts_url, "auth": harness.settings.auth_url}
+
+
+def test_l8_config_and_openapi_state_the_email_and_payment_exclusion(harness: Harness) -> None:
+    assert harness.client.get("/v1/config").json()["excluded_from_mvp"] == [
+        "email_delivery",
+        "payment_collection",
+    ]
+    description = harness.client.get("/openapi.json").json()["info"]["description"]
+    assert "Email delivery and payment collection are excluded from the MVP." in description
 
 
 def test_config_reflects_settings(tmp_path: Path, database_url: str) -> None:

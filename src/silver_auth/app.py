@@ -29,6 +29,7 @@ from silver_auth.authentik.routes import ProjectIdentityController
 from silver_auth.core.logging import configure_logging, flush_access_log
 from silver_auth.core.metrics import metrics_listener
 from silver_auth.core.production_guard import production_violations
+from silver_auth.core.scope import EXCLUSION_STATEMENT
 from silver_auth.endusers.routes.backend import backend_router
 from silver_auth.endusers.routes.client import client_router
 from silver_auth.endusers.routes.console import EndUserConsoleController
@@ -162,7 +163,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Silver Auth API",
             version=__version__,
-            description="SEQN Auth's service API. Errors are application/problem+json (RFC 9457).",
+            description="SEQN Auth's service API. Errors are application/problem+json (RFC 9457). "
+            f"{EXCLUSION_STATEMENT}.",
             # JSON only: a UI page would load scripts from a CDN, which the CSP (and no network) forbid.
             path="/schema",
             render_plugins=[JsonRenderPlugin(path="/openapi.json")],

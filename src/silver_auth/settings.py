@@ -275,6 +275,12 @@ class Settings(BaseSettings):
     monitor_timeout_seconds: float = Field(10.0, alias="SILVER_MONITOR_TIMEOUT_SECONDS", gt=0, le=120)
     monitor_max_age_minutes: float = Field(15.0, alias="SILVER_MONITOR_MAX_AGE_MINUTES", gt=0)
     """Doctor fails L1 when no monitor run is newer than this."""
+    doctor_alert_delivery_max_age_days: float = Field(
+        30.0, alias="SILVER_DOCTOR_ALERT_DELIVERY_MAX_AGE_DAYS", gt=0
+    )
+    """Doctor warns on L2 when no alert has reached a channel for this long (`silver-auth alerts test`)."""
+    doctor_max_platform_admins: int = Field(5, alias="SILVER_DOCTOR_MAX_PLATFORM_ADMINS", gt=0)
+    """Doctor warns on G7/L6, asking for a review, when SEQN-A has more members than this."""
     # --- end Operations ---
     # --- Authentik (SILVER_IDENTITY=authentik): provisioning API and console sign-in (G8, G10) ---
     authentik_url: str | None = Field(

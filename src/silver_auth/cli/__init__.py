@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from silver_auth.cli import backup, housekeeping, monitor, server, worker
+from silver_auth.cli import backup, doctor, housekeeping, monitor, server, worker
 from silver_auth.cli.accounts import account_app
 from silver_auth.cli.alerts import alerts_app
 from silver_auth.cli.audit import audit_app
@@ -26,6 +26,7 @@ housekeeping.register(app)
 worker.register(app)
 backup.register(app)
 monitor.register(app)
+doctor.register(app)
 app.add_typer(authentik_app, name="authentik")
 app.add_typer(secrets_app, name="secrets")
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from silver_auth.core.errors import ProblemError
 from silver_auth.core.redaction import redact_text
-from silver_auth.settings import Settings, environment_settings, load_settings
+from silver_auth.settings import DEV_SECRETS_FILE, Settings, environment_settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,19 +31,22 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def settings_or_exit(*, new_database: bool = False, fill_secrets: bool = True) -> Settings:
+def settings_or_exit(*, new_database: bool = False, generate: bool = True) -> Settings:
     """load_settings(), with a bad setting reported in one line that names it (never its value).
-    `fill_secrets=False` (a command that needs none of the service's secrets) writes nothing: the
-    environment's settings as they are.
+
+    Unless `generate`, development's secrets are read from the data dir when they are there and never
+    created (a command that only looks, like doctor, writes nothing).
 
     Unless `new_database` (migrate, dev, serve), the embedded default's database must exist already: a
     command run from another directory would otherwise make a new, empty data dir there and fail on
     it (the data dir is `.silver` in the working directory unless SILVER_DATA_DIR says otherwise)."""
     try:
-        if not fill_secrets:
-            return environment_settings()
         if not new_database:
             _embedded_database_exists(environment_settings())
+        if not generate:
+            settings = environment_settings()
+            if settings.is_production or not (settings.data_dir / DEV_SECRETS_FILE).exists():
+                return settings
         return load_settings()
     except ValidationError as exc:
         problems = "; ".join(
@@ -67,9 +70,14 @@ def _embedded_database_exists(settings: Settings) -> None:
             )
 
 
-def run(work: Callable[[Settings], Coroutine[Any, Any, T]], *, new_database: bool = False) -> T:
+def run(
+    work: Callable[[Settings], Coroutine[Any, Any, T]],
+    *,
+    new_database: bool = False,
+    settings: Settings | None = None,
+) -> T:
     """Run `work(settings)`; any failure exits non-zero with one redacted line, never a stack trace."""
-    settings = settings_or_exit(new_database=new_database)
+    settings = settings or settings_or_exit(new_database=new_database)
     try:
         return asyncio.run(work(settings))
     except ProblemError as exc:

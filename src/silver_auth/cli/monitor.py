@@ -88,7 +88,7 @@ def monitor(
     configured (without one, alerts go to the log only)."""
     from silver_auth.ops.monitor import MonitorTarget, TargetError, interval_seconds, tls_context  # noqa: PLC0415
 
-    settings = settings_or_exit(fill_secrets=False)
+    settings = settings_or_exit(new_database=True, generate=False)
     try:
         target = MonitorTarget.parse(
             base_url,

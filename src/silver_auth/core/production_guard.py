@@ -39,7 +39,8 @@ def looks_random(value: str) -> bool:
     return entropy >= MIN_ENTROPY_BITS
 
 
-def _is_private_bind(host: str) -> bool:
+def is_private_bind(host: str) -> bool:
+    """A loopback or private address (a Docker network's): not every interface, not a public one."""
     if host in ("localhost",):
         return True
     try:
@@ -51,7 +52,7 @@ def _is_private_bind(host: str) -> bool:
     return address.is_loopback or address.is_private
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -60,7 +61,12 @@ def _is_loopback(host: str) -> bool:
         return False  # a hostname can resolve anywhere: name an address
 
 
-def _public_url_violations(settings: Settings) -> list[str]:
+# One function per guide line, each answering that line's problems ("G11: …"), whatever SILVER_ENV
+# says: the guard asks them in production, `silver-auth doctor` everywhere.
+
+
+def public_url_problems(settings: Settings) -> list[str]:
+    """G1: both public URLs are https."""
     problems = []
     for name, url in (("SILVER_ACCOUNTS_URL", settings.accounts_url), ("SILVER_AUTH_URL", settings.auth_url)):
         if not url:
@@ -70,33 +76,50 @@ def _public_url_violations(settings: Settings) -> list[str]:
     return problems
 
 
-def production_violations(settings: Settings) -> list[str]:
-    """One line per violated guide line; empty when the settings are fit for production."""
-    if not settings.is_production:
-        return []
-    problems = _public_url_violations(settings)
-    if not _is_private_bind(settings.bind_host):
+def bind_problems(settings: Settings) -> list[str]:
+    """G5: the API binds a loopback or private address, the metrics listener loopback only."""
+    problems = []
+    if not is_private_bind(settings.bind_host):
         problems.append(
             f"G5: SILVER_BIND_HOST={settings.bind_host} is not a loopback or private address; "
             "expose the API only through Caddy"
         )
-    if settings.metrics_enabled and not _is_loopback(settings.metrics_host):
+    if settings.metrics_enabled and not is_loopback(settings.metrics_host):
         problems.append(
             f"G5: SILVER_METRICS_HOST={settings.metrics_host} is not a loopback address; the metrics "
             "listener is for a scraper on this host only (or set SILVER_METRICS_PORT=0)"
         )
-    if not settings.cookie_secure:
-        problems.append("G11: SESSION_COOKIE_SECURE must be true in production")
+    return problems
+
+
+def cookie_secure_problems(settings: Settings) -> list[str]:
+    """G11."""
+    return [] if settings.cookie_secure else ["G11: SESSION_COOKIE_SECURE must be true in production"]
+
+
+def samesite_problems(settings: Settings) -> list[str]:
+    """G12: Lax, or another value with its reviewed reason."""
     if settings.session_cookie_samesite != "Lax" and not (settings.samesite_override or "").strip():
-        problems.append(
+        return [
             f"G12: SESSION_COOKIE_SAMESITE={settings.session_cookie_samesite} needs a reviewed reason "
             "in SESSION_COOKIE_SAMESITE_OVERRIDE (or use Lax)"
-        )
+        ]
+    return []
+
+
+def session_secret_problems(settings: Settings) -> list[str]:
+    """G13: at least 32 characters that look random."""
     secret = settings.session_secret.get_secret_value() if settings.session_secret else ""
     if len(secret) < MIN_SESSION_SECRET:
-        problems.append(f"G13: SESSION_SECRET must be at least {MIN_SESSION_SECRET} random characters")
-    elif not looks_random(secret):
-        problems.append("G13: SESSION_SECRET looks typed by hand or patterned; generate a random one")
+        return [f"G13: SESSION_SECRET must be at least {MIN_SESSION_SECRET} random characters"]
+    if not looks_random(secret):
+        return ["G13: SESSION_SECRET looks typed by hand or patterned; generate a random one"]
+    return []
+
+
+def server_key_problems(settings: Settings) -> list[str]:
+    """G17: the pepper of the stored hashes and the sealing key ring."""
+    problems = []
     pepper = settings.key_pepper.get_secret_value() if settings.key_pepper else ""
     if len(pepper) < MIN_SESSION_SECRET or not looks_random(pepper):
         problems.append("G17: SILVER_KEY_PEPPER must be set to at least 32 random characters")
@@ -106,17 +129,44 @@ def production_violations(settings: Settings) -> list[str]:
         ring = []
     if not ring or any(len(key) != 32 for _, key in ring):
         problems.append("G17: SILVER_SEALING_KEYS must hold at least one `kid:base64(32 bytes)` key")
-    if settings.is_sqlite:
-        problems.append("G20/G22: production needs Postgres (SILVER_POSTGRES_* or DATABASE_URL), not SQLite")
-    if not settings.rate_limit_enabled:
-        problems.append("G35: SILVER_RATE_LIMIT_ENABLED=false: the app limiter stays on in production")
-    problems.extend(_database_password_problems(settings))
-    problems.extend(_authentik_problems(settings))
-    problems.extend(alert_channel_violations(settings))
     return problems
 
 
-def _authentik_problems(settings: Settings) -> list[str]:
+def database_engine_problems(settings: Settings) -> list[str]:
+    """G20, G22: production runs Postgres (private ports, pg_dump backups), never SQLite."""
+    if settings.is_sqlite:
+        return ["G20/G22: production needs Postgres (SILVER_POSTGRES_* or DATABASE_URL), not SQLite"]
+    return []
+
+
+def limiter_problems(settings: Settings) -> list[str]:
+    """G35."""
+    if not settings.rate_limit_enabled:
+        return ["G35: SILVER_RATE_LIMIT_ENABLED=false: the app limiter stays on in production"]
+    return []
+
+
+def production_violations(settings: Settings) -> list[str]:
+    """One line per violated guide line; empty when the settings are fit for production."""
+    if not settings.is_production:
+        return []
+    rules = (
+        public_url_problems,
+        bind_problems,
+        cookie_secure_problems,
+        samesite_problems,
+        session_secret_problems,
+        server_key_problems,
+        database_engine_problems,
+        limiter_problems,
+        database_password_problems,
+        authentik_problems,
+        alert_channel_violations,
+    )
+    return [problem for rule in rules for problem in rule(settings)]
+
+
+def authentik_problems(settings: Settings) -> list[str]:
     """With Authentik as the identity engine: its API and the console's OIDC client, over https (G8, G10)."""
     if settings.identity != "authentik":
         return []
@@ -176,7 +226,8 @@ def alert_channel_violations(settings: Settings) -> list[str]:
     return problems
 
 
-def _database_password_problems(settings: Settings) -> list[str]:
+def database_password_problems(settings: Settings) -> list[str]:
+    """G21: both database passwords strong, and different."""
     problems = []
     silver = settings.database_password
     authentik = settings.authentik_pg_pass.get_secret_value() if settings.authentik_pg_pass else None

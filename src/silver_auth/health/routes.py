@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from silver_auth import __version__
 from silver_auth.core.schemas import Output
+from silver_auth.core.scope import EXCLUDED_FROM_MVP
 from silver_auth.health.service import check_database
 from silver_auth.plans.schemas import PlanPublic, plan_public
 from silver_auth.plans.service import PLANS
@@ -81,6 +82,9 @@ class ServiceConfig(Output):
     plans: list[PlanPublic]
     """Free, Pro and Scale (L7) with every quota; a `quota-exceeded` problem names these."""
     webhooks: WebhooksConfig
+    excluded_from_mvp: list[str]
+    """`email_delivery` and `payment_collection`: no email is sent and no payment taken (invitations are
+    one-time links, plan changes are platform-admin actions)."""
 
 
 def limiter_check(runtime: Runtime) -> str:
@@ -137,4 +141,5 @@ async def service_config(runtime: NamedDependency[Runtime]) -> ServiceConfig:
             retry_schedule_seconds=settings.webhook_retry_schedule,
             signature_schemes=list(WEBHOOK_SIGNATURES),
         ),
+        excluded_from_mvp=list(EXCLUDED_FROM_MVP),
     )
