@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -142,9 +143,9 @@ class Edge:
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.caddy.root_certificate))
 
-    def client(self, **options: object) -> httpx.Client:
+    def client(self, **options: Any) -> httpx.Client:
         """A client for one host at a time (each host its own connections, so each its own TLS name)."""
-        return httpx.Client(transport=LoopbackTransport(verify=self.ssl_context()), timeout=10, **options)  # type: ignore[arg-type]
+        return httpx.Client(transport=LoopbackTransport(verify=self.ssl_context()), timeout=10, **options)
 
     def cli_env(self, **extra: str) -> dict[str, str]:
         """The environment of a `silver-auth edge …` command that reloads this Caddy."""
