@@ -303,6 +303,19 @@ class Settings(BaseSettings):
         None, alias="SILVER_CONSOLE_OIDC_CLIENT_SECRET", description="G10: server-side only, never sent out."
     )
     # --- end Authentik ---
+    # --- Edge: the Caddy in front of the API (G36, G39) ---
+    edge_blocklist: Path = Field(
+        Path("/etc/caddy/caddy/blocklist.caddy"),
+        alias="SILVER_EDGE_BLOCKLIST",
+        description="G39: the Caddyfile snippet of blocked sources that `silver-auth edge block` rewrites; "
+        "the one the Caddyfile imports (deploy/ installed as /etc/caddy/).",
+    )
+    edge_reload: str = Field(
+        "systemctl reload caddy",
+        alias="SILVER_EDGE_RELOAD",
+        description="The command `silver-auth edge block --reload` runs so Caddy reads the list again.",
+    )
+    # --- end Edge ---
 
     @field_validator("session_cookie_samesite", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from silver_auth.cli.accounts import account_app
 from silver_auth.cli.alerts import alerts_app
 from silver_auth.cli.audit import audit_app
 from silver_auth.cli.authentik import authentik_app
+from silver_auth.cli.edge import edge_app
 from silver_auth.cli.secrets import secrets_app
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ monitor.register(app)
 doctor.register(app)
 app.add_typer(authentik_app, name="authentik")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(edge_app, name="edge")
 
 
 def main() -> None:

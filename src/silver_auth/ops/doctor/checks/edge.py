@@ -19,7 +19,7 @@ LINES = ("G1", "G2", "G3")
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 NOT_CHECKED = "not checked: pass --url https://auth… (and --accounts-url https://accounts…)"
-CADDY_FIX = "serve the hosts through deploy/Caddyfile (docs/runbooks.md)"
+CADDY_FIX = "serve the hosts through deploy/Caddyfile (docs/deployment.md#the-caddy-setup)"
 
 
 @dataclass

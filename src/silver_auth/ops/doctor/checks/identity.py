@@ -123,7 +123,7 @@ def _membership(doctor: Doctor, line: str, admins: list[Admin]) -> Finding:
             check,
             f"deactivated account(s) still in SEQN-A: {_names(inactive)}",
             f"silver-auth account group remove EMAIL {PLATFORM_ADMIN_GROUP} "
-            "(docs/runbooks.md#g7-seqn-a-membership)",
+            "(docs/runbooks.md#g7-l6-seqn-a-membership-review)",
         )
     most = doctor.settings.doctor_max_platform_admins
     if len(admins) > most:
@@ -131,7 +131,8 @@ def _membership(doctor: Doctor, line: str, admins: list[Admin]) -> Finding:
             line,
             check,
             f"{len(admins)} members (more than SILVER_DOCTOR_MAX_PLATFORM_ADMINS={most}): {_names(admins)}",
-            "review the list: SEQN-A is for platform admins only (docs/runbooks.md#g7-seqn-a-membership)",
+            "review the list: SEQN-A is for platform admins only "
+            "(docs/runbooks.md#g7-l6-seqn-a-membership-review)",
         )
     return passed(line, check, f"{len(admins)} member(s), all active: {_names(admins) or 'none'}")
 
