@@ -10,6 +10,7 @@ a client that resolved it to this machine would. Tests skip only when caddy is n
 from __future__ import annotations
 
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -23,7 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import STARTUP_SECONDS, STOP_SECONDS, ApiProcess, free_port
+from silver_auth.settings import Settings
+from tests.conftest import BACKEND, PostgresCleaner, base_settings
+from tests.processes import STARTUP_SECONDS, STOP_SECONDS, ApiProcess, free_port, settings_env
 
 CADDY = Path("/usr/bin/caddy")
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +134,8 @@ class Edge:
 
     caddy: CaddyProcess
     api: ApiProcess
+    settings: Settings | None = None
+    """The settings of a test's edge (`edge_on_test_database`): its database and secrets."""
 
     @property
     def accounts(self) -> str:
@@ -210,6 +215,26 @@ def running_edge(base: Path, api_env: dict[str, str]) -> Iterator[Edge]:
     finally:
         caddy.stop()
         api.stop()
+
+
+@contextmanager
+def edge_on_test_database(request: pytest.FixtureRequest, base: Path, **api_env: str) -> Iterator[Edge]:
+    """`running_edge` whose API serves the test backend's database: on Postgres the worker's own test
+    database, emptied first; on SQLite a copy of the migrated template. `database_url` on the edge names it,
+    for commands run beside the API (`silver-auth account create`, `monitor`, `doctor`)."""
+    if BACKEND == "postgres":
+        cleaner: PostgresCleaner = request.getfixturevalue("postgres_migrated")
+        cleaner.empty()
+        url = cleaner.url
+    else:
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copy(template, base / "silver.db")
+        url = f"sqlite+aiosqlite:///{base / 'silver.db'}"
+    settings = base_settings(base, DATABASE_URL=url)
+    env = settings_env(settings, SILVER_LOG_LEVEL="INFO", SILVER_LOG_FORMAT="json", **api_env)
+    with running_edge(base / "run", env) as running:
+        running.settings = settings
+        yield running
 
 
 class ServedApi(ApiProcess):

@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -19,9 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.caddy import ACCOUNTS_HOST, AUTH_HOST, SILVER_AUTH, Edge, LoopbackTransport, running_edge
-from tests.conftest import BACKEND, PostgresCleaner, base_settings
-from tests.processes import free_port, settings_env
+from tests.caddy import ACCOUNTS_HOST, AUTH_HOST, SILVER_AUTH, Edge, LoopbackTransport, edge_on_test_database
+from tests.processes import free_port
 
 pytestmark = pytest.mark.slow
 EDGE_HEADERS = {
@@ -33,22 +31,9 @@ EDGE_HEADERS = {
 
 @pytest.fixture(scope="module")
 def edge(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    base = tmp_path_factory.mktemp("edge")
-    if BACKEND == "postgres":
-        cleaner: PostgresCleaner = request.getfixturevalue("postgres_migrated")
-        cleaner.empty()
-        url = cleaner.url
-    else:
-        template: Path = request.getfixturevalue("sqlite_template")
-        shutil.copy(template, base / "silver.db")
-        url = f"sqlite+aiosqlite:///{base / 'silver.db'}"
-    env = settings_env(
-        base_settings(base, DATABASE_URL=url),
-        SILVER_LOG_LEVEL="INFO",
-        SILVER_LOG_FORMAT="json",
-        SILVER_METRICS_PORT=str(free_port()),
-    )
-    with running_edge(base / "run", env) as running:
+    with edge_on_test_database(
+        request, tmp_path_factory.mktemp("edge"), SILVER_METRICS_PORT=str(free_port())
+    ) as running:
         yield running
 
 

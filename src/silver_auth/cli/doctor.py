@@ -46,20 +46,35 @@ def doctor(  # noqa: PLR0917 - one parameter per option, as Typer reads them
         bool, typer.Option("--json", help="One JSON object: every guide line with its status.")
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    resolve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--resolve",
+            metavar="HOST:PORT:ADDRESS",
+            help="Reach HOST:PORT at ADDRESS, keeping the name for TLS and the Host header (as curl's "
+            "--resolve); give the https and the plain-http port. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Check every line of the hardening guide this deployment can show (settings, file modes, listening
     sockets, the live edge, identity, webhooks, limiter, backups and drills, alerts, plans, docs); lines
     it cannot see are named as the code's or an operator step with its runbook. Exit 1 on any fail."""
     from silver_auth.ops.doctor import DoctorOptions, run_doctor  # noqa: PLC0415 - keep `--help` fast
+    from silver_auth.ops.probing import ResolveError, parse_resolve  # noqa: PLC0415
 
     if ca_file is not None and not ca_file.is_file():
         raise fail(f"--ca-file {ca_file} is not a readable file", code=2)
+    try:
+        pins = parse_resolve(resolve or ())
+    except ResolveError as exc:
+        raise fail(str(exc), code=2) from None
     options = DoctorOptions(
         url=_https_url(url, "--url"),
         accounts_url=_https_url(accounts_url, "--accounts-url"),
         ca_file=ca_file,
         http_port=http_port,
         checkout=checkout,
+        pins=pins,
     )
 
     async def work(settings: Settings) -> DoctorReport:

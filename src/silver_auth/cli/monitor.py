@@ -81,12 +81,22 @@ def monitor(
             help="Trust this CA bundle alone (a private CA); else the system store (or SSL_CERT_FILE).",
         ),
     ] = None,
+    resolve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--resolve",
+            metavar="HOST:PORT:ADDRESS",
+            help="Reach HOST:PORT at ADDRESS, keeping the name for TLS and the Host header (as curl's "
+            "--resolve): check an edge before DNS points at it. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Check health, config, client-config, backend-key and the console boundary (L1); exit 0 when every
     check passes (or warns), 1 when any fails, 2 on bad arguments. Failures and recoveries go to
     SILVER_ALERT_URLS once per transition (L2); runs are recorded for `doctor` when a database is
     configured (without one, alerts go to the log only)."""
-    from silver_auth.ops.monitor import MonitorTarget, TargetError, interval_seconds, tls_context  # noqa: PLC0415
+    from silver_auth.ops.monitor import MonitorTarget, TargetError, interval_seconds  # noqa: PLC0415
+    from silver_auth.ops.probing import tls_context  # noqa: PLC0415
 
     settings = settings_or_exit(new_database=True, generate=False)
     try:
@@ -95,6 +105,7 @@ def monitor(
             accounts_url=accounts_url,
             publishable_key=publishable_key or settings.monitor_publishable_key,
             secret_key_file=secret_key_file or settings.monitor_secret_key_file,
+            resolve=resolve or (),
         )
         interval = interval_seconds(every) if every is not None else None
     except TargetError as exc:

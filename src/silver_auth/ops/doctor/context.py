@@ -4,7 +4,6 @@ failure remembered as one reason), an HTTP client for the edge, and the running 
 from __future__ import annotations
 
 import asyncio
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from silver_auth.core.redaction import redact_text
+from silver_auth.ops.probing import Pins, probe_client, tls_context
 from silver_auth.settings import Settings
 
 DATABASE_SECONDS = 15.0
@@ -31,6 +31,8 @@ class DoctorOptions:
     checkout: Path | None = None
     """A source checkout whose README is checked too (L8); found by itself when run from one."""
     timeout: float = 10.0
+    pins: Pins = field(default_factory=dict)
+    """`--resolve` host names reached at an address of the operator's choosing."""
 
 
 class DatabaseUnavailable(Exception):
@@ -95,11 +97,8 @@ class Doctor:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            verify: ssl.SSLContext | bool = (
-                ssl.create_default_context(cafile=str(self.options.ca_file)) if self.options.ca_file else True
-            )
-            self._http = httpx.AsyncClient(
-                verify=verify, timeout=self.options.timeout, follow_redirects=False
+            self._http = probe_client(
+                verify=tls_context(self.options.ca_file), timeout=self.options.timeout, pins=self.options.pins
             )
         return self._http
 

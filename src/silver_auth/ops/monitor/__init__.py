@@ -6,7 +6,6 @@ from silver_auth.ops.monitor.checks import (
     CheckResult,
     run_checks,
     secret_shaped_paths,
-    tls_context,
 )
 from silver_auth.ops.monitor.target import MonitorTarget, TargetError, interval_seconds
 from silver_auth.ops.monitor.watch import ALERT_KIND, Monitor, MonitorReport, alert_subject, monitoring
@@ -24,5 +23,4 @@ __all__ = [
     "monitoring",
     "run_checks",
     "secret_shaped_paths",
-    "tls_context",
 ]

@@ -23,6 +23,7 @@ from silver_auth.core import clock
 from silver_auth.core.redaction import REDACTED, SECRET_PATTERN, redact_text
 from silver_auth.ops.files import permission_problem
 from silver_auth.ops.monitor.target import MonitorTarget
+from silver_auth.ops.probing import probe_client
 
 Outcome = Literal["pass", "warn", "fail"]
 CHECK_NAMES = ("health", "config", "client-config", "backend-key", "console-boundary")
@@ -325,23 +326,17 @@ async def _timed(
     return CheckResult(name, outcome, probe.clean(reason), int((clock.monotonic() - started) * 1000))
 
 
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """Verify against `ca_file` alone (a private CA, such as Caddy's internal one), else the system's
-    store, which honours SSL_CERT_FILE and SSL_CERT_DIR."""
-    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-
-
 async def run_checks(
     target: MonitorTarget, *, timeout_seconds: float, verify: ssl.SSLContext
 ) -> list[CheckResult]:
     """Every launch check against `target`, in CHECK_NAMES order. The four reads run at once; the console
     boundary runs after them, to scan what they read."""
     key_file = read_secret_key(target.secret_key_file)
-    async with httpx.AsyncClient(
-        timeout=timeout_seconds,
+    # No redirect is followed: a redirect to a sign-in page is not a refusal worth trusting blindly.
+    async with probe_client(
         verify=verify,
-        follow_redirects=False,  # a redirect to a sign-in page is not a refusal worth trusting blindly
-        trust_env=False,
+        timeout=timeout_seconds,
+        pins=target.pins,
         headers={"user-agent": f"silver-auth-monitor/{__version__}"},
     ) as client:
         probe = _Probe(target, client, key_file.key, timeout_seconds)

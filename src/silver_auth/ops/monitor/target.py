@@ -4,11 +4,13 @@ canary keys it reads client-config and the backend route with."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from silver_auth.core.redaction import SECRET_PATTERN
+from silver_auth.ops.probing import Pins, ResolveError, parse_resolve
 
 INTERVAL = re.compile(r"(\d+)\s*([smh]?)")
 INTERVAL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
@@ -50,6 +52,13 @@ def interval_seconds(text: str) -> int:
     return seconds
 
 
+def _pins(resolve: Iterable[str]) -> Pins:
+    try:
+        return parse_resolve(resolve)
+    except ResolveError as exc:
+        raise TargetError(str(exc)) from None
+
+
 @dataclass(frozen=True, slots=True)
 class MonitorTarget:
     base_url: str
@@ -58,6 +67,8 @@ class MonitorTarget:
     """The console host when it differs (`https://accounts.seqn.in`)."""
     publishable_key: str | None = None
     secret_key_file: Path | None = field(default=None)
+    pins: Pins = field(default_factory=dict)
+    """`--resolve` host names reached at an address of the operator's choosing."""
 
     @classmethod
     def parse(
@@ -67,6 +78,7 @@ class MonitorTarget:
         accounts_url: str | None = None,
         publishable_key: str | None = None,
         secret_key_file: Path | None = None,
+        resolve: Iterable[str] = (),
     ) -> MonitorTarget:
         if publishable_key and SECRET_PATTERN.search(publishable_key):
             # Never echoed: it is a secret, and it may already be in shell history or argv.
@@ -79,6 +91,7 @@ class MonitorTarget:
             public_url(accounts_url, "--accounts-url") if accounts_url else None,
             publishable_key.strip() if publishable_key else None,
             secret_key_file,
+            _pins(resolve),
         )
 
     @property
