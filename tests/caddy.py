@@ -26,7 +26,7 @@ import pytest
 
 from silver_auth.settings import Settings
 from tests.conftest import BACKEND, PostgresCleaner, base_settings
-from tests.processes import STARTUP_SECONDS, STOP_SECONDS, ApiProcess, free_port, settings_env
+from tests.processes import STARTUP_SECONDS, ApiProcess, free_port, settings_env, stop_process
 
 CADDY = Path("/usr/bin/caddy")
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,14 +115,7 @@ class CaddyProcess:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -47,6 +47,18 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env | extra
 
 
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within STOP_SECONDS."""
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class ApiProcess:
     """One API process on a fixed loopback port, so it answers at the same URL after a restart."""
 
@@ -90,14 +102,7 @@ class ApiProcess:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

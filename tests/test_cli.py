@@ -6,6 +6,7 @@ never a secret (README "Commands"; G15 for the password on stdin; G7 for `--plat
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -43,6 +44,10 @@ class Result:
     def __str__(self) -> str:
         command = " ".join(("silver-auth", *self.args))
         return f"{command} -> {self.returncode}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+
+    def json(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(self.stdout)
+        return body
 
     def one_line_failure(self) -> str:
         """A failure: non-zero, nothing on stdout, exactly one line on stderr, no traceback."""

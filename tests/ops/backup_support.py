@@ -10,7 +10,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pyrage import x25519
@@ -24,6 +23,7 @@ from silver_auth.settings import Settings
 from tests.conftest import TABLES
 from tests.factories import PASSWORD, Harness
 from tests.processes import settings_env
+from tests.test_cli import Result
 
 SILVER_AUTH = Path(sys.executable).parent / "silver-auth"
 TIMEOUT = 180
@@ -112,29 +112,6 @@ def write_env_backup(settings: Settings, tmp_path: Path, kind: str) -> Offsite:
         f"SILVER_BACKUP_AGE_IDENTITY_FILE={identity_file}\n",
     )
     return Offsite("age", [str(identity)], age_dir=age_dir, identity=identity, env_file=path)
-
-
-@dataclass
-class Result:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        command = " ".join(("silver-auth", *self.args))
-        return f"{command} -> {self.returncode}\nstdout: {self.stdout}\nstderr: {self.stderr}"
-
-    def json(self) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(self.stdout)
-        return body
-
-    def one_line_failure(self) -> str:
-        assert self.returncode != 0, self
-        assert "Traceback" not in self.stdout + self.stderr, self
-        lines = self.stderr.strip().splitlines()
-        assert len(lines) == 1, self
-        return lines[0]
 
 
 def cli_env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -17,7 +17,6 @@ from silver_auth.settings import Settings
 from tests.factories import PASSWORD, Harness
 from tests.ops.backup_support import (
     Offsite,
-    Result,
     alerts,
     cli_env,
     live_digests,
@@ -192,7 +191,7 @@ def test_g24_the_drill_refuses_without_canary_credentials(
 ) -> None:
     write_env_backup(settings, tmp_path, "age")
     env = cli_env(settings, tmp_path)
-    result: Result = silver_auth(env, tmp_path, "restore-drill")
+    result = silver_auth(env, tmp_path, "restore-drill")
     line = result.one_line_failure()
     assert "no canary secret key" in line and "SILVER_RESTORE_DRILL_CANARY_KEY_FILE" in line
     (drill,) = runs(harness, "restore_drill")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -119,3 +119,15 @@ def in_transaction(work: Callable[[AsyncSession], Coroutine[Any, Any, T]]) -> T:
             return await work(db)
 
     return run(with_db)
+
+
+ResolveOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--resolve",
+        metavar="HOST:PORT:ADDRESS",
+        help="Reach HOST:PORT at ADDRESS, keeping the name for TLS and the Host header (as curl's "
+        "--resolve): check an edge before DNS points at it. Repeatable: one per host and port.",
+    ),
+]
+"""`--resolve`, as `monitor` and `doctor` take it (silver_auth.ops.probing reads the entries)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from silver_auth.cli.base import fail, out, run, settings_or_exit
+from silver_auth.cli.base import ResolveOption, fail, out, run, settings_or_exit
 from silver_auth.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,15 +46,7 @@ def doctor(  # noqa: PLR0917 - one parameter per option, as Typer reads them
         bool, typer.Option("--json", help="One JSON object: every guide line with its status.")
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
-    resolve: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--resolve",
-            metavar="HOST:PORT:ADDRESS",
-            help="Reach HOST:PORT at ADDRESS, keeping the name for TLS and the Host header (as curl's "
-            "--resolve); give the https and the plain-http port. Repeatable.",
-        ),
-    ] = None,
+    resolve: ResolveOption = None,
 ) -> None:
     """Check every line of the hardening guide this deployment can show (settings, file modes, listening
     sockets, the live edge, identity, webhooks, limiter, backups and drills, alerts, plans, docs); lines

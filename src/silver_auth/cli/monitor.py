@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from silver_auth.cli.base import database, err, fail, out, settings_or_exit
+from silver_auth.cli.base import ResolveOption, database, err, fail, out, settings_or_exit
 from silver_auth.core.redaction import redact_text
 from silver_auth.settings import Settings
 
@@ -81,15 +81,7 @@ def monitor(
             help="Trust this CA bundle alone (a private CA); else the system store (or SSL_CERT_FILE).",
         ),
     ] = None,
-    resolve: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--resolve",
-            metavar="HOST:PORT:ADDRESS",
-            help="Reach HOST:PORT at ADDRESS, keeping the name for TLS and the Host header (as curl's "
-            "--resolve): check an edge before DNS points at it. Repeatable.",
-        ),
-    ] = None,
+    resolve: ResolveOption = None,
 ) -> None:
     """Check health, config, client-config, backend-key and the console boundary (L1); exit 0 when every
     check passes (or warns), 1 when any fails, 2 on bad arguments. Failures and recoveries go to
