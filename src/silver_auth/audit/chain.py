@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.audit.actions import AuditAction
 from silver_auth.audit.models import AuditChainGap, AuditChainHead, AuditEvent
+from silver_auth.db.session import read_snapshot
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -255,9 +256,8 @@ async def verify_chain(db: AsyncSession) -> ChainReport:
     """Walk the sealed chain from genesis, across the runs the retention purge removed; name the first
     event that was edited, deleted, reordered or added outside the service, and count the events still
     waiting to be sealed."""
-    if db.get_bind().dialect.name == "postgresql" and not db.in_transaction():
-        # One snapshot for the walk and the head: a sealer committing mid-walk must not read as tampering.
-        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    # One snapshot for the walk and the head: a sealer committing mid-walk must not read as tampering.
+    await read_snapshot(db)
     checked, purged, broken = await _walk(db)
     unsealed, oldest = (
         await db.execute(select(func.count(), func.min(AuditEvent.at)).where(AuditEvent.seq.is_(None)))

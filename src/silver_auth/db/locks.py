@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 WRITING = "silver_auth.writing"
 """Connection info: the current transaction has written or locked (on SQLite: holds the write lock)."""
-READ_ONLY = ("SELECT", "PRAGMA")
+READ_ONLY = ("SELECT", "PRAGMA", "BEGIN DEFERRED")
+"""Statements that neither write nor lock: a deferred BEGIN starts a read snapshot on SQLite."""
 _LOCKING_READ = re.compile(r"\bFOR\s+(UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b|pg_(try_)?advisory", re.I)
 
 

@@ -87,3 +87,20 @@ async def write_lock(db: AsyncSession) -> None:
     until it commits (count, then insert). Postgres: nothing; callers lock rows or advisory keys there."""
     if db.get_bind().dialect.name == "sqlite":
         await db.execute(select(literal(1)).with_for_update())  # the engine turns it into BEGIN IMMEDIATE
+
+
+async def read_snapshot(db: AsyncSession) -> None:
+    """From here to the end of the transaction, every read sees one snapshot of the database, whatever
+    commits meanwhile: for a walk that compares rows read at different moments (the audit chain and its
+    head). Call it before the transaction's first statement; the transaction must only read after it.
+    Postgres: REPEATABLE READ. SQLite: a deferred BEGIN, whose snapshot starts at its first read; the
+    engine otherwise runs reads outside any transaction (see sqlite._take_write_lock), each on what was
+    committed at that moment."""
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql" and not db.in_transaction():
+        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    elif dialect == "sqlite":
+        connection = await db.connection()
+        if not connection.info.get(WRITING):
+            await connection.exec_driver_sql("BEGIN DEFERRED")
+            await connection.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")
