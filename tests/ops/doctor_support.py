@@ -33,6 +33,7 @@ from silver_auth.core.ids import new_id
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.db.session import transaction
 from silver_auth.mfa.factors import SecondFactors, factor_of
+from silver_auth.ops.probing import tls_context
 from silver_auth.ops.runs import begin_run, finish_run
 from silver_auth.orgs.service import create_org
 from silver_auth.projects.models import Project
@@ -350,7 +351,7 @@ def _wait_for(edge: Edge, process: subprocess.Popen[bytes], log: Path) -> None:
             pytest.fail(f"caddy exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         if edge.ca_file.exists():
             try:
-                httpx.get(edge.url + "/health", verify=str(edge.ca_file), timeout=2)
+                httpx.get(edge.url + "/health", verify=tls_context(edge.ca_file), timeout=2)
                 return
             except httpx.HTTPError:
                 pass
