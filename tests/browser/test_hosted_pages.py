@@ -1,0 +1,161 @@
+"""An end-user on the hosted pages in a real browser: sign up, arrive at the customer app with a code
+that exchanges, turn on two-step verification with a TOTP code, sign in again with password and code;
+every page passes axe-core, keeps its strict CSP with no violation, and no secret reaches the browser."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pyotp
+from playwright.sync_api import BrowserContext, Page
+from tests.browser.support import CustomerApp, Recorder, assert_accessible, axe_violations
+from tests.endusers.support import (
+    END_USER_PASSWORD,
+    REDIRECT,
+    CustomerProject,
+    customer_project,
+    exchange,
+    pkce_pair,
+)
+from tests.factories import Harness
+
+
+def _open(page: Page, project: CustomerProject, name: str, state: str) -> str:
+    """Opens a hosted page the way a customer app links to it (PKCE S256); answers the verifier."""
+    verifier, challenge = pkce_pair()
+    query = {
+        "redirect_url": REDIRECT,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    response = page.goto(f"{project.pages(name)}?{urlencode(query)}")
+    assert response is not None and response.status == 200, response and response.text()
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "style-src 'self'" in csp and "script" not in csp
+    return verifier
+
+
+def _arrived_code(app: CustomerApp, state: str) -> str:
+    assert app.arrivals, "the browser never reached the redirect URL"
+    query = parse_qs(urlsplit(app.arrivals[-1]).query)
+    assert query["state"] == [state]
+    return query["code"][0]
+
+
+def _sign_up(harness: Harness, page: Page, project: CustomerProject, app: CustomerApp, email: str) -> None:
+    verifier = _open(page, project, "sign-up", "st-up")
+    assert_accessible(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(END_USER_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(REDIRECT + "?*")
+    code = _arrived_code(app, "st-up")
+    # Neither the browser nor the page read the code's PKCE verifier: the customer app holds it.
+    exchanged = exchange(harness, project, code, code_verifier=verifier)
+    assert exchanged.status_code == 200, exchanged.text
+
+
+def _enrol_totp(page: Page, project: CustomerProject) -> str:
+    page.goto(project.pages("account/two-step/"))
+    assert page.get_by_text("Two-step verification is off").is_visible()
+    assert_accessible(page)
+    page.get_by_role("button", name="Turn on").click()
+    secret = page.locator("p.secret code").inner_text()
+    assert page.locator(".qr svg").count() == 1
+    assert_accessible(page)
+    page.get_by_label("The code the app shows now").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm").click()
+    assert page.locator("ul.codes li").count() == 10
+    assert_accessible(page)
+    return secret
+
+
+def test_an_end_user_signs_up_enrols_totp_and_signs_in_with_a_code(
+    harness: Harness,
+    context: BrowserContext,
+    page: Page,
+    recorder: Recorder,
+    new_context: Callable[[Recorder], BrowserContext],
+) -> None:
+    project = customer_project(harness)
+    app = CustomerApp(REDIRECT)
+    app.attach(context)
+    _sign_up(harness, page, project, app, "browser@example.com")
+    secret = _enrol_totp(page, project)
+
+    # Another browser (no session cookie): password, then the next TOTP step (the first was used).
+    other_recorder = Recorder()
+    other = new_context(other_recorder)
+    other_app = CustomerApp(REDIRECT)
+    other_app.attach(other)
+    second = other.new_page()
+    verifier = _open(second, project, "sign-in", "st-in")
+    assert_accessible(second)
+    second.get_by_label("Email").fill("browser@example.com")
+    second.get_by_label("Password").fill(END_USER_PASSWORD)
+    second.get_by_role("button", name="Sign in").click()
+    code_field = second.get_by_label("Code from your authenticator app")
+    assert code_field.is_visible()
+    assert_accessible(second)
+    code_field.fill(pyotp.TOTP(secret).at(time.time() + 30))
+    second.get_by_role("button", name="Verify").click()
+    second.wait_for_url(REDIRECT + "?*")
+    exchanged = exchange(harness, project, _arrived_code(other_app, "st-in"), code_verifier=verifier)
+    assert exchanged.status_code == 200, exchanged.text
+
+    for seen in (recorder, other_recorder):
+        assert seen.csp_violations == [], seen.csp_violations
+        assert any("/sign-" in response.url for response in seen.responses)
+
+
+def test_g18_no_secret_reaches_the_browser(
+    harness: Harness, context: BrowserContext, page: Page, recorder: Recorder
+) -> None:
+    """The project's secret key (planted as a canary) and the service's own secrets appear in no URL,
+    header or body the browser received, through sign-up, the account and two-step pages."""
+    project = customer_project(harness)
+    app = CustomerApp(REDIRECT)
+    app.attach(context)
+    _sign_up(harness, page, project, app, "canary@example.com")
+    _enrol_totp(page, project)
+    page.goto(project.pages("sign-out"))
+
+    assert len(recorder.responses) >= 6
+    settings = harness.settings
+    canaries = {
+        "the project's secret key": project.secret,
+        "SESSION_SECRET": settings.session_secret.get_secret_value(),
+        "SILVER_KEY_PEPPER": settings.key_pepper.get_secret_value(),
+    }
+    for name, canary in canaries.items():
+        assert recorder.containing(canary) == [], name
+    assert recorder.csp_violations == [], recorder.csp_violations
+
+
+def test_the_csp_listener_reports_a_violation(
+    context: BrowserContext, page: Page, recorder: Recorder
+) -> None:
+    """The recorder would see a CSP violation: a page of the service (here,
+    the 404 page, which carries the same policy) has an inline style blocked and reported."""
+    page.goto("/p/no-such-project/test/nope")
+    page.evaluate(
+        "() => { const s = document.createElement('style'); s.textContent = 'p{}'; document.head.append(s); }"
+    )
+    page.wait_for_function("() => true")
+    assert recorder.csp_violations, recorder.console
+
+
+def test_assert_accessible_fails_on_a_serious_violation(page: Page) -> None:
+    """The check can fail: an image without alternative text is a critical axe-core violation."""
+    page.set_content('<!doctype html><html lang="en"><title>t</title><main><img src="x.png"></main></html>')
+    ids = {violation["id"] for violation in axe_violations(page)}
+    assert "image-alt" in ids
+    try:
+        assert_accessible(page)
+    except AssertionError as failure:
+        assert "critical: image-alt" in str(failure)
+    else:
+        raise AssertionError("assert_accessible passed a page with an unlabelled image")
