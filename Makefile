@@ -16,9 +16,13 @@ OIDC_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cat $(OIDC_PEER)/pack
 # The npm standardwebhooks verifier the JavaScript receiver example (docs/examples) runs with in the tests
 WEBHOOK_PEER := tests/peers/webhook-receiver
 WEBHOOK_STAMP := $(WEBHOOK_PEER)/node_modules/.installed-$(shell cat $(WEBHOOK_PEER)/package-lock.json | cksum | cut -d' ' -f1)
+# axe-core, the accessibility engine the browser tests (tests/browser) evaluate in each page
+AXE_PEER := tests/peers/axe-core
+AXE_STAMP := $(AXE_PEER)/node_modules/.installed-$(shell cat $(AXE_PEER)/package-lock.json | cksum | cut -d' ' -f1)
+PEERS := $(OIDC_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck test-sqlite test-postgres lock bench clean
+.PHONY: help run test lint typecheck test-sqlite test-postgres screenshots lock bench clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +41,10 @@ $(WEBHOOK_STAMP): $(WEBHOOK_PEER)/package-lock.json
 	npm ci --prefix $(WEBHOOK_PEER) --no-audit --no-fund
 	@touch $@
 
+$(AXE_STAMP): $(AXE_PEER)/package-lock.json
+	npm ci --prefix $(AXE_PEER) --no-audit --no-fund
+	@touch $@
+
 run: $(STAMP) ## Set up and run the embedded default (SQLite, builtin identity) on http://127.0.0.1:8000
 	$(BIN)/silver-auth dev
 
@@ -47,11 +55,16 @@ lint: $(STAMP) ## ruff (with security rules) and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-test-sqlite: $(STAMP) $(OIDC_STAMP) $(WEBHOOK_STAMP) ## The suite against SQLite
+test-sqlite: $(STAMP) $(PEERS) ## The suite against SQLite
 	SILVER_TEST_DB=sqlite $(PYTEST)
 
-test-postgres: $(STAMP) $(OIDC_STAMP) $(WEBHOOK_STAMP) ## The suite against Postgres on 127.0.0.1:5432 (database test, and test_gw0… per worker)
+test-postgres: $(STAMP) $(PEERS) ## The suite against Postgres on 127.0.0.1:5432 (database test, and test_gw0… per worker)
 	SILVER_TEST_DB=postgres $(PYTEST)
+
+screenshots: $(STAMP) $(AXE_STAMP) ## Screenshots of the main hosted pages in test-artifacts/screenshots/, for review (Debian's chromium)
+	rm -rf test-artifacts/screenshots
+	SCREENSHOTS_DIR=test-artifacts/screenshots SILVER_TEST_DB=sqlite $(BIN)/pytest -p no:xdist tests/browser/test_screenshots.py
+	@echo "Screenshots in test-artifacts/screenshots/"
 
 test: lint typecheck test-sqlite test-postgres ## Set up and run everything: lint, types, the suite on SQLite and on Postgres
 

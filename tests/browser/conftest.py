@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
 from tests.browser.support import AXE, CHROMIUM, Recorder, save_artifacts
 from tests.factories import Harness
 from tests.processes import STARTUP_SECONDS, ApiProcess, settings_env, stop_process

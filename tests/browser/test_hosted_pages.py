@@ -6,71 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pyotp
 from playwright.sync_api import BrowserContext, Page
+
+from tests.browser.hosted_flow import arrived_code, enrol_totp, open_hosted, sign_up
 from tests.browser.support import CustomerApp, Recorder, assert_accessible, axe_violations
 from tests.endusers.support import (
     END_USER_PASSWORD,
     REDIRECT,
-    CustomerProject,
     customer_project,
     exchange,
-    pkce_pair,
 )
 from tests.factories import Harness
-
-
-def _open(page: Page, project: CustomerProject, name: str, state: str) -> str:
-    """Opens a hosted page the way a customer app links to it (PKCE S256); answers the verifier."""
-    verifier, challenge = pkce_pair()
-    query = {
-        "redirect_url": REDIRECT,
-        "state": state,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    response = page.goto(f"{project.pages(name)}?{urlencode(query)}")
-    assert response is not None and response.status == 200, response and response.text()
-    csp = response.headers["content-security-policy"]
-    assert "default-src 'none'" in csp and "style-src 'self'" in csp and "script" not in csp
-    return verifier
-
-
-def _arrived_code(app: CustomerApp, state: str) -> str:
-    assert app.arrivals, "the browser never reached the redirect URL"
-    query = parse_qs(urlsplit(app.arrivals[-1]).query)
-    assert query["state"] == [state]
-    return query["code"][0]
-
-
-def _sign_up(harness: Harness, page: Page, project: CustomerProject, app: CustomerApp, email: str) -> None:
-    verifier = _open(page, project, "sign-up", "st-up")
-    assert_accessible(page)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(END_USER_PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(REDIRECT + "?*")
-    code = _arrived_code(app, "st-up")
-    # Neither the browser nor the page read the code's PKCE verifier: the customer app holds it.
-    exchanged = exchange(harness, project, code, code_verifier=verifier)
-    assert exchanged.status_code == 200, exchanged.text
-
-
-def _enrol_totp(page: Page, project: CustomerProject) -> str:
-    page.goto(project.pages("account/two-step/"))
-    assert page.get_by_text("Two-step verification is off").is_visible()
-    assert_accessible(page)
-    page.get_by_role("button", name="Turn on").click()
-    secret = page.locator("p.secret code").inner_text()
-    assert page.locator(".qr svg").count() == 1
-    assert_accessible(page)
-    page.get_by_label("The code the app shows now").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Confirm").click()
-    assert page.locator("ul.codes li").count() == 10
-    assert_accessible(page)
-    return secret
 
 
 def test_an_end_user_signs_up_enrols_totp_and_signs_in_with_a_code(
@@ -83,8 +31,8 @@ def test_an_end_user_signs_up_enrols_totp_and_signs_in_with_a_code(
     project = customer_project(harness)
     app = CustomerApp(REDIRECT)
     app.attach(context)
-    _sign_up(harness, page, project, app, "browser@example.com")
-    secret = _enrol_totp(page, project)
+    sign_up(harness, page, project, app, "browser@example.com")
+    secret = enrol_totp(page, project)
 
     # Another browser (no session cookie): password, then the next TOTP step (the first was used).
     other_recorder = Recorder()
@@ -92,7 +40,7 @@ def test_an_end_user_signs_up_enrols_totp_and_signs_in_with_a_code(
     other_app = CustomerApp(REDIRECT)
     other_app.attach(other)
     second = other.new_page()
-    verifier = _open(second, project, "sign-in", "st-in")
+    verifier = open_hosted(second, project, "sign-in", "st-in")
     assert_accessible(second)
     second.get_by_label("Email").fill("browser@example.com")
     second.get_by_label("Password").fill(END_USER_PASSWORD)
@@ -103,7 +51,7 @@ def test_an_end_user_signs_up_enrols_totp_and_signs_in_with_a_code(
     code_field.fill(pyotp.TOTP(secret).at(time.time() + 30))
     second.get_by_role("button", name="Verify").click()
     second.wait_for_url(REDIRECT + "?*")
-    exchanged = exchange(harness, project, _arrived_code(other_app, "st-in"), code_verifier=verifier)
+    exchanged = exchange(harness, project, arrived_code(other_app, "st-in"), code_verifier=verifier)
     assert exchanged.status_code == 200, exchanged.text
 
     for seen in (recorder, other_recorder):
@@ -119,8 +67,8 @@ def test_g18_no_secret_reaches_the_browser(
     project = customer_project(harness)
     app = CustomerApp(REDIRECT)
     app.attach(context)
-    _sign_up(harness, page, project, app, "canary@example.com")
-    _enrol_totp(page, project)
+    sign_up(harness, page, project, app, "canary@example.com")
+    enrol_totp(page, project)
     page.goto(project.pages("sign-out"))
 
     assert len(recorder.responses) >= 6
