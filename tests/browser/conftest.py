@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.browser.support import AXE, CHROMIUM, Recorder, save_artifacts
+from tests.browser.support import AXE, CHROMIUM, Recorder, artifacts_folder, save_artifacts
 from tests.factories import Harness
 from tests.processes import STARTUP_SECONDS, ApiProcess, settings_env, stop_process
 
@@ -92,10 +92,16 @@ def chromium(chromium_endpoint: str, service: ApiProcess) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def service(harness: Harness, tmp_path: Path) -> Iterator[ApiProcess]:
+def service_env() -> dict[str, str]:
+    """Extra environment of the service process: override this fixture in a module for other settings."""
+    return {}
+
+
+@pytest.fixture
+def service(harness: Harness, service_env: dict[str, str], tmp_path: Path) -> Iterator[ApiProcess]:
     """The API as a real uvicorn process, serving the test's database (the harness sets data up
     in-process; the browser talks only to this process)."""
-    api = ApiProcess(settings_env(harness.settings), tmp_path / "api.log")
+    api = ApiProcess(settings_env(harness.settings, **service_env), tmp_path / "api.log")
     api.start()
     yield api
     api.stop()
@@ -121,7 +127,8 @@ def new_context(
     failed = any(report.failed for report in reports.values())
     for index, context in enumerate(made):
         if failed:
-            save_artifacts(context, request.node.name if index == 0 else f"{request.node.name}-{index}")
+            name = request.node.name if index == 0 else f"{request.node.name}-{index}"
+            save_artifacts(context, artifacts_folder(name))
         context.close()
 
 

@@ -91,9 +91,13 @@ class CustomerApp:
         route.fulfill(status=200, content_type="text/html", body=body)
 
 
-def save_artifacts(context: BrowserContext, name: str) -> Path:
-    """A screenshot and the HTML of every page of `context`, under test-artifacts/<name>/."""
-    folder = ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+def artifacts_folder(test_name: str) -> Path:
+    """test-artifacts/<test name>/, the name made safe for a path (parametrized ids have brackets)."""
+    return ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+
+
+def save_artifacts(context: BrowserContext, folder: Path) -> Path:
+    """A screenshot and the HTML of every open page of `context`, in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     for index, page in enumerate(context.pages):
         if page.is_closed():
