@@ -17,6 +17,7 @@ from tests.factories import Harness
 from tests.processes import STARTUP_SECONDS, ApiProcess, settings_env, stop_process
 
 ACTION_TIMEOUT_MS = 10_000  # bounded waits: a missing element fails in seconds, not at pytest's timeout
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()  # a test's reports by phase (setup, call, teardown)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -28,9 +29,6 @@ def pytest_runtest_makereport(
     report = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
     return report
-
-
-REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
