@@ -46,13 +46,17 @@ def _field(form: Any, name: str, limit: int = 1024) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-async def _signed_out_post(request: Req, settings: Settings, template: str) -> Any:
+async def _signed_out_post(request: Req, settings: Settings, template: str, **shown: Any) -> Any:
     """The posted form of a signed-out page, its token checked first (else 403, nothing done)."""
     check_origin(request)
     form = await request.form()
     if not signed_out_token_valid(settings, request, form.get(CSRF_FIELD)):
         raise PageError(
-            403, "This form expired or came from elsewhere: please try again.", template, signed_out=True
+            403,
+            "This form expired or came from elsewhere: please try again.",
+            template,
+            signed_out=True,
+            **shown,
         )
     return form
 
@@ -117,7 +121,7 @@ class SignedOutPages(Controller):
         settings: NamedDependency[Settings],
         console_sessions: NamedDependency[ConsoleSessionCodec],
     ) -> Response[Any]:
-        form = await _signed_out_post(request, settings, "setup.html")
+        form = await _signed_out_post(request, settings, "setup.html", title="Set up the console", email="")
         if not await first_run(db, settings):
             raise PageError(
                 403,
@@ -174,7 +178,8 @@ class SignedOutPages(Controller):
         console_sessions: NamedDependency[ConsoleSessionCodec],
     ) -> Response[Any]:
         mode = settings.console_sign_up_mode
-        form = await _signed_out_post(request, settings, "sign_up.html")
+        shown_empty = {"title": "Create your account", "mode": mode, "invitation": "", "email": ""}
+        form = await _signed_out_post(request, settings, "sign_up.html", **shown_empty)
         email, password, token = (
             _field(form, "email", 320),
             _field(form, "password"),
@@ -258,7 +263,13 @@ class SignedOutPages(Controller):
         code_step: bool,
     ) -> Response[Any]:
         template = "code.html" if code_step else "sign_in.html"
-        form = await _signed_out_post(request, settings, template)
+        sign_up = settings.console_sign_up_mode == "open"
+        titled: dict[str, Any] = (
+            {"title": "Enter your code"}
+            if code_step
+            else {"title": "Sign in", "email": "", "sign_up": sign_up}
+        )
+        form = await _signed_out_post(request, settings, template, **titled)
         email = _field(form, "email", 320)
         if code_step:
             code, recovery = _field(form, "code", 32).strip(), _field(form, "recovery_code", 64).strip()
