@@ -25,6 +25,7 @@ from silver_auth.orgs import service as orgs
 from silver_auth.orgs.models import Org, Role
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db
+from silver_auth.web.http import allow_header, refuse_options
 
 SIGN_IN_PATH = f"{PREFIX}/sign-in"
 
@@ -38,6 +39,7 @@ async def page_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
     hidden field when no header carries it."""
     access = handler.opt.get("access")
     if access is None:  # fail closed, as the JSON API does
+        refuse_options(connection)  # Litestar's own OPTIONS handler: 405, as on the API
         raise Forbidden("this page has no access rule")
     if access == "public":
         return
@@ -99,7 +101,12 @@ def _page_error(request: Req, exc: Exception) -> Response[Any]:
     status = exc.status_code if isinstance(exc, HTTPException) else 400
     status = status if 400 <= status < 500 else 400
     title = "There is no such page" if status == 404 else "The request is not valid"
-    return html("message.html", status, title=title, message="Check the address, or go back and try again.")
+    response = html(
+        "message.html", status, title=title, message="Check the address, or go back and try again."
+    )
+    if isinstance(exc, HTTPException) and exc.headers and "Allow" in exc.headers:
+        response.headers["Allow"] = allow_header(request.url.path, exc.headers["Allow"])
+    return response
 
 
 def unknown_page(request: Req) -> Response[Any]:

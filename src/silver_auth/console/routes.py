@@ -8,10 +8,15 @@ from litestar import Router
 
 from silver_auth.console.auth import SignedOutPages, SignOutPage, stylesheet
 from silver_auth.console.orgs import OrgPages
-from silver_auth.console.pages import page_guard
+from silver_auth.console.pages import PAGE_HANDLERS, page_guard
 from silver_auth.orgs.guards import org_role_guard
 
 
 def console_pages() -> Router:
     handlers: list[Any] = [SignedOutPages, SignOutPage, OrgPages, stylesheet]
-    return Router(path="/", route_handlers=handlers, guards=[page_guard, org_role_guard])
+    return Router(
+        path="/",
+        route_handlers=handlers,
+        guards=[page_guard, org_role_guard],
+        exception_handlers=PAGE_HANDLERS,  # HTML errors on every page, the stylesheet's too
+    )
