@@ -26,6 +26,10 @@ from silver_auth.audit.sealer import app_sealer
 from silver_auth.authentik.console_routes import OidcController
 from silver_auth.authentik.hosted_routes import HostedOidcCallback
 from silver_auth.authentik.routes import ProjectIdentityController
+from silver_auth.console.pages import unknown_page as unknown_console_page
+from silver_auth.console.render import PREFIX as CONSOLE_PAGES_PREFIX
+from silver_auth.console.routes import console_pages
+from silver_auth.core import urls
 from silver_auth.core.logging import configure_logging, flush_access_log
 from silver_auth.core.metrics import metrics_listener
 from silver_auth.core.production_guard import production_violations
@@ -82,9 +86,19 @@ END_USER_HANDLERS = [
 
 def _no_route(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """No route matched: below the hosted pages' prefix the answer is an HTML page, elsewhere a problem."""
-    if exc.status_code == HTTP_404_NOT_FOUND and request.url.path.startswith(HOSTED_PREFIX):
+    path = request.url.path
+    if exc.status_code == HTTP_404_NOT_FOUND and path.startswith(HOSTED_PREFIX):
         return unknown_page(request)
+    if exc.status_code == HTTP_404_NOT_FOUND and _console_page(path):
+        return unknown_console_page(request)
     return handle_http(request, exc)
+
+
+def _console_page(path: str) -> bool:
+    """Below the console's pages (not its JSON API, which answers problems)."""
+    return (path == CONSOLE_PAGES_PREFIX or path.startswith(CONSOLE_PAGES_PREFIX + "/")) and not (
+        path == urls.CONSOLE_API or path.startswith(urls.CONSOLE_API + "/")
+    )
 
 
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
@@ -144,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     handlers: list[Any] = [health, service_config, client_config, backend_project, openapi_json, console]
     # Every /admin/api route passes the platform-admin guard: session, CSRF, SEQN-A, MFA (G6, G7).
     handlers.append(Router(path="/", route_handlers=ADMIN_CONTROLLERS, guards=[platform_admin_guard]))
+    handlers.append(console_pages())  # HTML pages under /console/, the same guards' rules
     handlers += END_USER_HANDLERS
     app = Litestar(
         route_handlers=handlers,

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(60 * 24, alias="SESSION_IDLE_MINUTES", gt=0)
     session_absolute_hours: int = Field(24 * 14, alias="SESSION_ABSOLUTE_HOURS", gt=0)
     session_cookie_name: str = Field("silver_session", alias="SESSION_COOKIE_NAME")
+    # Who may create a console account at /console/sign-up: anyone, only with an invitation, or nobody
+    # (accounts then come from `silver-auth account create`). Unset: open in development, invite-only
+    # in production.
+    console_sign_up: Literal["open", "invite-only", "closed"] | None = Field(
+        None, alias="SILVER_CONSOLE_SIGN_UP"
+    )
 
     # Console MFA: the pending second-factor step after a correct password, and the failure
     # throttle for TOTP and recovery codes, counted per account and per IP across every worker.
@@ -412,6 +418,12 @@ class Settings(BaseSettings):
     def console_cookie_secure(self) -> bool:
         """`Secure` on the console's cookies (the accounts host)."""
         return self._cookie_secure_on(self.accounts_url)
+
+    @property
+    def console_sign_up_mode(self) -> Literal["open", "invite-only", "closed"]:
+        if self.console_sign_up is not None:
+            return self.console_sign_up
+        return "invite-only" if self.env == "production" else "open"
 
     @property
     def end_user_cookie_secure(self) -> bool:

@@ -291,6 +291,7 @@ def test_the_start_banner_prints_a_working_account_command_only_while_no_account
     exists; moving only the port moves the public URLs with it."""
     dev_server.start()
     hint = next(line for line in dev_server.output().splitlines() if "account create" in line)
+    assert "/console/setup" in dev_server.output()  # the console's first run
     command = hint.split("create one:", 1)[1].strip()
     pasted = subprocess.run(
         ["/bin/sh", "-c", command],

@@ -25,6 +25,7 @@ SECRET_FIELDS = frozenset(
 PUBLIC_DOCUMENTS = {
     ("GET", "/v1/projects/{project_id}/jwks.json"): "public, max-age=60",
     ("GET", "/p/assets/hosted.css"): "public, max-age=3600",
+    ("GET", "/console/assets/console.css"): "public, max-age=3600",
 }
 """The only answers that may be cached, and how."""
 
@@ -183,6 +184,9 @@ def test_public_documents_keep_their_own_caching(harness: Harness) -> None:
     ]
     css = harness.client.get("/p/assets/hosted.css")
     assert css.headers.get_list("cache-control") == [PUBLIC_DOCUMENTS[("GET", "/p/assets/hosted.css")]]
+    console_css = harness.client.get("/console/assets/console.css")
+    expected = PUBLIC_DOCUMENTS[("GET", "/console/assets/console.css")]
+    assert console_css.headers.get_list("cache-control") == [expected]
 
 
 def test_hot_path_answers_are_no_store_too(harness: Harness) -> None:

@@ -61,10 +61,13 @@ def check_origin(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         raise CsrfFailed("cross-site request refused")
 
 
-async def console_context(connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession) -> ConsoleContext:
+async def console_context(
+    connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession, *, form_csrf: str | None = None
+) -> ConsoleContext:
     """The live console session behind the request's cookie (else 401); path ids must be printable
-    (else 404); unsafe methods also pass the Origin and CSRF checks (else 403). Shared by the console
-    and platform-admin guards."""
+    (else 404); unsafe methods also pass the Origin and CSRF checks (else 403): the token comes in the
+    header, or, from a console page's form, as `form_csrf`. Shared by the console, its pages and the
+    platform-admin guards."""
     runtime = runtime_of(connection)
     resolved = await resolve_session(
         db,
@@ -80,7 +83,8 @@ async def console_context(connection: ASGIConnection[Any, Any, Any, Any], db: As
         raise NotFound("not found")  # NUL and friends would reach the database (Postgres: an error)
     if connection.scope.get("method") in UNSAFE_METHODS:
         check_origin(connection)
-        if not runtime.sessions.csrf_valid(session.id, connection.headers.get(CSRF_HEADER)):
+        presented = connection.headers.get(CSRF_HEADER) or form_csrf
+        if not runtime.sessions.csrf_valid(session.id, presented):
             raise CsrfFailed(f"send the session's csrf_token in the {CSRF_HEADER} header")
     return ConsoleContext(
         account=account,

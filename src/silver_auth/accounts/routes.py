@@ -50,7 +50,7 @@ def _me(account: Account, session: ConsoleSession, groups: list[str], csrf_token
     )
 
 
-def _cookie(settings: Settings, value: str, max_age: int | None) -> Cookie:
+def session_cookie(settings: Settings, value: str, max_age: int | None) -> Cookie:
     return Cookie(
         key=settings.session_cookie_name,
         value=value,
@@ -103,7 +103,9 @@ class SessionController(Controller):
         if result.pending:  # the cookie finishes this sign-in and nothing else
             max_age = settings.console_mfa_pending_minutes * 60
             challenge = MfaChallenge(mfa_required=True, methods=console_sign_in.METHODS, expires_in=max_age)
-            return Response(challenge, cookies=[_cookie(settings, result.issued.cookie_value, max_age)])
+            return Response(
+                challenge, cookies=[session_cookie(settings, result.issued.cookie_value, max_age)]
+            )
         me = _me(
             result.account,
             result.issued.session,
@@ -111,7 +113,7 @@ class SessionController(Controller):
             console_sessions.csrf_token(result.issued.session.id),
         )
         max_age = settings.session_absolute_hours * 3600
-        return Response(me, cookies=[_cookie(settings, result.issued.cookie_value, max_age)])
+        return Response(me, cookies=[session_cookie(settings, result.issued.cookie_value, max_age)])
 
     @post("/sign-out", opt=ACCOUNT, status_code=204, summary="Sign out (revokes this session)")
     async def sign_out(
@@ -121,7 +123,7 @@ class SessionController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[None]:
         await service.revoke_session(db, console.session.id, actor=console.actor, signing_out=True)
-        return Response(None, status_code=204, cookies=[_cookie(settings, "", 0)])
+        return Response(None, status_code=204, cookies=[session_cookie(settings, "", 0)])
 
     @get("/me", opt=ACCOUNT, summary="The signed-in account, with the CSRF token")
     async def me(self, console: NamedDependency[ConsoleContext], db: NamedDependency[AsyncSession]) -> Me:

@@ -92,6 +92,11 @@ class AccountRow:
     created_at: datetime
 
 
+async def any_account(db: AsyncSession) -> bool:
+    """Whether any console account exists (before the first one, the console offers its first-run setup)."""
+    return await db.scalar(select(Account.id).limit(1)) is not None
+
+
 async def list_accounts(db: AsyncSession) -> list[AccountRow]:
     """Every console account, oldest first (three queries, whatever the count)."""
     accounts = list((await db.scalars(select(Account).order_by(Account.created_at, Account.id))).all())

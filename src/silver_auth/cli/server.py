@@ -132,7 +132,12 @@ def dev() -> None:
     )
     if not accounts and settings.identity == "builtin":
         out.print(
-            f"no console account yet; create one:  echo 'a long passphrase of yours' | {_command()} "
+            f"no console account yet: open http://{settings.bind_host}:{settings.bind_port}/console/setup "
+            "to create yours and your org",
+            markup=False,
+        )
+        out.print(
+            f"or create one:  echo 'a long passphrase of yours' | {_command()} "
             "account create you@example.com --password-stdin",
             markup=False,
         )

@@ -179,7 +179,7 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         limit = request.app.state.runtime.settings.max_body_bytes
         detail = f"the request body is larger than the limit of {limit} bytes"
     headers = {
-        k: _allow(request.url.path, v) if k.lower() == "allow" else v
+        k: allow_header(request.url.path, v) if k.lower() == "allow" else v
         for k, v in (exc.headers or {}).items()
         if k.lower() in ("allow", "retry-after", "www-authenticate")
     }
@@ -200,7 +200,7 @@ def route_methods(scope: Scope) -> set[str]:
     return next((set(r.methods) for r in scope["app"].routes if r.path_format == template), set())
 
 
-def _allow(path: str, allow: str) -> str:
+def allow_header(path: str, allow: str) -> str:
     """The Allow of a 405: without OPTIONS where refuse_options refuses it."""
     if not path.startswith(COOKIE_API_PATHS):
         return allow
