@@ -256,7 +256,7 @@ def test_the_console_boundary_covers_every_route_the_app_serves(tmp_path: Path, 
             for host, host_patterns in patterns.items()
             if any(caddy_path_matches(p, path) for p in host_patterns)
         }
-        console = path.startswith(("/console/", "/admin/"))
+        console = path in ("/console", "/admin") or path.startswith(("/console/", "/admin/"))
         expected = {ACCOUNTS, AUTH} if path in BOTH_HOSTS else {ACCOUNTS} if console else {AUTH}
         if on != expected:
             problems.append(

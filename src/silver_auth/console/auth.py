@@ -113,7 +113,7 @@ class SignedOutPages(Controller):
             return see_other(SIGN_IN_PATH)
         return signed_out_form("setup.html", request, settings, title="Set up the console")
 
-    @post("/setup", opt=PUBLIC)
+    @post("/setup", opt={**PUBLIC, "rate_limit": "sign-up"})
     async def setup(
         self,
         request: Req,
@@ -169,7 +169,7 @@ class SignedOutPages(Controller):
             email="",
         )
 
-    @post("/sign-up", opt=PUBLIC, guards=[builtin_identity_only])
+    @post("/sign-up", opt={**PUBLIC, "rate_limit": "sign-up"}, guards=[builtin_identity_only])
     async def sign_up(
         self,
         request: Req,
