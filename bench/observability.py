@@ -109,20 +109,12 @@ def mode_env(env: dict[str, str], mode: str, port: int) -> dict[str, str]:
 
 
 @dataclass
-class ModeRow:
+class ModeRow(tp.MedianOfRounds):
     server: str
     mode: str
     rounds: list[tp.WrkResult] = field(default_factory=list)
     vs_bare: list[float] = field(default_factory=list)
     vs_baseline: list[float] = field(default_factory=list)
-
-    @property
-    def rps(self) -> float:
-        return statistics.median(r.requests_per_second for r in self.rounds)
-
-    @property
-    def p99(self) -> float:
-        return statistics.median(r.latency_p99_ms for r in self.rounds)
 
 
 def bench_server(

@@ -57,20 +57,12 @@ def limited_asgi() -> Any:
 
 
 @dataclass
-class Row:
+class Row(tp.MedianOfRounds):
     endpoint: str
     mode: str
     rounds: list[tp.WrkResult] = field(default_factory=list)
     vs_baseline: list[float] = field(default_factory=list)
     vs_off: list[float] = field(default_factory=list)
-
-    @property
-    def rps(self) -> float:
-        return statistics.median(r.requests_per_second for r in self.rounds)
-
-    @property
-    def p99(self) -> float:
-        return statistics.median(r.latency_p99_ms for r in self.rounds)
 
 
 @contextlib.contextmanager

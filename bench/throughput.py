@@ -79,13 +79,10 @@ class WrkResult:
     socket_errors: int
 
 
-@dataclass
-class Row:
-    server: str
-    endpoint: str
-    rounds: list[WrkResult] = field(default_factory=list)
-    ratios: list[float] = field(default_factory=list)
-    """Per round: req/s over the mean of the baseline runs just before and just after it."""
+class MedianOfRounds:
+    """req/s and p99 of a row: the median over its interleaved rounds."""
+
+    rounds: list[WrkResult]
 
     @property
     def rps(self) -> float:
@@ -94,6 +91,15 @@ class Row:
     @property
     def p99(self) -> float:
         return statistics.median(r.latency_p99_ms for r in self.rounds)
+
+
+@dataclass
+class Row(MedianOfRounds):
+    server: str
+    endpoint: str
+    rounds: list[WrkResult] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    """Per round: req/s over the mean of the baseline runs just before and just after it."""
 
     @property
     def ratio(self) -> float:
