@@ -263,21 +263,18 @@ class SignedOutPages(Controller):
         code_step: bool,
     ) -> Response[Any]:
         template = "code.html" if code_step else "sign_in.html"
-        sign_up = settings.console_sign_up_mode == "open"
-        titled: dict[str, Any] = (
+        shown: dict[str, Any] = (
             {"title": "Enter your code"}
             if code_step
-            else {"title": "Sign in", "email": "", "sign_up": sign_up}
+            else {"title": "Sign in", "email": "", "sign_up": settings.console_sign_up_mode == "open"}
         )
-        form = await _signed_out_post(request, settings, template, **titled)
-        email = _field(form, "email", 320)
+        form = await _signed_out_post(request, settings, template, **shown)
         if code_step:
             code, recovery = _field(form, "code", 32).strip(), _field(form, "recovery_code", 64).strip()
             body = SignIn(code=code or None, recovery_code=None if code else recovery or None)
-            shown: dict[str, Any] = {"title": "Enter your code"}
         else:
-            body = SignIn(email=email, password=_field(form, "password"))
-            shown = {"title": "Sign in", "email": email, "sign_up": settings.console_sign_up_mode == "open"}
+            shown["email"] = _field(form, "email", 320)  # shown again if the sign-in is refused
+            body = SignIn(email=shown["email"], password=_field(form, "password"))
         try:
             result = await console_sign_in.sign_in(
                 db,
