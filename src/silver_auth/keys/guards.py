@@ -46,10 +46,11 @@ async def require_secret_key(request: ASGIConnection[Any, Any, Any, Any]) -> Key
     expired). A backend route calls it first thing; it is not a guard or a dependency because on this hot
     path Litestar's per-guard handler copy and its DI machinery cost more than the check itself.
     """
-    principal = remembered(request.scope, "secret")  # the limiter checked it already
-    if principal is None:
-        raw = bearer_token(request.scope)
-        principal = None if raw is None else await runtime_of(request).keys.verify(raw, "secret")
+    principal = remembered(request.scope, "secret")  # the limiter checked it, and named the actor
+    if principal is not None:
+        return principal
+    raw = bearer_token(request.scope)
+    principal = None if raw is None else await runtime_of(request).keys.verify(raw, "secret")
     if principal is None:
         # WWW-Authenticate (Bearer, RFC 6750) is added to every /v1 401 by web.http.challenge.
         raise Unauthorized("a valid secret key is required: Authorization: Bearer sk_…")
