@@ -19,10 +19,14 @@ WEBHOOK_STAMP := $(WEBHOOK_PEER)/node_modules/.installed-$(shell cat $(WEBHOOK_P
 # axe-core, the accessibility engine the browser tests (tests/browser) evaluate in each page
 AXE_PEER := tests/peers/axe-core
 AXE_STAMP := $(AXE_PEER)/node_modules/.installed-$(shell cat $(AXE_PEER)/package-lock.json | cksum | cut -d' ' -f1)
-PEERS := $(OIDC_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP)
+# The console's browser assets (htmx), from the npm registry at the lock's versions: `make vendor` copies
+# them into src/silver_auth/console/static, where the app serves them (nothing is fetched at run time)
+CONSOLE_ASSETS := vendor/console
+ASSETS_STAMP := $(CONSOLE_ASSETS)/node_modules/.installed-$(shell cat $(CONSOLE_ASSETS)/package-lock.json | cksum | cut -d' ' -f1)
+PEERS := $(OIDC_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSETS_STAMP)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck test-sqlite test-postgres screenshots lock bench clean
+.PHONY: help vendor run test lint typecheck test-sqlite test-postgres screenshots lock bench clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +48,13 @@ $(WEBHOOK_STAMP): $(WEBHOOK_PEER)/package-lock.json
 $(AXE_STAMP): $(AXE_PEER)/package-lock.json
 	npm ci --prefix $(AXE_PEER) --no-audit --no-fund
 	@touch $@
+
+$(ASSETS_STAMP): $(CONSOLE_ASSETS)/package-lock.json
+	npm ci --prefix $(CONSOLE_ASSETS) --no-audit --no-fund
+	@touch $@
+
+vendor: $(ASSETS_STAMP) ## Copy the console's browser assets (htmx) from the npm lock into the package
+	cp $(CONSOLE_ASSETS)/node_modules/htmx.org/dist/htmx.min.js src/silver_auth/console/static/htmx.min.js
 
 run: $(STAMP) ## Set up and run the embedded default (SQLite, builtin identity) on http://127.0.0.1:8000
 	$(BIN)/silver-auth dev

@@ -23,7 +23,6 @@ from silver_auth.console.pages import PAGE_HANDLERS, SIGN_IN_PATH, PageError, pa
 from silver_auth.console.render import (
     CSRF_FIELD,
     PREFIX,
-    STYLESHEET,
     Req,
     clear_flash,
     read_flash,
@@ -313,8 +312,3 @@ class SignOutPage(Controller):
         response = see_other(SIGN_IN_PATH, flash="You are signed out.", settings=settings)
         response.set_cookie(session_cookie(settings, "", 0))
         return response
-
-
-@get(f"{PREFIX}/assets/console.css", opt=PUBLIC, include_in_schema=False)
-async def stylesheet() -> Response[str]:
-    return Response(STYLESHEET, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.console.pages import PAGE_HANDLERS, PageError, frame, page_opt
-from silver_auth.console.render import PREFIX, Req, clear_flash, html, read_flash, see_other
+from silver_auth.console.render import PREFIX, Req, page, see_other
 from silver_auth.core.errors import ProblemError
 from silver_auth.mfa.factors import has_confirmed_totp
 from silver_auth.orgs import service as orgs
@@ -73,11 +73,7 @@ class OrgPages(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         shown = await frame(db, console)
-        flash = read_flash(request)
-        response = html("orgs.html", **shown.context(title="Your orgs", flash=flash))
-        if flash:
-            clear_flash(response, settings)
-        return response
+        return page(request, settings, "orgs.html", **shown.context(title="Your orgs"))
 
     @post("/orgs", opt=page_opt("account"))
     async def create_org(
@@ -110,13 +106,14 @@ class OrgPages(Controller):
         org = await orgs.get_org(db, org_id)
         plan, uses = await orgs.plan_usage(db, org_id)  # the same numbers as GET /console/api/orgs/{id}/usage
         shown = await frame(db, console)
-        flash = read_flash(request)
-        response = html(
+        return page(
+            request,
+            settings,
             "overview.html",
             **shown.context(
                 org,
                 title=org.name,
-                flash=flash,
+                section="overview",
                 plan=plan,
                 quotas=[(QUOTA_LABELS.get(use.quota, use.quota), use) for use in uses],
                 steps=checklist(uses, await has_confirmed_totp(db, console.account.id)),
@@ -124,9 +121,6 @@ class OrgPages(Controller):
                 can_create_project=org_access.role.at_least(Role.ADMIN),
             ),
         )
-        if flash:
-            clear_flash(response, settings)
-        return response
 
     @post("/orgs/{org_id:str}/projects", opt=page_opt(Role.ADMIN.value))
     async def create_project(

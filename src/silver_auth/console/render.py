@@ -10,21 +10,23 @@ cannot post them (login CSRF).
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.response import Redirect
 
+from silver_auth.core import clock
 from silver_auth.core.crypto import sign, verify_signature
 from silver_auth.settings import Settings
 
 HERE = Path(__file__).parent
 PREFIX = "/console"
-STYLESHEET_PATH = f"{PREFIX}/assets/console.css"
 FORM_COOKIE = "silver_console_form"
 FLASH_COOKIE = "silver_console_flash"
 CSRF_FIELD = "csrf_token"
@@ -35,26 +37,134 @@ PAGE_CSP = (
     b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
+PAGE_SIZE = 25
+
+
+def _ago(moment: datetime | None) -> str:
+    """`moment` relative to now, in words ("3 minutes ago", "in 2 days")."""
+    if moment is None:
+        return "never"
+    seconds = (clock.now() - moment).total_seconds()
+    future, seconds = seconds < 0, abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            words = f"{count} {unit}{'' if count == 1 else 's'}"
+            return f"in {words}" if future else f"{words} ago"
+    return "in a moment" if future else "just now"
+
+
+def _absolute(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
 _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-STYLESHEET = (HERE / "static" / "console.css").read_text()
+_templates.filters["ago"] = _ago
+_templates.filters["absolute"] = _absolute
+
+# The browser assets the pages load, read once; htmx.min.js is the npm package's file (`make vendor`).
+ASSETS: dict[str, tuple[str, bytes]] = {
+    name: (media_type, (HERE / "static" / name).read_bytes())
+    for name, media_type in (
+        ("console.css", "text/css"),
+        ("console.js", "text/javascript"),
+        ("htmx.min.js", "text/javascript"),
+    )
+}
 
 Req = Request[Any, Any, Any]
 
 
-def html(template: str, status: int = 200, **context: Any) -> Response[str]:
-    """A rendered page: never stored by a cache (pages carry tokens and account data)."""
+def is_fragment_request(request: Req) -> bool:
+    """An htmx request for part of a page (`HX-Request`), answered with the template's fragment block.
+    A boosted navigation (`HX-Boosted`) wants the whole page."""
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+
+
+@dataclass(frozen=True, slots=True)
+class Pager:
+    """Links to the next and first pages of a long list, keeping the list's other query parameters.
+    `next_value` is the next page's offset or cursor (None: this is the last page)."""
+
+    path: str
+    params: dict[str, str]
+    next_value: str | None
+    first: bool
+
+    def url(self, value: str | None) -> str:
+        params = {k: v for k, v in self.params.items() if v and k != "after"}
+        if value is not None:
+            params["after"] = value
+        return f"{self.path}?{urlencode(params)}" if params else self.path
+
+    @property
+    def next_url(self) -> str | None:
+        return self.url(self.next_value) if self.next_value is not None else None
+
+    @property
+    def first_url(self) -> str | None:
+        return None if self.first else self.url(None)
+
+
+def pager(request: Req, next_value: str | int | None) -> Pager:
+    """The pager of a list page: its cursor travels in `?after=`, its filters in the other parameters."""
+    params = {key: value for key, value in request.query_params.items() if isinstance(value, str)}
+    return Pager(
+        request.url.path,
+        params,
+        None if next_value is None else str(next_value),
+        first=not request.query_params.get("after"),
+    )
+
+
+def offset_of(request: Req) -> int:
+    """The offset a `?after=` of an offset-paginated list names (0 when absent or not a number)."""
+    value = request.query_params.get("after", "")
+    return int(value) if value.isdigit() and len(value) < 9 else 0
+
+
+def html(template: str, status: int = 200, *, fragment: str | None = None, **context: Any) -> Response[str]:
+    """A rendered page, or only its block `fragment` (for htmx): never stored by a cache (pages carry
+    tokens and account data)."""
     context.setdefault("error", None)
     context.setdefault("flash", None)
     context.setdefault("account", None)
     context.setdefault("orgs", [])
     context.setdefault("current_org", None)
+    context.setdefault("current_project", None)
+    context.setdefault("platform_admin", False)
+    context.setdefault("section", "")
     context.setdefault(CSRF_FIELD, "")
-    body = _templates.get_template(template).render(**context)
-    return Response(body, status_code=status, media_type="text/html", headers={"Cache-Control": "no-store"})
+    page = _templates.get_template(template)
+    if fragment is None:
+        body = page.render(**context)
+    else:
+        body = "".join(page.blocks[fragment](page.new_context(context)))
+    return Response(
+        body,
+        status_code=status,
+        media_type="text/html",
+        headers={"Cache-Control": "no-store", "Vary": "HX-Request"},
+    )
+
+
+def page(request: Req, settings: Settings, template: str, **context: Any) -> Response[str]:
+    """A signed-in page with the flash message the last redirect left, shown once; an htmx request
+    for part of it gets the `fragment` block alone."""
+    flash = read_flash(request)
+    fragment = "fragment" if is_fragment_request(request) and "fragment" in _blocks(template) else None
+    response = html(template, fragment=fragment, flash=flash, **context)
+    if flash:
+        clear_flash(response, settings)
+    return response
+
+
+def _blocks(template: str) -> dict[str, Any]:
+    return _templates.get_template(template).blocks
 
 
 def see_other(path: str, *, flash: str | None = None, settings: Settings | None = None) -> Redirect:

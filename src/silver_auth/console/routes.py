@@ -6,14 +6,20 @@ from typing import Any
 
 from litestar import Router
 
-from silver_auth.console.auth import SignedOutPages, SignOutPage, stylesheet
+from silver_auth.console.assets import console_asset
+from silver_auth.console.auth import SignedOutPages, SignOutPage
 from silver_auth.console.orgs import OrgPages
 from silver_auth.console.pages import PAGE_HANDLERS, page_guard
 from silver_auth.orgs.guards import org_role_guard
 
 
 def console_pages() -> Router:
-    handlers: list[Any] = [SignedOutPages, SignOutPage, OrgPages, stylesheet]
+    handlers: list[Any] = [
+        console_asset,
+        SignedOutPages,
+        SignOutPage,
+        OrgPages,
+    ]
     return Router(
         path="/",
         route_handlers=handlers,
