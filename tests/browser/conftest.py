@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.browser.support import AXE, CHROMIUM, Recorder, artifacts_folder, save_artifacts
 from tests.factories import Harness
-from tests.processes import STARTUP_SECONDS, ApiProcess, settings_env, stop_process
+from tests.processes import STARTUP_SECONDS, ApiProcess, free_port, settings_env, stop_process
 
 ACTION_TIMEOUT_MS = 10_000  # bounded waits: a missing element fails in seconds, not at pytest's timeout
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()  # a test's reports by phase (setup, call, teardown)
@@ -99,7 +99,10 @@ def service_env() -> dict[str, str]:
 def service(harness: Harness, service_env: dict[str, str], tmp_path: Path) -> Iterator[ApiProcess]:
     """The API as a real uvicorn process, serving the test's database (the harness sets data up
     in-process; the browser talks only to this process)."""
-    api = ApiProcess(settings_env(harness.settings, **service_env), tmp_path / "api.log")
+    port = free_port()
+    # The browser's Origin is the process's own URL: the console's and the hosted pages' host.
+    own = {"SILVER_ACCOUNTS_URL": f"http://127.0.0.1:{port}", "SILVER_AUTH_URL": f"http://127.0.0.1:{port}"}
+    api = ApiProcess(settings_env(harness.settings, **(own | service_env)), tmp_path / "api.log", port)
     api.start()
     yield api
     api.stop()
