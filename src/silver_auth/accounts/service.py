@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from silver_auth.core import clock
 from silver_auth.core.errors import Conflict, InvalidInput, NotFound
 from silver_auth.core.ids import new_id
 from silver_auth.core.text import MAX_EMAIL, has_control_characters
+from silver_auth.db.session import write_lock
 from silver_auth.mfa import factors as mfa
 from silver_auth.settings import Settings
 from silver_auth.throttle import policies
@@ -95,6 +96,19 @@ class AccountRow:
 async def any_account(db: AsyncSession) -> bool:
     """Whether any console account exists (before the first one, the console offers its first-run setup)."""
     return await db.scalar(select(Account.id).limit(1)) is not None
+
+
+FIRST_ACCOUNT_LOCK = 0x5E7_0F1A  # pg_advisory_xact_lock key: one first-run setup at a time
+
+
+async def no_account_yet_locked(db: AsyncSession) -> bool:
+    """Whether no console account exists, asked under a lock held to the end of the transaction: two
+    first-run setups at once create one first account, never two (the second sees the first)."""
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(select(func.pg_advisory_xact_lock(literal(FIRST_ACCOUNT_LOCK))))
+    else:
+        await write_lock(db)
+    return not await any_account(db)
 
 
 async def list_accounts(db: AsyncSession) -> list[AccountRow]:

@@ -16,7 +16,7 @@ from silver_auth.accounts.models import Account
 from silver_auth.accounts.passwords import check_policy
 from silver_auth.accounts.routes import session_cookie
 from silver_auth.accounts.schemas import SignIn
-from silver_auth.accounts.service import any_account, create_account
+from silver_auth.accounts.service import any_account, create_account, no_account_yet_locked
 from silver_auth.accounts.sessions import ConsoleSessionCodec
 from silver_auth.audit.service import Actor
 from silver_auth.console.pages import PAGE_HANDLERS, SIGN_IN_PATH, PageError, page_opt
@@ -121,7 +121,7 @@ class SignedOutPages(Controller):
         console_sessions: NamedDependency[ConsoleSessionCodec],
     ) -> Response[Any]:
         form = await _signed_out_post(request, settings, "setup.html", title="Set up the console", email="")
-        if not await first_run(db, settings):
+        if not await first_run(db, settings) or not await no_account_yet_locked(db):
             raise PageError(
                 403,
                 "The console is already set up: sign in instead.",

@@ -25,7 +25,7 @@ from silver_auth.orgs import service as orgs
 from silver_auth.orgs.models import Org, Role
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db
-from silver_auth.web.http import allow_header, refuse_options
+from silver_auth.web.http import allow_header, handle_unexpected, refuse_options
 
 SIGN_IN_PATH = f"{PREFIX}/sign-in"
 
@@ -109,6 +109,29 @@ def _page_error(request: Req, exc: Exception) -> Response[Any]:
     return response
 
 
+UNEXPECTED_TITLES = {
+    503: "The console is busy",
+    422: "The form holds characters that cannot be stored",
+}
+
+
+def _unexpected_page(request: Req, exc: Exception) -> Response[Any]:
+    """The API's answer to an unexpected error (logged, redacted; 503 with Retry-After under load),
+    as an HTML page: a browser never gets JSON or a stack trace."""
+    problem = handle_unexpected(request, exc)
+    status = problem.status_code or 500
+    response = html(
+        "message.html",
+        status,
+        title=UNEXPECTED_TITLES.get(status, "Something went wrong on our side"),
+        message="Nothing was changed. Try again in a moment; if it keeps happening, tell the operator"
+        " (the error is in the service's log).",
+    )
+    if "Retry-After" in problem.headers:
+        response.headers["Retry-After"] = problem.headers["Retry-After"]
+    return response
+
+
 def unknown_page(request: Req) -> Response[Any]:
     """A path below the console's pages that none serves: an HTML page, like its neighbours."""
     return _page_error(request, HTTPException(status_code=404))
@@ -118,4 +141,5 @@ PAGE_HANDLERS: ExceptionHandlersMap = {
     PageError: _page_error,
     ProblemError: _page_error,
     HTTPException: _page_error,
+    Exception: _unexpected_page,
 }
