@@ -130,17 +130,16 @@ def dev() -> None:
         f"http://{settings.bind_host}:{settings.bind_port}  data: {settings.data_dir.resolve()}",
         markup=False,
     )
+    console = f"{settings.accounts_url.rstrip('/')}/console/"
     if not accounts and settings.identity == "builtin":
-        out.print(
-            f"no console account yet: open http://{settings.bind_host}:{settings.bind_port}/console/setup "
-            "to create yours and your org",
-            markup=False,
-        )
+        out.print(f"no console account yet: open {console}setup to create yours and your org", markup=False)
         out.print(
             f"or create one:  echo 'a long passphrase of yours' | {_command()} "
             "account create you@example.com --password-stdin",
             markup=False,
         )
+    else:
+        out.print(f"the console: open {console}", markup=False)
     _serve(settings, 1, "uvicorn")
 
 
