@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from silver_auth.console.try_sign_in import TRY_COOKIE, TRY_MINUTES, StartedTry
 from silver_auth.core import clock, urls
-from silver_auth.endusers.models import EndUser, RedirectCode
+from silver_auth.core.crypto import token_hash
+from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode
 from silver_auth.endusers.sessions import redirect_allowed
 from silver_auth.projects.models import Project
 from tests.console.support import Browser, assert_page, parse
@@ -144,7 +145,9 @@ def test_try_sign_in_shows_the_verified_claims_once(harness: Harness) -> None:
     assert "failed" not in text and "not checked" not in text
     assert "shown on this page only" in text
     assert verifier not in text
-    assert "session_token" not in text  # the refresh token is never shown
+    assert _refresh_hashes(harness) and not _refresh_hashes(harness) & {
+        token_hash(word) for word in re.findall(r"[A-Za-z0-9_-]{43}", text)
+    }  # the session token (the refresh token) is nowhere on the page
     # The snippets carry the project's real ids and URLs, and a placeholder for the publishable key.
     assert urls.jwks(harness.settings.auth_url, project_id) in text
     assert "/v1/client/sessions/exchange" in text and "YOUR_PUBLISHABLE_KEY" in text
@@ -163,6 +166,14 @@ def test_try_sign_in_shows_the_verified_claims_once(harness: Harness) -> None:
     again = browser.get(done.callback)
     assert_page(again, 400)
     assert "expired" in again.text and jwt.group(1) not in again.text
+
+
+def _refresh_hashes(harness: Harness) -> set[str]:
+    async def work() -> set[str]:
+        async with harness.runtime.sessionmaker() as db:
+            return {row.refresh_hash for row in await db.scalars(select(EndUserSession)) if row.refresh_hash}
+
+    return harness.run(work)
 
 
 def _unused_codes(harness: Harness) -> int:
@@ -275,3 +286,19 @@ def test_redirect_allowed_adds_exactly_the_projects_own_callback(url: str, allow
         id="prj_a", org_id="org_a", name="A", redirect_urls=["https://app.example.com/callback"]
     )
     assert redirect_allowed(project, url, "https://accounts.example.com") is allowed
+
+
+def test_a_code_redeemed_twice_is_a_clear_page_and_ends_its_session(harness: Harness) -> None:
+    done = tried(harness)
+    kept = done.browser.cookies.get(TRY_COOKIE)  # as if copied before the first answer cleared it
+    assert_page(done.browser.get(done.callback), 200)
+    done.browser.cookies.set(TRY_COOKIE, kept, path=urls.console_try_callback_path(done.project_id))
+    again = done.browser.get(done.callback)
+    assert_page(again, 400)
+    assert "already exchanged once" in again.text and "Start" in again.text
+
+    async def revoked() -> list[bool]:
+        async with harness.runtime.sessionmaker() as db:
+            return [row.revoked_at is not None for row in await db.scalars(select(EndUserSession))]
+
+    assert harness.run(revoked) == [True]  # RFC 6749 4.1.2, as at the public exchange

@@ -285,7 +285,16 @@ class TrySignInPages(Controller):
                 db, runtime.sessionmaker, settings, scope, redemption, ip=request_ip(request)
             )
         except ProblemError as exc:
-            raise refuse(f"The code was refused: {exc.detail}. Start again below.") from None
+            # A second redemption revoked the session in a transaction of its own, after rolling this
+            # request's back: the rows the page shows are read again.
+            await db.refresh(console.account)
+            project, org, shown = await _opened(db, console, project_id)
+            raise PageError(
+                400,
+                f"The code was refused: {exc.detail}. Start again below.",
+                "try_sign_in.html",
+                **_start_context(shown, org, project, settings),
+            ) from None
         verdict = await sessions.verify_token(db, settings, scope, issued.jwt)
         header, claims = _decoded(issued.jwt)
         issuer = urls.session_jwt_issuer(settings.auth_url, project.id)
