@@ -39,6 +39,9 @@ PAGES: dict[tuple[str, str], str] = {
     # end-users
     # audit log
     # try sign-in and branding
+    ("GET", "/console/projects/{project_id}/try"): "viewer",
+    ("POST", "/console/projects/{project_id}/try"): "viewer",
+    ("GET", "/console/projects/{project_id}/try/callback"): "viewer",
     # platform admin
 }
 

@@ -57,7 +57,7 @@ class HostedOidcCallback(Controller):
             cookie=request.cookies.get(STATE_COOKIE),
         )
         redirect_url = login.redirect_url or ""
-        if redirect_url and not sessions.redirect_allowed(project, redirect_url):
+        if redirect_url and not sessions.redirect_allowed(project, redirect_url, settings.accounts_url):
             # The allowlist changed while the user was at Authentik: the URL is no longer registered.
             raise PageError(400, "The redirect URL is no longer registered for this project.")
         page = Page(

@@ -40,3 +40,12 @@ def session_jwt_issuer(auth_url: str, project_id: str) -> str:
 
 def console_oidc_callback(accounts_url: str) -> str:
     return f"{_base(accounts_url)}{CONSOLE_OIDC}/callback"
+
+
+def console_try_callback_path(project_id: str) -> str:
+    """Where the console's Try sign-in page receives the hosted pages' code for `project_id`."""
+    return f"/console/projects/{project_id}/try/callback"
+
+
+def console_try_callback(accounts_url: str, project_id: str) -> str:
+    return _base(accounts_url) + console_try_callback_path(project_id)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit.service import Actor, AuditAction, record
-from silver_auth.core import clock
+from silver_auth.core import clock, urls
 from silver_auth.core.crypto import sign, token_hash, verify_signature
 from silver_auth.core.errors import InvalidInput, NotFound
 from silver_auth.core.ids import looks_like, new_id
@@ -27,12 +27,20 @@ from silver_auth.signing import service as signing
 from silver_auth.signing.service import TokenRejected
 
 
-def redirect_allowed(project: Project, redirect_url: str) -> bool:
+def redirect_allowed(project: Project, redirect_url: str, accounts_url: str) -> bool:
     """Exact string equality with one of the project's redirect URLs: no normalisation at all, so
-    `//evil`, other hosts, ports, paths, userinfo or a trailing slash never match (open redirects)."""
-    return any(
-        hmac.compare_digest(redirect_url.encode(), allowed.encode()) for allowed in project.redirect_urls
-    )
+    `//evil`, other hosts, ports, paths, userinfo or a trailing slash never match (open redirects).
+
+    One URL more is always allowed, exactly and only for this project: the console's Try sign-in callback
+    of this very project on the accounts host (`urls.console_try_callback`). It is safe without the
+    developer registering it: the host is the platform's own, not a customer's or anyone else's; the
+    page answers only a signed-in member of the project's org, redirects nowhere, and redeems the code
+    only with the PKCE verifier sealed in the cookie of the browser that started the try, with a
+    matching `state`. So a code sent there by a forged link is useless to whoever forged it, and no other
+    console path, nor another project's callback, is let through.
+    """
+    allowed = (*project.redirect_urls, urls.console_try_callback(accounts_url, project.id))
+    return any(hmac.compare_digest(redirect_url.encode(), url.encode()) for url in allowed)
 
 
 # --- the hosted pages' cookie -----------------------------------------------------------------

@@ -208,7 +208,7 @@ async def _open(
     redirect_url, state = field(values, "redirect_url", 2048), field(values, "state", MAX_STATE)
     challenge, method = field(values, "code_challenge", 128), field(values, "code_challenge_method", 10)
     context = {"project_name": project.name, "title": "This link is not valid"}
-    if redirect_url and not sessions.redirect_allowed(project, redirect_url):
+    if redirect_url and not sessions.redirect_allowed(project, redirect_url, settings.accounts_url):
         raise PageError(
             400,
             "The redirect URL is not registered for this project, so the sign-in page refuses it. "
