@@ -43,6 +43,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/console/webhooks/{endpoint_id}"): "developer",
     ("GET", "/console/webhooks/{endpoint_id}/messages/{message_id}"): "viewer",
     ("POST", "/console/webhooks/{endpoint_id}/messages/{message_id}/replay"): "developer",
+    ("POST", "/console/webhooks/{endpoint_id}/replay"): "developer",
     ("POST", "/console/webhooks/{endpoint_id}/test"): "developer",
     ("POST", "/console/webhooks/{endpoint_id}/rotate-secret"): "developer",
     ("POST", "/console/webhooks/{endpoint_id}/delete"): "developer",  # last: the endpoint is gone after

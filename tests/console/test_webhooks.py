@@ -188,6 +188,29 @@ def test_a_failed_message_is_replayed_from_the_page(hooks: Harness) -> None:
     assert "delivered" in shown and "HTTP 500" in shown and "HTTP 204" in shown  # both attempts listed
 
 
+def test_every_failed_message_of_a_time_is_replayed_at_once(hooks: Harness) -> None:
+    owner, _, project_id = project_of(hooks)
+    with receiver([500]) as target:
+        endpoint_id, _ = create_endpoint(owner, project_id, target.url)
+        path = f"/console/webhooks/{endpoint_id}"
+        for _ in range(2):
+            submit(owner, f"{path}/test", {})
+        deliver(hooks)
+        failed = assert_page(owner.get(path), 200)
+        assert any(f["action"] == f"{path}/replay" for f in failed.forms)
+        refused = submit(owner, f"{path}/replay", {"since_hours": "9999"})
+        assert_page(refused, 422)
+        target.answers = [204]
+        again = follow(owner, submit(owner, f"{path}/replay", {"since_hours": "24"}))
+        assert "Sending 2 failed messages again" in again.text
+        deliver(hooks)
+        assert len(target.received) == 4
+    shown = owner.get(path).text
+    assert shown.count("delivery-delivered") == 2 and f"{path}/replay" not in shown
+    none = follow(owner, submit(owner, f"{path}/replay", {"since_hours": "1"}))
+    assert "No failed message in that time" in none.text
+
+
 def test_settings_change_and_a_refused_url_shows_the_reason(hooks: Harness) -> None:
     owner, _, project_id = project_of(hooks)
     endpoint_id, _ = create_endpoint(owner, project_id, "http://127.0.0.1:9/hooks")
@@ -201,6 +224,8 @@ def test_settings_change_and_a_refused_url_shows_the_reason(hooks: Harness) -> N
     stored = owner.ok("GET", f"/console/api/webhooks/{endpoint_id}")
     assert stored["url"] == "http://localhost:9/other"
     assert stored["event_types"] == ["user.deleted"] and stored["enabled"] is False  # box unchecked
+    disabled = follow(owner, submit(owner, f"{path}/test", {}))
+    assert "this endpoint is disabled" in disabled.text and "hx-trigger" not in disabled.text
     refused = submit(owner, path, {"url": "http://example.com/hooks", "enabled": "on"})
     assert_page(refused, 422)
     assert "http only on localhost" in refused.text
@@ -252,3 +277,5 @@ def test_a_viewer_sees_the_endpoints_without_the_controls_and_is_refused_them(ho
     assert "Send test event" in developer.get(f"/console/webhooks/{made}").text
     outsider = hooks.user()
     assert_page(outsider.get(f"/console/webhooks/{endpoint_id}"), 404)
+    assert_page(owner.get(f"/console/webhooks/{endpoint_id}/messages/msg_unknown"), 404)
+    assert_page(owner.get(f"/console/webhooks/{endpoint_id}?status=lost"), 422)

@@ -6,6 +6,7 @@ with their attempts and replays. The same services as /console/api/projects/{id}
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Response, get, post
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.console.pages import PAGE_HANDLERS, Frame, PageError, frame, page_opt
 from silver_auth.console.render import PREFIX, Req, html, page, pager, see_other
+from silver_auth.core import clock
 from silver_auth.core.errors import InvalidInput, NotFound, ProblemError
 from silver_auth.orgs import service as orgs
 from silver_auth.orgs.guards import OrgAccess
@@ -38,6 +40,8 @@ from silver_auth.webhooks.service import (
 
 DELIVERIES_PAGE_SIZE = 20
 STATUS_FILTERS = {"pending": "Pending", "succeeded": "Delivered", "failed": "Failed"}
+REPLAY_WINDOWS = {"1": 1, "24": 24, "168": 168}
+"""How far back "replay every failed message" reaches, in hours, by the choice the form offers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +223,7 @@ class WebhookPages(Controller):
             endpoint=endpoint,
             deliveries=deliveries,
             polling=awaited or any(delivery.pending for delivery in deliveries),
+            any_failed=any(delivery.state == "failed" for delivery in deliveries),
             pager=pager(request, next_before),
             this_url=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
             status_filter=status or "",
@@ -407,3 +412,32 @@ class WebhookPages(Controller):
             flash=f"Sending {message_id} again, with a fresh retry schedule; its new attempts appear below.",
             settings=settings,
         )
+
+    @post("/webhooks/{endpoint_id:str}/replay", opt=page_opt(Role.DEVELOPER.value))
+    async def replay_failed(
+        self,
+        endpoint_id: FromPath[str],
+        request: Req,
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        endpoint = await service.get_endpoint(db, endpoint_id)
+        hours = REPLAY_WINDOWS.get(_text(await request.form(), "since_hours"))
+        if hours is None:
+            raise PageError(
+                422,
+                "Choose how far back to replay from the list.",
+                "message.html",
+                title="Nothing was replayed",
+                message="Go back to the endpoint and choose how far back to replay.",
+            )
+        since = clock.now() - timedelta(hours=hours)
+        count = await service.replay(db, endpoint, message_id=None, failed_since=since, actor=console.actor)
+        messages = f"{count} failed message{'' if count == 1 else 's'}"
+        flash = (
+            f"Sending {messages} again; their new attempts appear below."
+            if count
+            else "No failed message in that time: nothing to send again."
+        )
+        return see_other(_endpoint_path(endpoint_id), flash=flash, settings=settings)
