@@ -11,6 +11,7 @@ from silver_auth.console.auth import SignedOutPages, SignOutPage
 from silver_auth.console.orgs import OrgPages
 from silver_auth.console.pages import PAGE_HANDLERS, page_guard
 from silver_auth.console.try_sign_in import TrySignInPages
+from silver_auth.console.webhooks import WebhookPages
 from silver_auth.orgs.guards import org_role_guard
 
 
@@ -21,6 +22,7 @@ def console_pages() -> Router:
         SignOutPage,
         OrgPages,
         TrySignInPages,
+        WebhookPages,
     ]
     return Router(
         path="/",
