@@ -12,14 +12,11 @@ from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.support import assert_accessible
 
-CONSOLE_COOKIE = "silver_session"
-"""The console session cookie's name (SESSION_COOKIE_NAME's default, which the browser tests keep)."""
 
-
-def share_console_session(signed_in: BrowserContext, other: BrowserContext) -> None:
-    """Give `other` the console session of `signed_in` and nothing else: the same developer, with an
-    end-user cookie jar of its own."""
-    other.add_cookies([cookie for cookie in signed_in.cookies() if cookie["name"] == CONSOLE_COOKIE])
+def share_console_session(signed_in: BrowserContext, other: BrowserContext, cookie_name: str) -> None:
+    """Give `other` the console session cookie (`cookie_name`, SESSION_COOKIE_NAME) of `signed_in` and
+    nothing else: the same developer, with an end-user cookie jar of its own."""
+    other.add_cookies([cookie for cookie in signed_in.cookies() if cookie["name"] == cookie_name])
 
 
 def try_sign_in(

@@ -29,7 +29,7 @@ def test_try_sign_in_shows_the_verified_claims(
     project_id = harness.project(harness.sign_in(email, PASSWORD), org_id, "Storefront")["id"]
     second_recorder = Recorder()
     second = new_context(second_recorder)
-    share_console_session(context, second)
+    share_console_session(context, second, harness.settings.session_cookie_name)
     claims = try_sign_in(second.new_page(), project_id, "shopper@example.com", END_USER_PASSWORD)
 
     async def end_user_id() -> str:
