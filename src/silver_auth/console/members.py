@@ -50,9 +50,7 @@ def _role(form: Any) -> Role | None:
         return None
 
 
-async def _members_context(
-    db: AsyncSession, console: ConsoleContext, access: OrgAccess, **more: Any
-) -> dict[str, Any]:
+async def _members_context(db: AsyncSession, console: ConsoleContext, access: OrgAccess) -> dict[str, Any]:
     """What the members page shows; a refused form shows it again with the reason."""
     org = await orgs.get_org(db, access.org_id)
     can_manage = access.role.at_least(Role.ADMIN)
@@ -71,7 +69,6 @@ async def _members_context(
         role=access.role,
         can_manage=can_manage,
         roles=_assignable(access.role),
-        **more,
     )
 
 
