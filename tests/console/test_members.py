@@ -5,6 +5,7 @@ quota shown as page errors, the one-time link shown once and never kept."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from silver_auth.accounts.models import Account
 from silver_auth.console.auth import return_path
 from silver_auth.orgs.models import Membership
-from tests.accounts.support import changes
+from tests.accounts.support import changes, enable_mfa, next_code
 from tests.authz.test_matrix import set_plan
 from tests.console.support import Browser, assert_page, parse
 from tests.console.test_sign_in import signed_in_browser
@@ -175,6 +176,29 @@ def test_a_new_account_signs_up_through_the_link_and_joins(
     assert done.headers["location"] == f"/console/orgs/{org_id}"
     assert "you joined Acme as developer" in newcomer.follow(done).text
     assert role_of(harness, org_id, "new@example.com") == "developer"
+
+
+def test_the_return_path_survives_the_mfa_code_step(
+    harness: Harness, owned: tuple[ConsoleUser, str, Browser]
+) -> None:
+    _owner, org_id, browser = owned
+    _, token = invite(browser, org_id, "viewer")
+    link = f"/console/invitations/{token}"
+    joiner = harness.user()
+    mfa = enable_mfa(joiner)
+    signing_in = Browser(harness)
+    pending = signing_in.submit(
+        f"/console/sign-in?next={link}",
+        {"email": joiner.email, "password": PASSWORD, "next": link},
+        action="/console/sign-in",
+    )
+    code_step = pending.headers["location"]
+    assert code_step == f"/console/sign-in/code?next={quote(link, safe='')}"
+    assert parse(signing_in.get(code_step)).forms[-1]["fields"]["next"] == link
+    done = signing_in.submit(
+        code_step, {"code": next_code(mfa.secret), "next": link}, action="/console/sign-in/code"
+    )
+    assert done.headers["location"] == link
 
 
 @pytest.mark.parametrize(
