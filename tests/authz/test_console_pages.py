@@ -35,6 +35,14 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/console/orgs/{org_id}/projects"): "admin",
     # account pages
     # members, roles and invitations
+    ("GET", "/console/orgs/{org_id}/members"): "viewer",
+    ("POST", "/console/orgs/{org_id}/members/{account_id}/role"): "admin",
+    ("POST", "/console/orgs/{org_id}/members/{account_id}/remove"): "admin",
+    ("POST", "/console/orgs/{org_id}/leave"): "viewer",
+    ("POST", "/console/orgs/{org_id}/invitations"): "admin",
+    ("POST", "/console/invitations/{invitation_id}/revoke"): "admin",
+    ("GET", "/console/invitations/{token}"): "public",
+    ("POST", "/console/invitations/{token}"): "account",
     # projects, their settings, API keys and signing keys
     # webhooks
     ("GET", "/console/projects/{project_id}/webhooks"): "viewer",
@@ -77,13 +85,27 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
     runtime = harness.runtime
     # Sequenced here rather than waited for: the message's delivery row exists before any page asks.
     harness.run(DeliveryWorker(runtime.sessionmaker, runtime.sealer, runtime.settings).sequence)
+    invitations = f"/console/api/orgs/{org_id}/invitations"
+    pending = owner.ok("POST", invitations, 201, json={"role": "developer"})
+    link = owner.ok("POST", invitations, 201, json={"role": "viewer"})
     return {
         "org_id": org_id,
         "project_id": project["id"],
         "name": "console.css",
         "endpoint_id": endpoint["id"],
         "message_id": message["id"],
+        "account_id": harness.member(owner, org_id, "developer").account_id,  # one nobody signs in as
+        "invitation_id": pending["id"],
+        "token": link["token"],
     }
+
+
+RUN_LAST = {("POST", "/console/orgs/{org_id}/leave")}
+"""Rows after which the caller is no longer in the org: walked after every other row."""
+
+
+def walk_order(pages: dict[tuple[str, str], str]) -> list[tuple[tuple[str, str], str]]:
+    return sorted(pages.items(), key=lambda row: row[0] in RUN_LAST)
 
 
 def page_routes(app: Litestar) -> dict[tuple[str, str], Any]:
@@ -118,7 +140,7 @@ def test_console_page_role_matrix(harness: Harness, caller: str) -> None:
     for role in ("admin", "developer", "viewer"):
         users[role] = harness.member(owner, org_id, role)
     ids = path_ids(harness, owner, org_id)
-    for (method, template), access in PAGES.items():
+    for (method, template), access in walk_order(PAGES):
         if access not in RANK:
             continue
         path = template.format(**ids)

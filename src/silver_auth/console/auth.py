@@ -4,6 +4,7 @@ step, and sign-out. Each calls the services the JSON API calls (`/console/api/si
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
@@ -58,6 +59,20 @@ async def _signed_out_post(request: Req, settings: Settings, template: str, **sh
             **shown,
         )
     return form
+
+
+def return_path(value: object) -> str:
+    """Where to go after signing in (`?next=`, e.g. back to an invitation link): a console page of this
+    origin only, never another site ("//host", a scheme, a backslash) nor the API; else ""."""
+    if not isinstance(value, str) or len(value) > 300 or not value.isprintable():
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or "\\" in value or not parts.path.startswith(f"{PREFIX}/"):
+        return ""
+    segments = parts.path.split("/")
+    if "" in segments[1:-1] or ".." in segments or parts.path.startswith(f"{PREFIX}/api"):
+        return ""
+    return value
 
 
 async def first_run(db: AsyncSession, settings: Settings) -> bool:
@@ -193,22 +208,18 @@ class SignedOutPages(Controller):
             )
             raise PageError(403, message, "sign_up.html", signed_out=True, **shown)
         ip = request_ip(request)
+        target, flash = f"{PREFIX}/", "Your account is ready."
         try:
             check_policy(password)
             account = await create_account(db, email, password, actor=Actor("anonymous", ip))
             if token:  # the same acceptance as the API's; a bad token undoes the account too
-                await orgs.accept_invitation(db, token, account.id, actor=Actor(account.id, ip))
+                joined = await orgs.accept_invitation(db, token, account.id, actor=Actor(account.id, ip))
+                org = await orgs.get_org(db, joined.org_id)
+                target = f"{PREFIX}/orgs/{org.id}"
+                flash = f"Your account is ready: you joined {org.name} as {joined.role.value}."
         except ProblemError as exc:
             raise PageError(exc.status, exc.detail, "sign_up.html", signed_out=True, **shown) from None
-        return await _signed_in(
-            db,
-            console_sessions,
-            settings,
-            request,
-            account,
-            target=f"{PREFIX}/",
-            flash="Your account is ready.",
-        )
+        return await _signed_in(db, console_sessions, settings, request, account, target=target, flash=flash)
 
     @get("/sign-in", opt=PUBLIC)
     async def sign_in_form(
@@ -219,7 +230,14 @@ class SignedOutPages(Controller):
         flash = read_flash(request)
         sign_up = settings.console_sign_up_mode == "open"
         response = signed_out_form(
-            "sign_in.html", request, settings, title="Sign in", email="", sign_up=sign_up, flash=flash
+            "sign_in.html",
+            request,
+            settings,
+            title="Sign in",
+            email="",
+            sign_up=sign_up,
+            flash=flash,
+            next_path=return_path(request.query_params.get("next")),
         )
         if flash:
             clear_flash(response, settings)
@@ -238,7 +256,8 @@ class SignedOutPages(Controller):
 
     @get("/sign-in/code", opt=PUBLIC)
     async def code_form(self, request: Req, settings: NamedDependency[Settings]) -> Response[Any]:
-        return signed_out_form("code.html", request, settings, title="Enter your code")
+        next_path = return_path(request.query_params.get("next"))
+        return signed_out_form("code.html", request, settings, title="Enter your code", next_path=next_path)
 
     @post("/sign-in/code", opt={**PUBLIC, "rate_limit": "sign-in"}, guards=[builtin_identity_only])
     async def code(
@@ -267,7 +286,8 @@ class SignedOutPages(Controller):
             if code_step
             else {"title": "Sign in", "email": "", "sign_up": settings.console_sign_up_mode == "open"}
         )
-        form = await _signed_out_post(request, settings, template, **shown)
+        form = await _signed_out_post(request, settings, template, **shown, next_path="")
+        shown["next_path"] = return_path(form.get("next"))  # kept through a refusal and the code step
         if code_step:
             code, recovery = _field(form, "code", 32).strip(), _field(form, "recovery_code", 64).strip()
             body = SignIn(code=code or None, recovery_code=None if code else recovery or None)
@@ -286,11 +306,12 @@ class SignedOutPages(Controller):
             )
         except ProblemError as exc:
             raise PageError(exc.status, exc.detail, template, signed_out=True, **shown) from None
+        next_path = shown["next_path"]
         if result.pending:  # the cookie finishes this sign-in and nothing else
-            response = see_other(CODE_PATH)
+            response = see_other(f"{CODE_PATH}?{urlencode({'next': next_path})}" if next_path else CODE_PATH)
             max_age = settings.console_mfa_pending_minutes * 60
         else:
-            response = see_other(f"{PREFIX}/", flash="You are signed in.", settings=settings)
+            response = see_other(next_path or f"{PREFIX}/", flash="You are signed in.", settings=settings)
             max_age = settings.session_absolute_hours * 3600
         response.set_cookie(session_cookie(settings, result.issued.cookie_value, max_age))
         return response

@@ -8,6 +8,7 @@ from litestar import Router
 
 from silver_auth.console.assets import console_asset
 from silver_auth.console.auth import SignedOutPages, SignOutPage
+from silver_auth.console.members import InvitationPages, MemberPages
 from silver_auth.console.orgs import OrgPages
 from silver_auth.console.pages import PAGE_HANDLERS, page_guard
 from silver_auth.console.try_sign_in import TrySignInPages
@@ -23,6 +24,8 @@ def console_pages() -> Router:
         OrgPages,
         TrySignInPages,
         WebhookPages,
+        MemberPages,
+        InvitationPages,
     ]
     return Router(
         path="/",

@@ -8,7 +8,6 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import ACCOUNT, ConsoleContext
-from silver_auth.core import clock
 from silver_auth.orgs import service
 from silver_auth.orgs.guards import ADMIN, OWNER, VIEWER, OrgAccess
 from silver_auth.orgs.models import Invitation, Org, Role
@@ -56,21 +55,13 @@ async def _detail(db: NamedDependency[AsyncSession], org: Org, role: Role) -> Or
     )
 
 
-def _invitation_status(invitation: Invitation) -> str:
-    if invitation.accepted_at is not None:
-        return "accepted"
-    if invitation.revoked_at is not None:
-        return "revoked"
-    return "expired" if invitation.expires_at <= clock.now() else "pending"
-
-
 def _invitation(invitation: Invitation) -> InvitationPublic:
     return InvitationPublic(
         id=invitation.id,
         org_id=invitation.org_id,
         role=invitation.role,
         email=invitation.email_hint,
-        status=_invitation_status(invitation),
+        status=service.invitation_status(invitation),
         created_at=invitation.created_at,
         expires_at=invitation.expires_at,
     )

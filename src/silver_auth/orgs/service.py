@@ -264,6 +264,23 @@ async def list_invitations(db: AsyncSession, org_id: str) -> list[Invitation]:
     return list(rows.all())
 
 
+def invitation_status(invitation: Invitation) -> str:
+    """pending, accepted, revoked or expired."""
+    if invitation.accepted_at is not None:
+        return "accepted"
+    if invitation.revoked_at is not None:
+        return "revoked"
+    return "expired" if invitation.expires_at <= clock.now() else "pending"
+
+
+async def invitation_by_link(db: AsyncSession, token: str) -> Invitation | None:
+    """The invitation a link's token opens (looked up by its hash, as on acceptance), in any status."""
+    found: Invitation | None = await db.scalar(
+        select(Invitation).where(Invitation.token_hash == token_hash(token))
+    )
+    return found
+
+
 async def revoke_invitation(db: AsyncSession, invitation_id: str, *, actor: Actor) -> Invitation:
     invitation = await db.get(Invitation, invitation_id)
     if invitation is None:
