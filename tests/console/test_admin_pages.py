@@ -207,6 +207,9 @@ def test_the_directory_proxies_the_builtin_backend(harness: Harness) -> None:
     assert "SEQN-A" in admin.get(f"{ADMIN_PAGES}/directory").text  # the groups
     deactivate = f"{ADMIN_PAGES}/directory/users/{target.account_id}/deactivate"
     assert any(form["action"] == deactivate for form in page.forms)
+    everyone = parse(admin.get(f"{ADMIN_PAGES}/directory")).forms
+    own_row = f"{ADMIN_PAGES}/directory/users/{admin.account_id}/"
+    assert not any(form["action"].startswith(own_row) for form in everyone)  # the service would refuse
 
     done = form_post(admin, deactivate)
     assert done.status_code == 303, done.text
