@@ -85,7 +85,10 @@ async def frame(db: AsyncSession, console: ConsoleContext) -> Frame:
 
 
 class PageError(Exception):
-    """Show `template` again with `error` (the request's transaction rolls back: nothing is written)."""
+    """Show `template` again with `error` (the request's transaction rolls back: nothing is written).
+
+    A signed-in page is rendered here, when raised: the rollback expires the rows its context holds (the
+    account, the orgs, the project), and an expired row cannot load again once the session is gone."""
 
     def __init__(
         self, status: int, error: str, template: str, *, signed_out: bool = False, **context: Any
@@ -93,15 +96,13 @@ class PageError(Exception):
         super().__init__(error)
         self.status, self.error, self.template = status, error, template
         self.signed_out, self.context = signed_out, context
-        # A signed-in page is rendered now, while its rows are loaded: the rollback that follows the
-        # error expires them, and the closed session could not load them again.
-        self.response = None if signed_out else html(template, status, error=error, **context)
+        self.rendered = None if signed_out else html(template, status, error=error, **context)
 
 
 def _page_error(request: Req, exc: Exception) -> Response[Any]:
     if isinstance(exc, PageError):
-        if exc.response is not None:
-            return exc.response
+        if exc.rendered is not None:
+            return exc.rendered
         settings = runtime_of(request).settings
         return signed_out_form(exc.template, request, settings, exc.status, error=exc.error, **exc.context)
     if isinstance(exc, Unauthorized) and request.method == "GET":
