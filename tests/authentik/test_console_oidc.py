@@ -418,3 +418,27 @@ def test_admin_access_fails_closed_when_authentik_cannot_answer(
     contract.state.fail_next[("GET", "/core/users/")] = 503
     refused = sso.client.get("/admin/api/orgs/", headers=cookie)
     assert refused.status_code == 503 and refused.json()["type"].endswith("/identity-provider-unavailable")
+
+
+def test_g7_the_console_admin_pages_ask_authentik_as_the_admin_api_does(
+    sso: Harness, op: OpenIdProvider, contract: RunningContract
+) -> None:
+    """The console's admin pages run the admin API's guard: Authentik's directory on the page, and
+    its word on the admin's standing (refused as HTML pages when it is gone or cannot be had)."""
+    admin = _seqn_a(contract, op, device=True)
+    response = sign_in(sso, op, admin, amr="pwd,mfa")
+    name = sso.settings.session_cookie_name
+    cookie = {"cookie": f"{name}={response.cookies[name]}"}
+    sso.client.cookies.clear()
+    directory = sso.client.get("/console/admin/directory", headers=cookie)
+    assert directory.status_code == 200, directory.text
+    assert "<strong>authentik</strong>" in directory.text and admin.email in directory.text
+    clock.advance(ADMIN_RECHECK_SECONDS + 1)
+    contract.state.fail_next[("GET", "/core/users/")] = 503
+    down = sso.client.get("/console/admin", headers=cookie)
+    assert down.status_code == 503 and down.headers["content-type"].startswith("text/html"), down.text
+    user = next(u for u in contract.state.users.values() if u["uuid"] == admin.sub)
+    contract.state.group_named("SEQN-A")["users"].remove(user["pk"])
+    clock.advance(ADMIN_RECHECK_SECONDS + 1)
+    gone = sso.client.get("/console/admin", headers=cookie)
+    assert gone.status_code == 403 and gone.headers["content-type"].startswith("text/html"), gone.text

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from litestar import Litestar
 
+from silver_auth.admin.guards import PLATFORM_ADMIN_ACCESS
 from silver_auth.app import create_app
 from silver_auth.console.pages import page_guard
 from silver_auth.orgs.guards import org_role_guard
 from silver_auth.settings import Settings
 from silver_auth.webhooks.delivery import DeliveryWorker
+from tests.admin.support import platform_admin
 from tests.authz.test_matrix import RANK, ROLES, _template, set_plan
 from tests.factories import ConsoleUser, Harness
 
@@ -62,6 +64,15 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/console/projects/{project_id}/try"): "viewer",
     ("GET", "/console/projects/{project_id}/try/callback"): "viewer",
     # platform admin
+    ("GET", "/console/admin"): "platform-admin",
+    ("GET", "/console/admin/orgs/{org_id}"): "platform-admin",
+    ("POST", "/console/admin/orgs/{org_id}/plan"): "platform-admin",
+    ("GET", "/console/admin/accounts"): "platform-admin",
+    ("GET", "/console/admin/accounts/{account_id}"): "platform-admin",
+    ("POST", "/console/admin/accounts/{account_id}/sessions/revoke"): "platform-admin",
+    ("GET", "/console/admin/directory"): "platform-admin",
+    ("POST", "/console/admin/directory/users/{directory_user_id}/deactivate"): "platform-admin",
+    ("POST", "/console/admin/directory/users/{directory_user_id}/reset-mfa"): "platform-admin",
 }
 
 SHOWN_ONCE: dict[tuple[str, str], int] = {
@@ -88,6 +99,7 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
     invitations = f"/console/api/orgs/{org_id}/invitations"
     pending = owner.ok("POST", invitations, 201, json={"role": "developer"})
     link = owner.ok("POST", invitations, 201, json={"role": "viewer"})
+    bystander = harness.create_account()  # the admin pages' account and directory user, not a caller
     return {
         "org_id": org_id,
         "project_id": project["id"],
@@ -97,6 +109,7 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
         "account_id": harness.member(owner, org_id, "developer").account_id,  # one nobody signs in as
         "invitation_id": pending["id"],
         "token": link["token"],
+        "directory_user_id": bystander,
     }
 
 
@@ -162,6 +175,42 @@ def test_console_page_role_matrix(harness: Harness, caller: str) -> None:
         allowed = expected in (303, *SHOWN_ONCE.values()) and method == "POST"
         if allowed and response.status_code in (400, 409, 422):
             expected = response.status_code  # allowed, but the matrix's form is not this page's form
+        assert response.status_code == expected, (caller, method, template, response.text[:300])
+        if expected != 303:
+            assert response.headers["content-type"].startswith("text/html"), (caller, template)
+
+
+PLATFORM_ADMIN_CALLERS = ["platform admin", "platform admin without MFA", "owner", "outsider", "anonymous"]
+
+
+@pytest.mark.parametrize("caller", PLATFORM_ADMIN_CALLERS)
+def test_console_platform_admin_pages_matrix(harness: Harness, caller: str) -> None:
+    """The admin pages follow the admin API's rule, not the org roles: a platform admin who is no
+    member of the org opens its pages, its own owner does not, and neither does an admin whose session
+    skipped MFA (G6, G7)."""
+    owner = harness.user()
+    org_id = harness.org(owner)["id"]
+    ids = path_ids(harness, owner, org_id)
+    users: dict[str, ConsoleUser] = {
+        "platform admin": platform_admin(harness),
+        "platform admin without MFA": platform_admin(harness, mfa=False),
+        "owner": owner,
+        "outsider": harness.user(),
+    }
+    for (method, template), access in PAGES.items():
+        if access != PLATFORM_ADMIN_ACCESS:
+            continue
+        path = template.format(**ids)
+        if caller == "anonymous":
+            harness.client.cookies.clear()
+            response = harness.client.request(method, path, data={"plan": "pro"}, follow_redirects=False)
+            expected = 303 if method == "GET" else 401
+        else:
+            user = users[caller]
+            response = user.request(
+                method, path, data={"plan": "pro", "csrf_token": user.csrf_token}, follow_redirects=False
+            )
+            expected = (200 if method == "GET" else 303) if caller == "platform admin" else 403
         assert response.status_code == expected, (caller, method, template, response.text[:300])
         if expected != 303:
             assert response.headers["content-type"].startswith("text/html"), (caller, template)

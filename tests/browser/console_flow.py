@@ -44,8 +44,8 @@ def sign_in(page: Page, email: str, password: str = PASSWORD, totp_secret: str |
     page.get_by_role("button", name="Sign in").click()
     if totp_secret is not None:
         page.wait_for_url("**/console/sign-in/code")
-        page.get_by_label(re.compile("code", re.IGNORECASE)).first.fill(pyotp.TOTP(totp_secret).now())
-        page.get_by_role("button", name=re.compile("Sign in|Continue|Verify")).click()
+        page.get_by_label("Authenticator code").fill(pyotp.TOTP(totp_secret).now())
+        page.get_by_role("button", name="Continue").click()
     page.wait_for_url(re.compile(r".*/console/orgs.*"))
 
 

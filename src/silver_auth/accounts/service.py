@@ -164,6 +164,12 @@ async def add_group(
     return account
 
 
+async def is_platform_admin(db: AsyncSession, account_id: str) -> bool:
+    """Whether the account is in SEQN-A: one primary-key lookup, answered from the session's identity
+    map when the request already made it (MFA and Authentik's word are the admin guard's to check)."""
+    return await db.get(AccountGroup, (account_id, PLATFORM_ADMIN_GROUP)) is not None
+
+
 async def account_groups(db: AsyncSession, account_id: str) -> list[str]:
     rows = await db.scalars(select(AccountGroup.group_name).where(AccountGroup.account_id == account_id))
     return sorted(rows.all())

@@ -12,9 +12,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silver_auth.accounts.guards import CONSOLE_ACCESS, console_context
+from silver_auth.accounts.guards import CONSOLE_ACCESS, ConsoleContext, console_context
 from silver_auth.accounts.models import Account
-from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, account_groups
+from silver_auth.accounts.service import PLATFORM_ADMIN_GROUP, is_platform_admin
 from silver_auth.core.errors import Forbidden, IdentityProviderUnavailable, ProblemError
 from silver_auth.runtime import runtime_of
 from silver_auth.web.deps import request_db
@@ -47,11 +47,20 @@ async def platform_admin_guard(
     if handler.opt.get("access") != PLATFORM_ADMIN_ACCESS:  # fail closed
         refuse_options(connection)  # Litestar's own OPTIONS handler: 405
         raise Forbidden("this admin route has no platform-admin access rule")
-    runtime = runtime_of(connection)
     db = request_db(connection)  # the handler's transaction too
     context = await console_context(connection, db)  # 401 without a session; CSRF and Origin
+    await require_platform_admin(connection, db, context)
+    connection.state.console = context
+
+
+async def require_platform_admin(
+    connection: ASGIConnection[Any, Any, Any, Any], db: AsyncSession, context: ConsoleContext
+) -> None:
+    """The platform-admin rule on an authenticated console session, for the admin API and the
+    console's admin pages alike: SEQN-A membership, MFA in this session, Authentik's word when it
+    holds the accounts (G6, G7)."""
     # Group rows are the identity backend's: builtin manages them; Authentik's sign-in syncs them.
-    if PLATFORM_ADMIN_GROUP not in await account_groups(db, context.account.id):
+    if not await is_platform_admin(db, context.account.id):
         raise Forbidden(f"platform admins only: this needs membership of the {PLATFORM_ADMIN_GROUP} group")
     if not context.session.mfa:
         raise AdminMfaRequired(
@@ -59,9 +68,9 @@ async def platform_admin_guard(
             "enrol a TOTP authenticator (POST /console/api/mfa/totp, then "
             "/console/api/mfa/totp/confirm), then sign out and sign in again with a code from it"
         )
-    if runtime.admin_standing is not None:  # Authentik: its word now, not the groups synced at sign-in
-        await _confirm_with_authentik(runtime.admin_standing, db, context.account)
-    connection.state.console = context
+    admin_standing = runtime_of(connection).admin_standing
+    if admin_standing is not None:  # Authentik: its word now, not the groups synced at sign-in
+        await _confirm_with_authentik(admin_standing, db, context.account)
 
 
 async def _confirm_with_authentik(check: AdminStandingCheck, db: AsyncSession, account: Account) -> None:

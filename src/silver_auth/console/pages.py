@@ -1,9 +1,10 @@
 """What every console page shares: its access rule and guard, the signed-in context it renders with,
 and HTML error pages (a console page never answers JSON or a stack trace).
 
-Page routes declare `opt=page_opt(access)` with the access rules of the JSON API ("public", "account"
-or an org role); `orgs.guards.org_role_guard` runs after `page_guard` for the role rules, so a page and
-the API route it mirrors refuse the same callers.
+Page routes declare `opt=page_opt(access)` with the access rules of the JSON API ("public", "account",
+an org role, or "platform-admin"); `orgs.guards.org_role_guard` runs after `page_guard` for the role
+rules and `page_guard` itself applies the admin API's platform-admin rule, so a page and the API route
+it mirrors refuse the same callers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import UNSAFE_METHODS, ConsoleContext, console_context
+from silver_auth.accounts.service import is_platform_admin
+from silver_auth.admin.guards import PLATFORM_ADMIN_ACCESS, require_platform_admin
 from silver_auth.console.render import CSRF_FIELD, PAGE_CSP, PREFIX, Req, html, signed_out_form
 from silver_auth.core.errors import Forbidden, ProblemError, Unauthorized
 from silver_auth.orgs import service as orgs
@@ -49,28 +52,36 @@ async def page_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
         form = await Request[Any, Any, Any](connection.scope, connection.receive).form()
         presented = form.get(CSRF_FIELD)
         form_csrf = presented if isinstance(presented, str) else None
-    connection.state.console = await console_context(connection, request_db(connection), form_csrf=form_csrf)
+    db = request_db(connection)
+    console = await console_context(connection, db, form_csrf=form_csrf)
+    if access == PLATFORM_ADMIN_ACCESS:
+        await require_platform_admin(connection, db, console)
+    connection.state.console = console
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """What the layout shows around a signed-in page: the account, its orgs (the switcher), the token."""
+    """What the layout shows around a signed-in page: the account, its orgs (the switcher), the token,
+    and whether to link the platform-admin area (SEQN-A members only)."""
 
     console: ConsoleContext
     orgs: list[tuple[Org, Role]]
+    platform_admin: bool
 
     def context(self, current_org: Org | None = None, **more: Any) -> dict[str, Any]:
         return {
             "account": self.console.account,
             "orgs": self.orgs,
             "current_org": current_org,
+            "platform_admin": self.platform_admin,
             CSRF_FIELD: self.console.csrf_token,
             **more,
         }
 
 
 async def frame(db: AsyncSession, console: ConsoleContext) -> Frame:
-    return Frame(console, await orgs.orgs_of(db, console.account.id))
+    account_id = console.account.id
+    return Frame(console, await orgs.orgs_of(db, account_id), await is_platform_admin(db, account_id))
 
 
 class PageError(Exception):

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Router
 
+from silver_auth.console.admin import AdminPages
 from silver_auth.console.assets import console_asset
 from silver_auth.console.auth import SignedOutPages, SignOutPage
 from silver_auth.console.members import InvitationPages, MemberPages
@@ -26,6 +27,7 @@ def console_pages() -> Router:
         WebhookPages,
         MemberPages,
         InvitationPages,
+        AdminPages,
     ]
     return Router(
         path="/",
