@@ -85,6 +85,7 @@ SHOWN_ONCE: dict[tuple[str, str], int] = {
 def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str]:
     """A value for each path parameter of the pages, made by the owner: every role's request reaches
     real rows."""
+    set_plan(harness, org_id, "scale")  # room for the members and invitations below
     project = owner.post(f"/console/api/orgs/{org_id}/projects", json={"name": "Matrix"}).json()
     endpoint = owner.ok(
         "POST",
