@@ -33,6 +33,16 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/console/orgs/{org_id}"): "viewer",
     ("POST", "/console/orgs/{org_id}/projects"): "admin",
     # account pages
+    ("GET", "/console/account"): "account",
+    ("POST", "/console/account/password"): "account",
+    ("GET", "/console/account/mfa"): "account",
+    ("POST", "/console/account/mfa/totp"): "account",
+    ("POST", "/console/account/mfa/totp/confirm"): "account",
+    ("POST", "/console/account/mfa/recovery-codes"): "account",
+    ("POST", "/console/account/mfa/disable"): "account",
+    ("GET", "/console/account/sessions"): "account",
+    ("POST", "/console/account/sessions/revoke-others"): "account",
+    ("POST", "/console/account/sessions/{session_id}/revoke"): "account",
     # members, roles and invitations
     # projects, their settings, API keys and signing keys
     # webhooks
@@ -47,7 +57,8 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
     """A value for each path parameter of the pages, made by the owner: every role's request reaches
     real rows."""
     project = owner.post(f"/console/api/orgs/{org_id}/projects", json={"name": "Matrix"}).json()
-    return {"org_id": org_id, "project_id": project["id"], "name": "console.css"}
+    session_id = owner.get("/console/api/sessions").json()["items"][0]["id"]
+    return {"org_id": org_id, "project_id": project["id"], "name": "console.css", "session_id": session_id}
 
 
 def page_routes(app: Litestar) -> dict[tuple[str, str], Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Router
 
+from silver_auth.console.account import AccountPages
 from silver_auth.console.assets import console_asset
 from silver_auth.console.auth import SignedOutPages, SignOutPage
 from silver_auth.console.orgs import OrgPages
@@ -19,6 +20,7 @@ def console_pages() -> Router:
         SignedOutPages,
         SignOutPage,
         OrgPages,
+        AccountPages,
     ]
     return Router(
         path="/",
