@@ -69,7 +69,7 @@ def test_the_profile_names_the_account_and_its_mfa(harness: Harness) -> None:
     assert user.email in profile.text and "<time datetime=" in profile.text
     assert "Off" in profile.text and 'href="/console/account/mfa"' in profile.text
     assert any(form["action"] == "/console/account/password" for form in page.forms)
-    assert 'href="/console/account" aria-current="page"' in profile.text  # the header's Account link
+    assert 'href="/console/account" aria-current="page"' in profile.text  # the Account tab is the current one
 
 
 def test_a_password_change_keeps_this_session_and_ends_the_others(harness: Harness) -> None:
