@@ -131,6 +131,7 @@ def test_enrolment_retries_keep_the_secret_and_recovery_codes_show_once(harness:
     confirm = next(form for form in page.forms if form["action"] == "/console/account/mfa/totp/confirm")
     assert set(confirm["fields"]) == {"csrf_token", "code"}  # the secret stays on the server
     assert secret not in all_pages(browser)  # a page load never shows it again
+    assert "Finish the setup you started" in browser.get(MFA).text  # only the code is asked for
 
     wrong = browser.post(
         "/console/account/mfa/totp/confirm", {"csrf_token": confirm["fields"]["csrf_token"], "code": "000000"}
