@@ -36,6 +36,16 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/console/orgs/{org_id}"): "viewer",
     ("POST", "/console/orgs/{org_id}/projects"): "admin",
     # account pages
+    ("GET", "/console/account"): "account",
+    ("POST", "/console/account/password"): "account",
+    ("GET", "/console/account/mfa"): "account",
+    ("POST", "/console/account/mfa/totp"): "account",
+    ("POST", "/console/account/mfa/totp/confirm"): "account",
+    ("POST", "/console/account/mfa/recovery-codes"): "account",
+    ("POST", "/console/account/mfa/disable"): "account",
+    ("GET", "/console/account/sessions"): "account",
+    ("POST", "/console/account/sessions/revoke-others"): "account",
+    ("POST", "/console/account/sessions/{session_id}/revoke"): "account",
     # members, roles and invitations
     ("GET", "/console/orgs/{org_id}/members"): "viewer",
     ("POST", "/console/orgs/{org_id}/members/{account_id}/role"): "admin",
@@ -100,6 +110,7 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
     invitations = f"/console/api/orgs/{org_id}/invitations"
     pending = owner.ok("POST", invitations, 201, json={"role": "developer"})
     link = owner.ok("POST", invitations, 201, json={"role": "viewer"})
+    session_id = owner.get("/console/api/sessions").json()["items"][0]["id"]
     bystander = harness.create_account()  # the admin pages' account and directory user, not a caller
     return {
         "org_id": org_id,
@@ -111,6 +122,7 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
         "invitation_id": pending["id"],
         "token": link["token"],
         "directory_user_id": bystander,
+        "session_id": session_id,
     }
 
 

@@ -31,6 +31,7 @@ from silver_auth.console.render import (
     signed_out_form,
     signed_out_token_valid,
 )
+from silver_auth.core import urls
 from silver_auth.core.errors import ProblemError
 from silver_auth.mfa.factors import SecondFactorDeps
 from silver_auth.orgs import service as orgs
@@ -39,6 +40,8 @@ from silver_auth.web.deps import request_ip
 
 PUBLIC = page_opt("public")
 CODE_PATH = f"{SIGN_IN_PATH}/code"
+SSO_START = f"{urls.CONSOLE_OIDC}/start"
+IDENTITY_PROVIDER = "Authentik"  # SILVER_IDENTITY's only other backend
 
 
 def _field(form: Any, name: str, limit: int = 1024) -> str:
@@ -96,6 +99,19 @@ async def _signed_in(
     response = see_other(target, flash=flash, settings=settings)
     response.set_cookie(session_cookie(settings, issued.cookie_value, settings.session_absolute_hours * 3600))
     return response
+
+
+def _sign_in_shown(settings: Settings) -> dict[str, Any]:
+    """What the sign-in page offers: with Authentik as the identity backend, its sign-in alone (the
+    password form and sign-up would be refused, as `builtin_identity_only` refuses the API's)."""
+    builtin = settings.identity == "builtin"
+    return {
+        "title": "Sign in",
+        "password_sign_in": builtin,
+        "sign_up": builtin and settings.console_sign_up_mode == "open",
+        "sso_start": None if builtin else SSO_START,
+        "identity_provider": IDENTITY_PROVIDER,
+    }
 
 
 class SignedOutPages(Controller):
@@ -228,14 +244,12 @@ class SignedOutPages(Controller):
         if await first_run(db, settings):
             return see_other(f"{PREFIX}/setup")
         flash = read_flash(request)
-        sign_up = settings.console_sign_up_mode == "open"
         response = signed_out_form(
             "sign_in.html",
             request,
             settings,
-            title="Sign in",
+            **_sign_in_shown(settings),
             email="",
-            sign_up=sign_up,
             flash=flash,
             next_path=return_path(request.query_params.get("next")),
         )
@@ -282,9 +296,7 @@ class SignedOutPages(Controller):
     ) -> Response[Any]:
         template = "code.html" if code_step else "sign_in.html"
         shown: dict[str, Any] = (
-            {"title": "Enter your code"}
-            if code_step
-            else {"title": "Sign in", "email": "", "sign_up": settings.console_sign_up_mode == "open"}
+            {"title": "Enter your code"} if code_step else {**_sign_in_shown(settings), "email": ""}
         )
         form = await _signed_out_post(request, settings, template, **shown, next_path="")
         shown["next_path"] = return_path(form.get("next"))  # kept through a refusal and the code step
