@@ -6,8 +6,8 @@ from typing import Any
 
 from litestar import Router
 
-from silver_auth.console.admin import AdminPages
 from silver_auth.console.account import AccountPages
+from silver_auth.console.admin import AdminPages
 from silver_auth.console.assets import console_asset
 from silver_auth.console.auth import SignedOutPages, SignOutPage
 from silver_auth.console.members import InvitationPages, MemberPages
