@@ -35,6 +35,20 @@ PAGES: dict[tuple[str, str], str] = {
     # account pages
     # members, roles and invitations
     # projects, their settings, API keys and signing keys
+    ("GET", "/console/orgs/{org_id}/projects"): "viewer",
+    ("GET", "/console/projects/{project_id}"): "viewer",
+    ("POST", "/console/projects/{project_id}/name"): "admin",
+    ("POST", "/console/projects/{project_id}/origins"): "admin",
+    ("POST", "/console/projects/{project_id}/origins/remove"): "admin",
+    ("POST", "/console/projects/{project_id}/redirect-urls"): "admin",
+    ("POST", "/console/projects/{project_id}/redirect-urls/remove"): "admin",
+    ("POST", "/console/projects/{project_id}/delete"): "admin",  # the matrix types no name: kept
+    ("GET", "/console/projects/{project_id}/keys"): "viewer",
+    ("POST", "/console/projects/{project_id}/keys"): "developer",
+    ("POST", "/console/keys/{key_id}/rotate"): "developer",
+    ("POST", "/console/keys/{key_id}/revoke"): "developer",
+    ("GET", "/console/projects/{project_id}/signing-keys"): "viewer",
+    ("POST", "/console/projects/{project_id}/signing-keys/rotate"): "admin",
     # webhooks
     # end-users
     # audit log
@@ -47,7 +61,10 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
     """A value for each path parameter of the pages, made by the owner: every role's request reaches
     real rows."""
     project = owner.post(f"/console/api/orgs/{org_id}/projects", json={"name": "Matrix"}).json()
-    return {"org_id": org_id, "project_id": project["id"], "name": "console.css"}
+    key = owner.post(
+        f"/console/api/projects/{project['id']}/keys", json={"kind": "secret", "environment": "test"}
+    ).json()
+    return {"org_id": org_id, "project_id": project["id"], "key_id": key["id"], "name": "console.css"}
 
 
 def page_routes(app: Litestar) -> dict[tuple[str, str], Any]:

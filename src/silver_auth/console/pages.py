@@ -84,6 +84,13 @@ class PageError(Exception):
         self.signed_out, self.context = signed_out, context
 
 
+def refusal(db: AsyncSession, exc: ProblemError, template: str, **context: Any) -> PageError:
+    """The service's refusal `exc`, shown on `template`. The rows in `context` are detached first so they
+    keep the values read: the rollback that follows would expire them before the page renders."""
+    db.expunge_all()
+    return PageError(exc.status, exc.detail, template, **context)
+
+
 def _page_error(request: Req, exc: Exception) -> Response[Any]:
     if isinstance(exc, PageError):
         if exc.signed_out:

@@ -8,8 +8,10 @@ from litestar import Router
 
 from silver_auth.console.assets import console_asset
 from silver_auth.console.auth import SignedOutPages, SignOutPage
+from silver_auth.console.keys import KeyPages, SigningKeyPages
 from silver_auth.console.orgs import OrgPages
 from silver_auth.console.pages import PAGE_HANDLERS, page_guard
+from silver_auth.console.projects import ProjectPages
 from silver_auth.orgs.guards import org_role_guard
 
 
@@ -19,6 +21,9 @@ def console_pages() -> Router:
         SignedOutPages,
         SignOutPage,
         OrgPages,
+        ProjectPages,
+        KeyPages,
+        SigningKeyPages,
     ]
     return Router(
         path="/",
