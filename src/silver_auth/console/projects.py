@@ -19,7 +19,7 @@ from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.console.pages import PAGE_HANDLERS, frame, page_opt, refusal
 from silver_auth.console.render import PREFIX, Req, page, see_other
 from silver_auth.core import urls
-from silver_auth.core.errors import InvalidInput, ProblemError
+from silver_auth.core.errors import InvalidInput, NotFound, ProblemError
 from silver_auth.orgs import service as orgs
 from silver_auth.orgs.guards import OrgAccess
 from silver_auth.orgs.models import Role
@@ -244,7 +244,7 @@ class ProjectPages(Controller):
     ) -> Response[Any]:
         async def edit(project: Project, origin: str) -> str:
             if origin not in project.allowed_origins:
-                raise InvalidInput(f"{origin} is not an allowed origin of this project (they match exactly)")
+                raise NotFound(f"{origin} is not an allowed origin of this project (origins match exactly)")
             kept = [listed for listed in project.allowed_origins if listed != origin]
             await projects.update(project, ProjectChanges(allowed_origins=kept), actor=console.actor)
             return f"Removed {origin}. Browsers on it can no longer call the API."
