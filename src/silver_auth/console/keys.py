@@ -18,7 +18,7 @@ from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import ConsoleContext
-from silver_auth.console.pages import PAGE_HANDLERS, frame, page_opt, refusal
+from silver_auth.console.pages import PAGE_HANDLERS, PageError, frame, page_opt
 from silver_auth.console.render import PREFIX, Req, html, page, see_other
 from silver_auth.core import urls
 from silver_auth.core.errors import InvalidInput, ProblemError
@@ -132,7 +132,7 @@ class KeyPages(Controller):
                 actor=console.actor,
             )
         except ProblemError as exc:
-            raise refusal(db, exc, "keys.html", **context) from None
+            raise PageError(exc.status, exc.detail, "keys.html", **context) from None
         created = api_key_public(issued.key)
         context["keys"] = [created, *context["keys"]]
         # The page itself, not a redirect: the key is in this answer only (no-store, like every page).
@@ -156,7 +156,7 @@ class KeyPages(Controller):
                 key, grace_seconds=await _grace_seconds(request), actor=console.actor
             )
         except ProblemError as exc:
-            raise refusal(db, exc, "keys.html", **context) from None
+            raise PageError(exc.status, exc.detail, "keys.html", **context) from None
         shown = ShownOnce(api_key_public(issued.key), issued.raw, replaced=api_key_public(old))
         context["keys"] = [api_key_public(k) for k in await keys.list_keys(db, key.project_id)]
         return html("keys.html", 201, **{**context, "shown_once": shown})

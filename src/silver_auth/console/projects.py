@@ -16,7 +16,7 @@ from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import ConsoleContext
-from silver_auth.console.pages import PAGE_HANDLERS, frame, page_opt, refusal
+from silver_auth.console.pages import PAGE_HANDLERS, PageError, frame, page_opt
 from silver_auth.console.render import PREFIX, Req, page, see_other
 from silver_auth.core import urls
 from silver_auth.core.errors import InvalidInput, NotFound, ProblemError
@@ -108,7 +108,7 @@ class ProjectPages(Controller):
         try:
             project = await projects.create(org_id, await form_field(request, "name"), actor=console.actor)
         except ProblemError as exc:
-            raise refusal(db, exc, "projects.html", **context) from None
+            raise PageError(exc.status, exc.detail, "projects.html", **context) from None
         return see_other(
             f"{PREFIX}/projects/{project.id}",
             flash=f"Created project {project.name}. Add your app's origins and redirect URLs, "
@@ -170,7 +170,7 @@ class ProjectPages(Controller):
             name = await form_field(request, "name")
             await projects.update(project, ProjectChanges(name=name), actor=console.actor)
         except ProblemError as exc:
-            raise refusal(db, exc, "project.html", **context) from None
+            raise PageError(exc.status, exc.detail, "project.html", **context) from None
         return see_other(
             f"{PREFIX}/projects/{project_id}",
             flash=f"Renamed the project to {project.name}.",
@@ -196,7 +196,7 @@ class ProjectPages(Controller):
         try:
             flash = await edit(project, (await form_field(request, field)).strip())
         except ProblemError as exc:
-            raise refusal(db, exc, "project.html", **context) from None
+            raise PageError(exc.status, exc.detail, "project.html", **context) from None
         return see_other(f"{PREFIX}/projects/{project_id}", flash=flash, settings=settings)
 
     @post("/projects/{project_id:str}/origins", opt=page_opt(Role.ADMIN.value))
@@ -338,7 +338,7 @@ class ProjectPages(Controller):
                 raise InvalidInput(f"type the project's name, {name}, to delete it")
             await projects.delete(project, actor=console.actor)
         except ProblemError as exc:
-            raise refusal(db, exc, "project.html", **context) from None
+            raise PageError(exc.status, exc.detail, "project.html", **context) from None
         return see_other(
             f"{PREFIX}/orgs/{org_id}/projects",
             flash=f"Deleted project {name} with its end-users and keys.",
