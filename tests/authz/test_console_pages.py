@@ -56,6 +56,20 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/console/invitations/{token}"): "public",
     ("POST", "/console/invitations/{token}"): "account",
     # projects, their settings, API keys and signing keys
+    ("GET", "/console/orgs/{org_id}/projects"): "viewer",
+    ("GET", "/console/projects/{project_id}"): "viewer",
+    ("POST", "/console/projects/{project_id}/name"): "admin",
+    ("POST", "/console/projects/{project_id}/origins"): "admin",
+    ("POST", "/console/projects/{project_id}/origins/remove"): "admin",
+    ("POST", "/console/projects/{project_id}/redirect-urls"): "admin",
+    ("POST", "/console/projects/{project_id}/redirect-urls/remove"): "admin",
+    ("POST", "/console/projects/{project_id}/delete"): "admin",  # the matrix types no name: kept
+    ("GET", "/console/projects/{project_id}/keys"): "viewer",
+    ("POST", "/console/projects/{project_id}/keys"): "developer",
+    ("POST", "/console/keys/{key_id}/rotate"): "developer",
+    ("POST", "/console/keys/{key_id}/revoke"): "developer",
+    ("GET", "/console/projects/{project_id}/signing-keys"): "viewer",
+    ("POST", "/console/projects/{project_id}/signing-keys/rotate"): "admin",
     # webhooks
     ("GET", "/console/projects/{project_id}/webhooks"): "viewer",
     ("POST", "/console/projects/{project_id}/webhooks"): "developer",
@@ -112,6 +126,9 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
     link = owner.ok("POST", invitations, 201, json={"role": "viewer"})
     session_id = owner.get("/console/api/sessions").json()["items"][0]["id"]
     bystander = harness.create_account()  # the admin pages' account and directory user, not a caller
+    key = owner.post(
+        f"/console/api/projects/{project['id']}/keys", json={"kind": "secret", "environment": "test"}
+    ).json()
     return {
         "org_id": org_id,
         "project_id": project["id"],
@@ -123,6 +140,7 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
         "token": link["token"],
         "directory_user_id": bystander,
         "session_id": session_id,
+        "key_id": key["id"],
     }
 
 

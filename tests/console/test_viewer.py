@@ -96,9 +96,9 @@ def test_a_viewer_sees_no_control_above_its_role_on_any_page(
         assert response.status_code == 200, (path, response.status_code, response.text[:300])
         walked += 1
         for control_method, target in controls(response.text):
-            access = access_of(control_method, target)
-            assert access is not None, f"{path}: a {control_method} to {target}, which no page answers"
-            assert access in VIEWER_MAY, f"{path} shows a viewer a {control_method} to {target} ({access})"
+            sent_to = access_of(control_method, target)
+            assert sent_to is not None, f"{path}: a {control_method} to {target}, which no page answers"
+            assert sent_to in VIEWER_MAY, f"{path} shows a viewer a {control_method} to {target} ({sent_to})"
     assert walked >= 3
 
 

@@ -20,7 +20,6 @@ from silver_auth.orgs import service as orgs
 from silver_auth.orgs.guards import OrgAccess
 from silver_auth.orgs.models import Role
 from silver_auth.plans.service import QuotaUse
-from silver_auth.projects.service import ProjectService
 from silver_auth.settings import Settings
 
 QUOTA_LABELS = {
@@ -120,31 +119,4 @@ class OrgPages(Controller):
                 role=org_access.role.value,
                 can_create_project=org_access.role.at_least(Role.ADMIN),
             ),
-        )
-
-    @post("/orgs/{org_id:str}/projects", opt=page_opt(Role.ADMIN.value))
-    async def create_project(
-        self,
-        org_id: FromPath[str],
-        request: Req,
-        console: NamedDependency[ConsoleContext],
-        projects: NamedDependency[ProjectService],
-        settings: NamedDependency[Settings],
-    ) -> Response[Any]:
-        name = (await request.form()).get("name")
-        try:
-            project = await projects.create(
-                org_id, name if isinstance(name, str) else "", actor=console.actor
-            )
-        except ProblemError as exc:
-            # Back to the overview with the reason (the transaction rolls back: nothing is written).
-            raise PageError(
-                exc.status,
-                exc.detail,
-                "message.html",
-                title="The project was not created",
-                message=exc.detail,
-            ) from None
-        return see_other(
-            f"{PREFIX}/orgs/{org_id}", flash=f"Created project {project.name}.", settings=settings
         )

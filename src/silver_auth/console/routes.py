@@ -10,9 +10,11 @@ from silver_auth.console.account import AccountPages
 from silver_auth.console.admin import AdminPages
 from silver_auth.console.assets import console_asset
 from silver_auth.console.auth import SignedOutPages, SignOutPage
+from silver_auth.console.keys import KeyPages, SigningKeyPages
 from silver_auth.console.members import InvitationPages, MemberPages
 from silver_auth.console.orgs import OrgPages
 from silver_auth.console.pages import PAGE_HANDLERS, page_guard
+from silver_auth.console.projects import ProjectPages
 from silver_auth.console.try_sign_in import TrySignInPages
 from silver_auth.console.webhooks import WebhookPages
 from silver_auth.orgs.guards import org_role_guard
@@ -30,6 +32,9 @@ def console_pages() -> Router:
         InvitationPages,
         AdminPages,
         AccountPages,
+        ProjectPages,
+        KeyPages,
+        SigningKeyPages,
     ]
     return Router(
         path="/",
