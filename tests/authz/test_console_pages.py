@@ -14,6 +14,7 @@ from silver_auth.console.pages import page_guard
 from silver_auth.orgs.guards import org_role_guard
 from silver_auth.settings import Settings
 from tests.authz.test_matrix import RANK, ROLES, _template, set_plan
+from tests.endusers.support import REDIRECT, CustomerProject, sign_up
 from tests.factories import ConsoleUser, Harness
 
 PAGES: dict[tuple[str, str], str] = {
@@ -37,17 +38,51 @@ PAGES: dict[tuple[str, str], str] = {
     # projects, their settings, API keys and signing keys
     # webhooks
     # end-users
+    ("GET", "/console/projects/{project_id}/users"): "viewer",
+    ("GET", "/console/projects/{project_id}/users/{user_id}"): "viewer",
+    ("POST", "/console/projects/{project_id}/users/{user_id}/ban"): "developer",
+    ("POST", "/console/projects/{project_id}/users/{user_id}/unban"): "developer",
+    ("POST", "/console/projects/{project_id}/users/{user_id}/sessions/revoke"): "developer",
+    ("POST", "/console/projects/{project_id}/users/{user_id}/sessions/{session_id}/revoke"): "developer",
     # audit log
+    ("GET", "/console/orgs/{org_id}/audit"): "admin",
+    ("GET", "/console/orgs/{org_id}/audit/export"): "admin",
     # try sign-in and branding
     # platform admin
 }
+
+DOWNLOADS = {("GET", "/console/orgs/{org_id}/audit/export")}
+"""Pages that answer an allowed caller with a file to save (`Content-Disposition: attachment`), not HTML;
+a refusal is an HTML page like any other."""
 
 
 def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str]:
     """A value for each path parameter of the pages, made by the owner: every role's request reaches
     real rows."""
     project = owner.post(f"/console/api/orgs/{org_id}/projects", json={"name": "Matrix"}).json()
-    return {"org_id": org_id, "project_id": project["id"], "name": "console.css"}
+    user_id, session_id = signed_up_end_user(harness, owner, org_id, project["id"])
+    return {
+        "org_id": org_id,
+        "project_id": project["id"],
+        "name": "console.css",
+        "user_id": user_id,
+        "session_id": session_id,
+    }
+
+
+def signed_up_end_user(harness: Harness, owner: ConsoleUser, org_id: str, project_id: str) -> tuple[str, str]:
+    """An end-user of the live environment (the pages' default) who signed up on the hosted page, and
+    the session that sign-up started."""
+    owner.ok("PATCH", f"/console/api/projects/{project_id}", json={"redirect_urls": [REDIRECT]})
+    publishable = harness.key(owner, project_id, "publishable", "live")["key"]
+    project = CustomerProject(owner, org_id, project_id, "live", publishable, secret="")
+    sign_up(harness, project, "matrix-end-user@example.com")
+    user = owner.ok("GET", f"/console/api/projects/{project_id}/users", params={"environment": "live"})[
+        "items"
+    ][0]
+    secret = harness.key(owner, project_id, "secret", "live")["key"]
+    listed = harness.backend(f"/v1/backend/users/{user['id']}/sessions", secret).json()["items"]
+    return user["id"], listed[0]["id"]
 
 
 def page_routes(app: Litestar) -> dict[tuple[str, str], Any]:
@@ -104,5 +139,7 @@ def test_console_page_role_matrix(harness: Harness, caller: str) -> None:
         if expected == 303 and response.status_code in (400, 409, 422):
             expected = response.status_code  # allowed, but the matrix's form is not this page's form
         assert response.status_code == expected, (caller, method, template, response.text[:300])
-        if expected != 303:
+        if expected == 200 and (method, template) in DOWNLOADS:
+            assert response.headers["content-disposition"].startswith("attachment"), (caller, template)
+        elif expected != 303:
             assert response.headers["content-type"].startswith("text/html"), (caller, template)

@@ -7,7 +7,9 @@ from typing import Any
 from litestar import Router
 
 from silver_auth.console.assets import console_asset
+from silver_auth.console.audit import AuditPages
 from silver_auth.console.auth import SignedOutPages, SignOutPage
+from silver_auth.console.endusers import EndUserPages
 from silver_auth.console.orgs import OrgPages
 from silver_auth.console.pages import PAGE_HANDLERS, page_guard
 from silver_auth.orgs.guards import org_role_guard
@@ -19,6 +21,8 @@ def console_pages() -> Router:
         SignedOutPages,
         SignOutPage,
         OrgPages,
+        EndUserPages,
+        AuditPages,
     ]
     return Router(
         path="/",
