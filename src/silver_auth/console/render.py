@@ -30,11 +30,11 @@ PREFIX = "/console"
 FORM_COOKIE = "silver_console_form"
 FLASH_COOKIE = "silver_console_flash"
 CSRF_FIELD = "csrf_token"
-# Stricter than asked of any page: only the app's own stylesheet (and scripts, none yet), forms post
-# to the console itself, no framing, no <base>.
+# Stricter than asked of any page: only the app's own stylesheet and scripts, requests (htmx's) and
+# forms to the console itself, no framing, no <base>.
 PAGE_CSP = (
     b"default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-    b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 PAGE_SIZE = 25
