@@ -22,8 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.audit.actions import AuditAction
-from silver_auth.audit.models import AuditEvent
-from silver_auth.audit.routes import MAX_CURSOR
+from silver_auth.audit.routes import MAX_CURSOR, event_public
 from silver_auth.audit.schemas import AuditEventPublic
 from silver_auth.audit.service import AuditFilter, list_events
 from silver_auth.console.pages import PAGE_HANDLERS, PageError, frame, page_opt
@@ -93,7 +92,7 @@ def _moment(label: str, value: str) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise AuditFilterError(f"{label}: give a date and time, e.g. 2026-01-01T00:00 (UTC)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -104,7 +103,8 @@ class AuditFilterError(ValueError):
 
 
 def _cursor(after: str | None) -> int | None:
-    # The API's rule: ASCII digits within the BIGINT range, anything else is no cursor at all.
+    # A cursor by the API's rule (ASCII digits within the BIGINT range); the page reads anything else,
+    # a hand-edited link say, as the first page.
     if after and after.isascii() and after.isdigit() and int(after) <= MAX_CURSOR:
         return int(after)
     return None
@@ -118,21 +118,6 @@ async def _actor_emails(db: AsyncSession, org_id: str) -> dict[str, str]:
 def csv_cell(value: object) -> str:
     text = "" if value is None else str(value)
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
-def _public(event: AuditEvent) -> AuditEventPublic:
-    """The API's answer for one event: the export's rows are the API's rows."""
-    return AuditEventPublic(
-        id=event.id,
-        seq=event.seq,
-        action=event.action,
-        actor=event.actor,
-        actor_ip=event.actor_ip,
-        target=event.target,
-        project_id=event.project_id,
-        at=event.at,
-        metadata=event.metadata_,
-    )
 
 
 def _csv(events: list[AuditEventPublic], emails: dict[str, str]) -> str:
@@ -208,7 +193,7 @@ class AuditPages(Controller):
         cursor: int | None = None
         while True:
             batch, cursor = await list_events(db, org_id, wanted, before=cursor, limit=EXPORT_BATCH)
-            events.extend(_public(event) for event in batch)
+            events.extend(event_public(event) for event in batch)
             if len(events) > EXPORT_MAX:
                 message = (
                     f"More than {EXPORT_MAX:,} events match. Narrow the time range (From, Until) and export "

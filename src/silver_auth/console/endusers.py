@@ -129,7 +129,7 @@ class EndUserPages(Controller):
         environment: Environment = "live",
     ) -> Response[Any]:
         user = await _user(db, project_id, environment, user_id)
-        listed = await sessions.list_sessions(db, user)
+        listed = [(s, sessions.session_status(s, user)) for s in await sessions.list_sessions(db, user)]
         return page(
             request,
             settings,
@@ -143,8 +143,8 @@ class EndUserPages(Controller):
                 environment=environment,
                 user=user,
                 mfa=await mfa.has_mfa(db, user.id),
-                sessions=[(s, sessions.session_status(s, user)) for s in listed],
-                active=sum(1 for s in listed if sessions.session_status(s, user) == "active"),
+                sessions=listed,
+                active=sum(1 for _, status in listed if status == "active"),
                 user_path=user_path,
             ),
         )
