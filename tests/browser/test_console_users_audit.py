@@ -50,6 +50,9 @@ def test_an_admin_manages_an_end_user_and_reads_the_audit_log(
     keys = open_audit(page, project.org_id, action="key.created")
     assert [row["action"] for row in keys] == ["key.created", "key.created"]
     assert {row["actor"] for row in keys} == {"owner@example.com"}
+    swapped = [seen for seen in recorder.responses if "action=key.created" in seen.url]
+    # htmx asked for the table alone and swapped it in
+    assert swapped and swapped[0].body.lstrip().startswith('<div id="audit-results">')
     everything = open_audit(page, project.org_id)
     assert {"end_user.banned", "end_user.session_revoked"} <= {row["action"] for row in everything}
 
