@@ -17,6 +17,7 @@ from silver_auth.settings import Settings
 from silver_auth.webhooks.delivery import DeliveryWorker
 from tests.admin.support import platform_admin
 from tests.authz.test_matrix import RANK, ROLES, _template, set_plan
+from tests.endusers.support import REDIRECT, CustomerProject, sign_up
 from tests.factories import ConsoleUser, Harness
 
 PAGES: dict[tuple[str, str], str] = {
@@ -82,7 +83,18 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/console/webhooks/{endpoint_id}/rotate-secret"): "developer",
     ("POST", "/console/webhooks/{endpoint_id}/delete"): "developer",  # last: the endpoint is gone after
     # end-users
+    ("GET", "/console/projects/{project_id}/users"): "viewer",
+    ("GET", "/console/projects/{project_id}/users/{user_id}"): "viewer",
+    ("POST", "/console/projects/{project_id}/users/{user_id}/ban"): "developer",
+    ("POST", "/console/projects/{project_id}/users/{user_id}/unban"): "developer",
+    ("POST", "/console/projects/{project_id}/users/{user_id}/sessions/revoke"): "developer",
+    (
+        "POST",
+        "/console/projects/{project_id}/users/{user_id}/sessions/{end_user_session_id}/revoke",
+    ): "developer",
     # audit log
+    ("GET", "/console/orgs/{org_id}/audit"): "admin",
+    ("GET", "/console/orgs/{org_id}/audit/export"): "admin",
     # try sign-in and branding
     ("GET", "/console/projects/{project_id}/try"): "viewer",
     ("POST", "/console/projects/{project_id}/try"): "viewer",
@@ -104,6 +116,11 @@ SHOWN_ONCE: dict[tuple[str, str], int] = {
     ("POST", "/console/webhooks/{endpoint_id}/rotate-secret"): 200,
 }
 """Forms whose answer is a page showing a new secret (never a redirect carrying it), with its status."""
+
+
+DOWNLOADS = {("GET", "/console/orgs/{org_id}/audit/export")}
+"""Pages that answer an allowed caller with a file to save (`Content-Disposition: attachment`), not HTML;
+a refusal is an HTML page like any other."""
 
 
 def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str]:
@@ -129,6 +146,7 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
     key = owner.post(
         f"/console/api/projects/{project['id']}/keys", json={"kind": "secret", "environment": "test"}
     ).json()
+    user_id, end_user_session_id = signed_up_end_user(harness, owner, org_id, project["id"])
     return {
         "org_id": org_id,
         "project_id": project["id"],
@@ -141,6 +159,8 @@ def path_ids(harness: Harness, owner: ConsoleUser, org_id: str) -> dict[str, str
         "directory_user_id": bystander,
         "session_id": session_id,
         "key_id": key["id"],
+        "user_id": user_id,
+        "end_user_session_id": end_user_session_id,
     }
 
 
@@ -150,6 +170,21 @@ RUN_LAST = {("POST", "/console/orgs/{org_id}/leave")}
 
 def walk_order(pages: dict[tuple[str, str], str]) -> list[tuple[tuple[str, str], str]]:
     return sorted(pages.items(), key=lambda row: row[0] in RUN_LAST)
+
+
+def signed_up_end_user(harness: Harness, owner: ConsoleUser, org_id: str, project_id: str) -> tuple[str, str]:
+    """An end-user of the live environment (the pages' default) who signed up on the hosted page, and
+    the session that sign-up started."""
+    owner.ok("PATCH", f"/console/api/projects/{project_id}", json={"redirect_urls": [REDIRECT]})
+    publishable = harness.key(owner, project_id, "publishable", "live")["key"]
+    project = CustomerProject(owner, org_id, project_id, "live", publishable, secret="")
+    sign_up(harness, project, "matrix-end-user@example.com")
+    user = owner.ok("GET", f"/console/api/projects/{project_id}/users", params={"environment": "live"})[
+        "items"
+    ][0]
+    secret = harness.key(owner, project_id, "secret", "live")["key"]
+    listed = harness.backend(f"/v1/backend/users/{user['id']}/sessions", secret).json()["items"]
+    return user["id"], listed[0]["id"]
 
 
 def page_routes(app: Litestar) -> dict[tuple[str, str], Any]:
@@ -207,7 +242,9 @@ def test_console_page_role_matrix(harness: Harness, caller: str) -> None:
         if allowed and response.status_code in (400, 409, 422):
             expected = response.status_code  # allowed, but the matrix's form is not this page's form
         assert response.status_code == expected, (caller, method, template, response.text[:300])
-        if expected != 303:
+        if expected == 200 and (method, template) in DOWNLOADS:
+            assert response.headers["content-disposition"].startswith("attachment"), (caller, template)
+        elif expected != 303:
             assert response.headers["content-type"].startswith("text/html"), (caller, template)
 
 

@@ -13,6 +13,7 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.audit import service
+from silver_auth.audit.models import AuditEvent
 from silver_auth.audit.schemas import AuditEventPublic, AuditPage
 from silver_auth.core.errors import InvalidInput
 from silver_auth.orgs.guards import ADMIN
@@ -32,6 +33,21 @@ def _moment(name: str, value: str | None) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         raise InvalidInput(f"{name} is an RFC 3339 time with a time zone, e.g. 2026-01-01T00:00:00Z")
     return moment
+
+
+def event_public(event: AuditEvent) -> AuditEventPublic:
+    """One event as the API answers it (and the console's export writes it)."""
+    return AuditEventPublic(
+        id=event.id,
+        seq=event.seq,
+        action=event.action,
+        actor=event.actor,
+        actor_ip=event.actor_ip,
+        target=event.target,
+        project_id=event.project_id,
+        at=event.at,
+        metadata=event.metadata_,
+    )
 
 
 class AuditController(Controller):
@@ -64,19 +80,5 @@ class AuditController(Controller):
             limit=limit,
         )
         return AuditPage(
-            items=[
-                AuditEventPublic(
-                    id=e.id,
-                    seq=e.seq,
-                    action=e.action,
-                    actor=e.actor,
-                    actor_ip=e.actor_ip,
-                    target=e.target,
-                    project_id=e.project_id,
-                    at=e.at,
-                    metadata=e.metadata_,
-                )
-                for e in events
-            ],
-            next=str(next_row) if next_row is not None else None,
+            items=[event_public(e) for e in events], next=str(next_row) if next_row is not None else None
         )

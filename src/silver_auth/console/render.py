@@ -81,8 +81,15 @@ Req = Request[Any, Any, Any]
 
 def is_fragment_request(request: Req) -> bool:
     """An htmx request for part of a page (`HX-Request`), answered with the template's fragment block.
-    A boosted navigation (`HX-Boosted`) wants the whole page."""
-    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    A boosted navigation (`HX-Boosted`) wants the whole page, and so does htmx restoring a pushed URL
+    it has no copy of (`HX-History-Restore-Request`: the history cache is off), or Back would show a
+    page made of the fragment alone."""
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-boosted") != "true"
+        and headers.get("hx-history-restore-request") != "true"
+    )
 
 
 @dataclass(frozen=True, slots=True)

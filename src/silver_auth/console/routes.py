@@ -9,7 +9,9 @@ from litestar import Router
 from silver_auth.console.account import AccountPages
 from silver_auth.console.admin import AdminPages
 from silver_auth.console.assets import console_asset
+from silver_auth.console.audit import AuditPages
 from silver_auth.console.auth import SignedOutPages, SignOutPage
+from silver_auth.console.endusers import EndUserPages
 from silver_auth.console.keys import KeyPages, SigningKeyPages
 from silver_auth.console.members import InvitationPages, MemberPages
 from silver_auth.console.orgs import OrgPages
@@ -35,6 +37,8 @@ def console_pages() -> Router:
         ProjectPages,
         KeyPages,
         SigningKeyPages,
+        EndUserPages,
+        AuditPages,
     ]
     return Router(
         path="/",
