@@ -39,6 +39,9 @@ PAGES: dict[tuple[str, str], str] = {
     # end-users
     # audit log
     # try sign-in and branding
+    ("GET", "/console/projects/{project_id}/branding"): "viewer",
+    ("POST", "/console/projects/{project_id}/branding"): "admin",
+    ("POST", "/console/projects/{project_id}/branding/logo/remove"): "admin",
     # platform admin
 }
 

@@ -8,6 +8,7 @@ from litestar import Router
 
 from silver_auth.console.assets import console_asset
 from silver_auth.console.auth import SignedOutPages, SignOutPage
+from silver_auth.console.branding import BrandingPages
 from silver_auth.console.orgs import OrgPages
 from silver_auth.console.pages import PAGE_HANDLERS, page_guard
 from silver_auth.orgs.guards import org_role_guard
@@ -19,6 +20,7 @@ def console_pages() -> Router:
         SignedOutPages,
         SignOutPage,
         OrgPages,
+        BrandingPages,
     ]
     return Router(
         path="/",
