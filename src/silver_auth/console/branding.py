@@ -100,7 +100,7 @@ class BrandingPages(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         project = await get_project(db, project_id)
-        row = await branding.branding_of(db, project.id)
+        row = await branding.branding_of(db, project.id, with_logo=True)
         context = await self._context(db, console, org_access, settings, project, row)
         return page(request, settings, "branding.html", **context)
 
@@ -115,7 +115,7 @@ class BrandingPages(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         project = await get_project(db, project_id)
-        row = await branding.branding_of(db, project.id)
+        row = await branding.branding_of(db, project.id, with_logo=True)  # the refusal's preview
         form = await request.form()
         upload = form.get("logo")
         changes = branding.BrandingChanges(

@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from silver_auth.audit.service import Actor, AuditAction
 from silver_auth.core import clock
@@ -230,8 +231,13 @@ class BrandingChanges:
     theme: str
 
 
-async def branding_of(db: AsyncSession, project_id: str) -> ProjectBranding | None:
-    return await db.get(ProjectBranding, project_id)
+async def branding_of(
+    db: AsyncSession, project_id: str, *, with_logo: bool = False
+) -> ProjectBranding | None:
+    """The project's branding row; its logo's bytes only `with_logo` (`logo_sha256` says whether
+    there is one)."""
+    options = [undefer(ProjectBranding.logo)] if with_logo else []
+    return await db.get(ProjectBranding, project_id, options=options)
 
 
 async def _row(db: AsyncSession, project: Project) -> ProjectBranding:
@@ -278,7 +284,7 @@ async def set_logo(db: AsyncSession, project: Project, data: bytes, *, actor: Ac
 async def remove_logo(db: AsyncSession, project: Project, *, actor: Actor) -> bool:
     """Remove the logo (its URL answers 404 from now on); False when there was none."""
     row = await branding_of(db, project.id)
-    if row is None or row.logo is None:
+    if row is None or row.logo_sha256 is None:
         return False
     row.logo = row.logo_type = row.logo_sha256 = None
     await _changed(db, project, row, actor, {"logo": None})
@@ -306,7 +312,7 @@ async def logo_named(db: AsyncSession, name: str) -> tuple[bytes, str] | None:
     project_id, _, digest = stem.rpartition("-")
     if kind not in MEDIA_TYPES or len(digest) != 16 or not project_id or len(project_id) > 40:
         return None
-    row = await branding_of(db, project_id)
+    row = await branding_of(db, project_id, with_logo=True)
     if row is None or row.logo is None or logo_name(row) != name:
         return None
     return row.logo, MEDIA_TYPES[kind]

@@ -39,8 +39,9 @@ class ProjectBranding(Base):
     """`#rrggbb`, lower case: buttons, links and focus rings."""
     theme: Mapped[str] = mapped_column(String(5), default="auto")
     """auto (the browser's prefers-color-scheme), light or dark."""
-    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
-    """PNG, JPEG, WebP or GIF bytes, checked from their magic bytes; public, so not sealed."""
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    """PNG, JPEG, WebP or GIF bytes, checked from their magic bytes; public, so not sealed. Deferred:
+    every hosted page reads the row, only the logo's URL and the console's preview read the bytes."""
     logo_type: Mapped[str | None] = mapped_column(String(4))
     """The logo's format as a file extension: png, jpg, webp or gif."""
     logo_sha256: Mapped[str | None] = mapped_column(String(64))
