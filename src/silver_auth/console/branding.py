@@ -131,9 +131,6 @@ class BrandingPages(Controller):
                 await branding.set_logo(db, project, await upload.read(), actor=console.actor)
                 changed["logo"] = True
         except ProblemError as exc:
-            # The refusal rolls the transaction back, which expires every row it loaded: the page
-            # shows detached copies of what was read (the account, the orgs, the project) instead.
-            db.expunge_all()
             refused_context.update(
                 display_name=changes.display_name,
                 colour=changes.primary_colour,

@@ -74,7 +74,10 @@ async def frame(db: AsyncSession, console: ConsoleContext) -> Frame:
 
 
 class PageError(Exception):
-    """Show `template` again with `error` (the request's transaction rolls back: nothing is written)."""
+    """Show `template` again with `error` (the request's transaction rolls back: nothing is written).
+
+    A signed-in page is rendered here, when raised: the rollback expires the rows its context holds (the
+    account, the orgs, the project), and an expired row cannot load again once the session is gone."""
 
     def __init__(
         self, status: int, error: str, template: str, *, signed_out: bool = False, **context: Any
@@ -82,16 +85,15 @@ class PageError(Exception):
         super().__init__(error)
         self.status, self.error, self.template = status, error, template
         self.signed_out, self.context = signed_out, context
+        self.rendered = None if signed_out else html(template, status, error=error, **context)
 
 
 def _page_error(request: Req, exc: Exception) -> Response[Any]:
     if isinstance(exc, PageError):
-        if exc.signed_out:
-            settings = runtime_of(request).settings
-            return signed_out_form(
-                exc.template, request, settings, exc.status, error=exc.error, **exc.context
-            )
-        return html(exc.template, exc.status, error=exc.error, **exc.context)
+        if exc.rendered is not None:
+            return exc.rendered
+        settings = runtime_of(request).settings
+        return signed_out_form(exc.template, request, settings, exc.status, error=exc.error, **exc.context)
     if isinstance(exc, Unauthorized) and request.method == "GET":
         return Response(
             None, status_code=303, headers={"Location": SIGN_IN_PATH, "Cache-Control": "no-store"}
