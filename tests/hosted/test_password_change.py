@@ -59,6 +59,7 @@ def test_change_password_signs_out_the_other_sessions_and_keeps_this_one(harness
     fresh.get(project.pages("sign-in"))
     accepted = fresh.submit(project.pages("sign-in"), {"email": "pw@example.com", "password": NEW_PASSWORD})
     assert accepted.status_code == 200 and "You are signed in as pw@example.com" in accepted.text
+    assert f'href="{project.pages("account/password/")}">Change your password</a>' in accepted.text
 
 
 def test_no_other_session_says_so(harness: Harness) -> None:
