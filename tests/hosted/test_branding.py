@@ -246,3 +246,30 @@ def test_branding_form_needs_the_csrf_token(harness: Harness) -> None:
     )
     assert response.status_code == 403
     assert row_count(harness, "project_brandings") == 0
+
+
+def test_the_json_api_mirrors_the_text_fields(harness: Harness) -> None:
+    project = customer_project(harness)
+    api = f"/console/api/projects/{project.project_id}/branding"
+    assert project.owner.ok("GET", api) == {
+        "project_id": project.project_id,
+        "display_name": None,
+        "primary_colour": None,
+        "button_text_colour": None,
+        "theme": "auto",
+        "logo_url": None,
+    }
+    changed = project.owner.ok("PATCH", api, json={"primary_colour": "#FFD700", "theme": "light"})
+    assert (changed["primary_colour"], changed["button_text_colour"], changed["theme"]) == (
+        "#ffd700",
+        "#111111",
+        "light",
+    )
+    kept = project.owner.ok("PATCH", api, json={"display_name": "Acme"})  # the others stay
+    assert (kept["display_name"], kept["primary_colour"], kept["theme"]) == ("Acme", "#ffd700", "light")
+    refused = project.owner.patch(api, json={"primary_colour": "gold"})
+    assert refused.status_code == 422 and "six hexadecimal digits" in refused.json()["detail"]
+
+    assert save(project.owner, project, logo=("a.png", png(), "image/png")).status_code == 303
+    served = project.owner.ok("GET", api)["logo_url"]
+    assert served == harness.settings.auth_url + logo_url(harness, project)

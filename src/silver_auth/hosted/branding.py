@@ -13,11 +13,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.core import urls
 from silver_auth.core.errors import NotFound
 from silver_auth.projects import branding
 from silver_auth.projects.models import Project, ProjectBranding
 
-ASSETS = "/p/assets"
+ASSETS = urls.HOSTED_ASSETS
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -58,7 +59,7 @@ def hosted_branding(project: Project, row: ProjectBranding | None) -> HostedBran
     return HostedBranding(
         name=row.display_name or project.name,
         theme=row.theme,
-        logo_url=f"{ASSETS}/logos/{logo}" if logo else None,
+        logo_url=urls.hosted_logo_path(logo) if logo else None,
         stylesheet_url=f"{ASSETS}/branding/{_stylesheet_name(project.id, css)}" if css else None,
     )
 

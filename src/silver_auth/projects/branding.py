@@ -224,11 +224,11 @@ DEFAULTS: dict[str, object] = {"display_name": None, "primary_colour": None, "th
 
 @dataclass(frozen=True, slots=True)
 class BrandingChanges:
-    """What the branding form sets: a blank name or colour goes back to the default."""
+    """What a change sets: None keeps a field, a blank name or colour goes back to the default."""
 
-    display_name: str
-    primary_colour: str
-    theme: str
+    display_name: str | None = None
+    primary_colour: str | None = None
+    theme: str | None = None
 
 
 async def branding_of(
@@ -252,11 +252,13 @@ async def update_branding(
     db: AsyncSession, project: Project, changes: BrandingChanges, *, actor: Actor
 ) -> dict[str, object]:
     """Set the display name, colour and theme; answers (and audits) what changed."""
-    wanted: dict[str, object] = {
-        "display_name": clean_display_name(changes.display_name),
-        "primary_colour": clean_colour(changes.primary_colour),
-        "theme": clean_theme(changes.theme),
-    }
+    wanted: dict[str, object] = {}
+    if changes.display_name is not None:
+        wanted["display_name"] = clean_display_name(changes.display_name)
+    if changes.primary_colour is not None:
+        wanted["primary_colour"] = clean_colour(changes.primary_colour)
+    if changes.theme is not None:
+        wanted["theme"] = clean_theme(changes.theme)
     stored = await branding_of(db, project.id)
     changed = {
         name: value for name, value in wanted.items() if getattr(stored, name, DEFAULTS[name]) != value
