@@ -38,7 +38,8 @@ from silver_auth.endusers.routes.backend import backend_router
 from silver_auth.endusers.routes.client import client_router
 from silver_auth.endusers.routes.console import EndUserConsoleController
 from silver_auth.health.routes import health, service_config
-from silver_auth.hosted.account import AccountPages
+from silver_auth.hosted.account import AccountPages, PasswordPage
+from silver_auth.hosted.branding import branding_stylesheet, logo
 from silver_auth.hosted.context import HOSTED_PREFIX, unknown_page
 from silver_auth.hosted.sign_in import HostedPages, stylesheet
 from silver_auth.keys.routes import KeyController, backend_project
@@ -75,8 +76,11 @@ CONSOLE_CONTROLLERS = [
 END_USER_HANDLERS = [
     HostedPages,
     AccountPages,
+    PasswordPage,
     HostedOidcCallback,
     stylesheet,
+    branding_stylesheet,
+    logo,
     client_router,
     backend_router,
     backend_events,

@@ -99,6 +99,9 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/console/projects/{project_id}/try"): "viewer",
     ("POST", "/console/projects/{project_id}/try"): "viewer",
     ("GET", "/console/projects/{project_id}/try/callback"): "viewer",
+    ("GET", "/console/projects/{project_id}/branding"): "viewer",
+    ("POST", "/console/projects/{project_id}/branding"): "admin",
+    ("POST", "/console/projects/{project_id}/branding/logo/remove"): "admin",
     # platform admin
     ("GET", "/console/admin"): "platform-admin",
     ("GET", "/console/admin/orgs/{org_id}"): "platform-admin",

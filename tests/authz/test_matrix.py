@@ -76,6 +76,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("DELETE", "/console/api/projects/{project_id}"): "admin",
     ("POST", "/console/api/projects/{project_id}/redirect-urls"): "admin",
     ("DELETE", "/console/api/projects/{project_id}/redirect-urls"): "admin",
+    ("GET", "/console/api/projects/{project_id}/branding"): "viewer",
+    ("PATCH", "/console/api/projects/{project_id}/branding"): "admin",
     # keys
     ("GET", "/console/api/projects/{project_id}/keys"): "viewer",
     ("POST", "/console/api/projects/{project_id}/keys"): "developer",
@@ -439,6 +441,12 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ),
     ("DELETE", "/console/api/projects/{project_id}/redirect-urls"): lambda w, c, r: Call(
         f"{CONSOLE}/projects/{w.project_id}/redirect-urls?url={quote(w.redirect_url(), safe='')}"
+    ),
+    ("GET", "/console/api/projects/{project_id}/branding"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/branding"
+    ),
+    ("PATCH", "/console/api/projects/{project_id}/branding"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/branding", {"display_name": f"Web {r}"}
     ),
     ("GET", "/console/api/projects/{project_id}/keys"): lambda w, c, r: Call(
         f"{CONSOLE}/projects/{w.project_id}/keys"

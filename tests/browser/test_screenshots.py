@@ -13,6 +13,7 @@ from tests.browser.hosted_flow import open_hosted, sign_up
 from tests.browser.support import CustomerApp
 from tests.endusers.support import REDIRECT, customer_project
 from tests.factories import Harness
+from tests.hosted.images import png
 
 TARGET = os.environ.get("SCREENSHOTS_DIR")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -52,5 +53,25 @@ def test_screenshots_of_the_hosted_pages(
     shot("sign-out")
     page.goto(project.pages("no-such-page"))
     shot("not-found")
+    page.goto(project.pages("account/password/"))
+    shot("password-change")
+
+    branded = customer_project(harness)
+    saved = branded.owner.post(
+        f"/console/projects/{branded.project_id}/branding",
+        data={
+            "csrf_token": branded.owner.csrf_token,
+            "display_name": "Acme Cloud",
+            "primary_colour": "#0f766e",
+        },
+        files={"logo": ("logo.png", png(96, 48, (15, 118, 110)), "image/png")},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    open_hosted(page, branded, "sign-in", "st")
+    shot("branded-sign-in")
+    page.emulate_media(color_scheme="dark")
+    open_hosted(page, branded, "sign-in", "st")
+    shot("branded-sign-in-dark")
 
     assert [path.read_bytes()[:8] for path in written] == [PNG] * len(written)

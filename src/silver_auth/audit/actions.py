@@ -20,6 +20,7 @@ class AuditAction(enum.StrEnum):
     PROJECT_CREATED = "project.created"
     PROJECT_UPDATED = "project.updated"
     PROJECT_DELETED = "project.deleted"
+    PROJECT_BRANDING_UPDATED = "project.branding_updated"
     KEY_CREATED = "key.created"
     KEY_ROTATED = "key.rotated"
     KEY_REVOKED = "key.revoked"
@@ -48,6 +49,7 @@ class AuditAction(enum.StrEnum):
     # End-users and signing keys
     END_USER_CREATED = "end_user.created"
     END_USER_UPDATED = "end_user.updated"
+    END_USER_PASSWORD_CHANGED = "end_user.password_changed"  # noqa: S105 - an event name
     END_USER_BANNED = "end_user.banned"
     END_USER_UNBANNED = "end_user.unbanned"
     END_USER_DELETED = "end_user.deleted"

@@ -15,9 +15,11 @@ from silver_auth.authentik.login_states import STATE_COOKIE
 from silver_auth.core.ids import looks_like
 from silver_auth.endusers import sessions
 from silver_auth.hosted import tokens
+from silver_auth.hosted.branding import hosted_branding
 from silver_auth.hosted.context import PAGE_HANDLERS, Page, PageError, Req
 from silver_auth.hosted.sign_in import _finish
 from silver_auth.hosted.tokens import PAGE_OPT, PagePath
+from silver_auth.projects.branding import branding_of
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
 
@@ -60,10 +62,12 @@ class HostedOidcCallback(Controller):
         if redirect_url and not sessions.redirect_allowed(project, redirect_url, settings.accounts_url):
             # The allowlist changed while the user was at Authentik: the URL is no longer registered.
             raise PageError(400, "The redirect URL is no longer registered for this project.")
+        looks = hosted_branding(project, await branding_of(db, project.id))
         page = Page(
             settings=settings,
             project_id=project.id,
-            project_name=project.name,
+            project_name=looks.name,
+            branding=looks,
             where=PagePath(settings.auth_url, project.id, str(login.environment)),
             form_cookie=tokens.new_csrf_cookie(),
             new_cookie=False,

@@ -11,6 +11,7 @@ from silver_auth.console.admin import AdminPages
 from silver_auth.console.assets import console_asset
 from silver_auth.console.audit import AuditPages
 from silver_auth.console.auth import SignedOutPages, SignOutPage
+from silver_auth.console.branding import BrandingPages
 from silver_auth.console.endusers import EndUserPages
 from silver_auth.console.keys import KeyPages, SigningKeyPages
 from silver_auth.console.members import InvitationPages, MemberPages
@@ -39,6 +40,7 @@ def console_pages() -> Router:
         SigningKeyPages,
         EndUserPages,
         AuditPages,
+        BrandingPages,
     ]
     return Router(
         path="/",

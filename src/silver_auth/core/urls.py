@@ -20,6 +20,14 @@ def hosted_pages(auth_url: str, project_id: str, environment: str) -> str:
     return _base(auth_url) + hosted_pages_path(project_id, environment)
 
 
+HOSTED_ASSETS = "/p/assets"
+"""The hosted pages' stylesheet, and each project's logo and colours (`/logos/…`, `/branding/…`)."""
+
+
+def hosted_logo_path(file_name: str) -> str:
+    return f"{HOSTED_ASSETS}/logos/{file_name}"
+
+
 def hosted_oidc_callback_path(project_id: str) -> str:
     """Where Authentik sends an end-user back after the project's hosted sign-in."""
     return f"/p/{project_id}/oidc/callback"

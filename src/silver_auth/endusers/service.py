@@ -193,14 +193,18 @@ async def _user_data(db: AsyncSession, user: EndUser) -> dict[str, Any]:
     return events.user_event_data(user, mfa=bool(await confirmed_owners(db, [user.id])))
 
 
-async def revoke_user_sessions(db: AsyncSession, user_id: str, *, reason: str) -> int:
-    """End every live session of the user, each with its `session.revoked` event. RETURNING names
-    the rows this one statement ended: no extra query, and no session started meanwhile escapes."""
+async def revoke_user_sessions(
+    db: AsyncSession, user_id: str, *, reason: str, keep_session_id: str | None = None
+) -> int:
+    """End every live session of the user (but `keep_session_id`), each with its `session.revoked`
+    event. RETURNING names the rows this one statement ended: no extra query, and no session started
+    meanwhile escapes."""
+    kept = () if keep_session_id is None else (EndUserSession.id != keep_session_id,)
     ended = list(
         (
             await db.scalars(
                 update(EndUserSession)
-                .where(EndUserSession.user_id == user_id, EndUserSession.revoked_at.is_(None))
+                .where(EndUserSession.user_id == user_id, EndUserSession.revoked_at.is_(None), *kept)
                 .values(revoked_at=clock.now())
                 .returning(EndUserSession)
             )
@@ -331,3 +335,52 @@ async def user_page(
     """A page of users and which of them have two-step verification on."""
     users, next_id = await list_users(db, scope, email=email, after=after, limit=limit)
     return UserPage(users, next_id, await confirmed_owners(db, [u.id for u in users]))
+
+
+async def change_password(
+    db: AsyncSession,
+    throttle: Throttle,
+    settings: Settings,
+    user: EndUser,
+    *,
+    keep_session_id: str,
+    current_password: str,
+    new_password: str,
+    ip: str | None,
+) -> int:
+    """The signed-in user's own password change: re-authenticated (throttled and audited like turning
+    two-step verification off), the policy applied, and every other session ended (ASVS V7.4.3) while
+    this one goes on; answers how many sessions were ended."""
+    try:
+        check_policy(new_password)  # before the attempt: a refused new password is not a failed guess
+    except InvalidInput as refused:
+        raise InvalidInput(f"the new password is refused: {refused.detail}; choose another") from None
+    if new_password == current_password:
+        raise InvalidInput("the new password is the same as the current one; choose a different one")
+    actor = Actor(user.id, ip)
+    async with throttle.attempt(
+        db, policies.end_user_second_factor(settings, "reauth", user.id, ip)
+    ) as attempt:
+        if not await verify_password(user.password_hash, current_password, release=db):
+            await attempt.failed(
+                db,
+                action=AuditAction.END_USER_REAUTH_FAILED,
+                actor=actor,
+                target=user.id,
+                org_id=await org_of_project(db, user.project_id),
+                project_id=user.project_id,
+                metadata={"environment": user.environment, "purpose": "password_change"},
+            )
+            raise Unauthorized("the current password is not correct")
+        await attempt.succeeded(db)
+    user.password_hash = await hash_password(new_password, release=db)
+    user.updated_at = clock.now()
+    revoked = await revoke_user_sessions(
+        db, user.id, reason=events.CREDENTIALS_CHANGED, keep_session_id=keep_session_id
+    )
+    await record_user_event(
+        db, AuditAction.END_USER_PASSWORD_CHANGED, user, actor=actor, metadata={"sessions_revoked": revoked}
+    )
+    data = {**await _user_data(db, user), "changed": ["password"]}
+    events.emit_user_event(db, EventType.USER_UPDATED, user, data)
+    return revoked

@@ -25,7 +25,9 @@ from silver_auth.endusers import sessions
 from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.endusers.service import ENVIRONMENTS, ProjectEnvironment
 from silver_auth.hosted import tokens
+from silver_auth.hosted.branding import HostedBranding, hosted_branding
 from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
+from silver_auth.projects.branding import branding_of
 from silver_auth.projects.models import Project
 from silver_auth.runtime import runtime_of
 from silver_auth.settings import Settings
@@ -86,11 +88,13 @@ def _page_error(request: Req, exc: Exception) -> Response[Any]:
 
 @dataclass
 class Page:
-    """One request to a hosted page: the project environment, its redirect, the form cookie."""
+    """One request to a hosted page: the project environment, its look, its redirect, the form cookie."""
 
     settings: Settings
     project_id: str
     project_name: str
+    """The name the pages show: the branding's display name, else the project's."""
+    branding: HostedBranding
     where: PagePath
     form_cookie: str
     new_cookie: bool
@@ -106,6 +110,7 @@ class Page:
         return {
             "title": title,
             "project_name": self.project_name,
+            "branding": self.branding,
             "environment": self.where.environment,
             "where": self.where,
             "csrf_token": tokens.csrf_token(self.settings, self.where, self.form_cookie),
@@ -205,9 +210,10 @@ async def _open(
     if project is None or environment not in ENVIRONMENTS:
         raise PageError(404, "There is no such sign-in page.")
     where = PagePath(settings.auth_url, project.id, environment)
+    looks = hosted_branding(project, await branding_of(db, project.id))
     redirect_url, state = field(values, "redirect_url", 2048), field(values, "state", MAX_STATE)
     challenge, method = field(values, "code_challenge", 128), field(values, "code_challenge_method", 10)
-    context = {"project_name": project.name, "title": "This link is not valid"}
+    context = {"project_name": looks.name, "branding": looks, "title": "This link is not valid"}
     if redirect_url and not sessions.redirect_allowed(project, redirect_url, settings.accounts_url):
         raise PageError(
             400,
@@ -228,7 +234,8 @@ async def _open(
     return Page(
         settings=settings,
         project_id=project.id,
-        project_name=project.name,
+        project_name=looks.name,
+        branding=looks,
         where=where,
         form_cookie=tokens.new_csrf_cookie() if fresh else str(existing),
         new_cookie=fresh,
@@ -332,7 +339,11 @@ def _check_csrf(page: Page, request: Req, values: dict[str, Any]) -> None:
         raise PageError(
             403,
             "This form has expired or was not sent from this page. Go back, reload the page and try again.",
-            context={"project_name": page.project_name, "title": "Please try again"},
+            context={
+                "project_name": page.project_name,
+                "branding": page.branding,
+                "title": "Please try again",
+            },
         )
 
 

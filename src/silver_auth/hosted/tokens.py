@@ -22,10 +22,11 @@ from silver_auth.settings import Settings
 HERE = Path(__file__).parent
 CSRF_COOKIE = "silver_form"
 PENDING_SECONDS = 300
-# The pages' own policy (the app's default is `default-src 'none'`): the static stylesheet only, no
-# scripts at all. The inline QR code is SVG markup, not a loaded image. No form-action: browsers apply
-# it to the redirect after a form post, which goes to the customer's redirect URL.
-PAGE_CSP = b"default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+# The pages' own policy (the app's default is `default-src 'none'`): the app's stylesheets and the
+# project's logo only, no scripts at all. The inline QR code is SVG markup, not a loaded image. No
+# form-action: browsers apply it to the redirect after a form post, which goes to the customer's
+# redirect URL.
+PAGE_CSP = b"default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 PAGE_OPT = {"csp": PAGE_CSP}
 
 _templates = jinja2.Environment(

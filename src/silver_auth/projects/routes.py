@@ -18,9 +18,11 @@ from silver_auth.db.session import transaction
 from silver_auth.keys.guards import remembered
 from silver_auth.keys.verifier import KeyPrincipal
 from silver_auth.orgs.guards import ADMIN, VIEWER, resolves_org
-from silver_auth.projects import service
-from silver_auth.projects.models import Project
+from silver_auth.projects import branding, service
+from silver_auth.projects.models import Project, ProjectBranding
 from silver_auth.projects.schemas import (
+    BrandingPublic,
+    BrandingUpdate,
     ClientConfig,
     ClientProject,
     ClientUrls,
@@ -32,6 +34,7 @@ from silver_auth.projects.schemas import (
 )
 from silver_auth.projects.service import ProjectService
 from silver_auth.runtime import runtime_of, scope_runtime
+from silver_auth.settings import Settings
 from silver_auth.web.cors import allow_origins
 from silver_auth.web.deps import scope_header, set_actor
 from silver_auth.web.hot import hot_answer
@@ -65,6 +68,19 @@ def project_public(project: Project) -> ProjectPublic:
         sign_in_methods=project.sign_in_methods,
         created_at=project.created_at,
         updated_at=project.updated_at,
+    )
+
+
+def branding_public(project_id: str, row: ProjectBranding | None, auth_url: str) -> BrandingPublic:
+    logo = branding.logo_name(row) if row is not None else None
+    colour = row.primary_colour if row is not None else None
+    return BrandingPublic(
+        project_id=project_id,
+        display_name=row.display_name if row is not None else None,
+        primary_colour=colour,
+        button_text_colour=branding.text_on(colour) if colour else None,
+        theme=row.theme if row is not None else "auto",
+        logo_url=auth_url.rstrip("/") + urls.hosted_logo_path(logo) if logo else None,
     )
 
 
@@ -123,6 +139,38 @@ class ProjectController(Controller):
             await service.get_project(db, project_id), changes, actor=console.actor
         )
         return project_public(project)
+
+    @get("/projects/{project_id:str}/branding", opt=VIEWER, summary="A project's hosted-page branding")
+    async def get_branding(
+        self,
+        project_id: FromPath[str],
+        db: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> BrandingPublic:
+        project = await service.get_project(db, project_id)
+        return branding_public(project.id, await branding.branding_of(db, project.id), settings.auth_url)
+
+    @patch(
+        "/projects/{project_id:str}/branding",
+        opt=ADMIN,
+        summary="Change the hosted pages' display name, primary colour or theme",
+        description="Audited project.branding_updated. The logo is uploaded on the console page "
+        "/console/projects/{project_id}/branding.",
+    )
+    async def update_branding(
+        self,
+        project_id: FromPath[str],
+        data: JSONBody[BrandingUpdate],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> BrandingPublic:
+        project = await service.get_project(db, project_id)
+        changes = branding.BrandingChanges(
+            display_name=data.display_name, primary_colour=data.primary_colour, theme=data.theme
+        )
+        await branding.update_branding(db, project, changes, actor=console.actor)
+        return branding_public(project.id, await branding.branding_of(db, project.id), settings.auth_url)
 
     @post(
         "/projects/{project_id:str}/redirect-urls",

@@ -33,6 +33,39 @@ class ProjectUpdate(Input):
     sign_in_methods: list[Literal["password"]] | None = None
 
 
+class BrandingUpdate(Input):
+    """Fields left out keep their value; an empty name or colour goes back to the default."""
+
+    display_name: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=60, examples=["Acme Cloud"], description="Shown instead of the project's name."
+            ),
+        ]
+        | None
+    ) = None
+    primary_colour: (
+        Annotated[
+            str,
+            msgspec.Meta(max_length=7, examples=["#1f5fbf"], description="`#rrggbb`: buttons, links, focus."),
+        ]
+        | None
+    ) = None
+    theme: Literal["auto", "light", "dark"] | None = None
+
+
+class BrandingPublic(Output):
+    project_id: str
+    display_name: str | None
+    primary_colour: str | None
+    button_text_colour: str | None
+    """White or near-black, whichever reaches WCAG AA on the primary colour."""
+    theme: str
+    logo_url: str | None
+    """Changes with the logo (a content hash); the old URL answers 404. Upload on the console page."""
+
+
 class RedirectUrlAdd(Input):
     url: RedirectUrl
 

@@ -46,3 +46,13 @@ document.addEventListener("click", async (event) => {
 
 document.addEventListener("DOMContentLoaded", () => enhance(document));
 document.addEventListener("htmx:afterSwap", (event) => enhance(event.target));
+
+// Branding: the colour picker and its text field hold one value; typing a full #rrggbb moves the
+// picker, picking fills the text (without the script the server takes the one that changed).
+document.addEventListener("input", (event) => {
+  const source = event.target.closest("[data-colour-sync]");
+  const other = source && document.getElementById(source.dataset.colourSync);
+  if (other && /^#[0-9a-fA-F]{6}$/.test(source.value)) {
+    other.value = source.value.toLowerCase();
+  }
+});
