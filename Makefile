@@ -72,9 +72,9 @@ test-sqlite: $(STAMP) $(PEERS) ## The suite against SQLite
 test-postgres: $(STAMP) $(PEERS) ## The suite against Postgres on 127.0.0.1:5432 (database test, and test_gw0… per worker)
 	SILVER_TEST_DB=postgres $(PYTEST)
 
-screenshots: $(STAMP) $(AXE_STAMP) ## Screenshots of the main hosted pages in test-artifacts/screenshots/, for review (Debian's chromium)
+screenshots: $(STAMP) $(AXE_STAMP) ## Screenshots of the console's and the hosted pages' main pages in test-artifacts/screenshots/, for review (Debian's chromium)
 	rm -rf test-artifacts/screenshots
-	SCREENSHOTS_DIR=test-artifacts/screenshots SILVER_TEST_DB=sqlite $(BIN)/pytest -p no:xdist tests/browser/test_screenshots.py
+	SCREENSHOTS_DIR=test-artifacts/screenshots SILVER_TEST_DB=sqlite $(BIN)/pytest -p no:xdist tests/browser/test_console_scenario.py tests/browser/test_screenshots.py
 	@echo "Screenshots in test-artifacts/screenshots/"
 
 test: lint typecheck test-sqlite test-postgres ## Set up and run everything: lint, types, the suite on SQLite and on Postgres
