@@ -76,6 +76,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("DELETE", "/console/api/projects/{project_id}"): "admin",
     ("POST", "/console/api/projects/{project_id}/redirect-urls"): "admin",
     ("DELETE", "/console/api/projects/{project_id}/redirect-urls"): "admin",
+    ("POST", "/console/api/projects/{project_id}/origins"): "admin",
+    ("DELETE", "/console/api/projects/{project_id}/origins"): "admin",
     ("GET", "/console/api/projects/{project_id}/branding"): "viewer",
     ("PATCH", "/console/api/projects/{project_id}/branding"): "admin",
     # keys
@@ -326,6 +328,12 @@ class World:
         self.harness.run(worker.sequence)
         return str(sent["id"])
 
+    def origin(self) -> str:
+        """An origin just allowed by the owner (for the route that removes one)."""
+        origin = f"https://{secrets.token_hex(4)}.example.com"
+        self.owner.ok("POST", f"{CONSOLE}/projects/{self.project_id}/origins", json={"origin": origin})
+        return origin
+
     def redirect_url(self) -> str:
         """A redirect URL just registered by the owner (for the route that removes one)."""
         url = f"https://app.example.com/{secrets.token_hex(4)}"
@@ -441,6 +449,13 @@ PREPARE: dict[tuple[str, str], Prepare] = {
     ),
     ("DELETE", "/console/api/projects/{project_id}/redirect-urls"): lambda w, c, r: Call(
         f"{CONSOLE}/projects/{w.project_id}/redirect-urls?url={quote(w.redirect_url(), safe='')}"
+    ),
+    ("POST", "/console/api/projects/{project_id}/origins"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/origins",
+        {"origin": f"https://{r}-{secrets.token_hex(4)}.example.com"},
+    ),
+    ("DELETE", "/console/api/projects/{project_id}/origins"): lambda w, c, r: Call(
+        f"{CONSOLE}/projects/{w.project_id}/origins?origin={quote(w.origin(), safe='')}"
     ),
     ("GET", "/console/api/projects/{project_id}/branding"): lambda w, c, r: Call(
         f"{CONSOLE}/projects/{w.project_id}/branding"

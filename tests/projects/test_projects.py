@@ -409,3 +409,48 @@ def test_openapi_says_a_patch_replaces_the_whole_redirect_url_list(harness: Harn
     assert "Replaces the whole list" in json.dumps(field)
     paths = document["paths"]["/console/api/projects/{project_id}/redirect-urls"]
     assert {"post", "delete"} <= set(paths)
+
+
+def test_one_origin_is_added_or_removed_keeping_the_others(harness: Harness) -> None:
+    owner, org_id, project = _setup(harness)
+    path = f"{API}/projects/{project['id']}/origins"
+    first, second = "https://app.example.com", "http://localhost:3000"
+    owner.ok("PATCH", f"{API}/projects/{project['id']}", json={"allowed_origins": [first]})
+
+    added = owner.post(path, json={"origin": f" {second}/ "})
+    assert added.status_code == 200, added.text
+    assert added.json()["allowed_origins"] == [first, second]  # cleaned as a PATCH cleans them
+    event = audit(owner, org_id, action="project.updated")[0]
+    assert event["metadata"] == {"changed": {"allowed_origins": [first, second]}}
+    before = snapshot(harness)
+    assert owner.post(path, json={"origin": second}).json()["allowed_origins"] == [first, second]
+    assert snapshot(harness) == before  # already allowed: nothing written
+
+    problem(owner.post(path, json={"origin": "https://*.example.com"}), 422, "invalid-request")
+    problem(owner.post(path, json={"origin": "http://app.example.com"}), 422, "invalid-request")
+    problem(owner.delete(path, params={"origin": "https://other.example.com"}), 404, "not-found")
+    assert snapshot(harness) == before
+
+    removed = owner.delete(path, params={"origin": first})
+    assert removed.status_code == 200 and removed.json()["allowed_origins"] == [second]
+
+
+def test_an_origin_edit_never_overwrites_a_change_made_meanwhile(harness: Harness) -> None:
+    """The page read the list, another request changed it, then this edit arrives: refused (409)."""
+    owner, _org_id, project = _setup(harness)
+    theirs = ["https://theirs.example.com"]
+    runtime = harness.runtime
+
+    async def edit() -> None:
+        async with transaction(runtime.sessionmaker) as db:
+            service = ProjectService(db, NoLifecycle(), runtime.keys)
+            target = await get_project(db, project["id"])  # the list as this request read it
+            async with transaction(runtime.sessionmaker) as other:
+                await other.execute(
+                    sa_update(Project).where(Project.id == target.id).values(allowed_origins=theirs)
+                )
+            await service.add_origin(target, "https://mine.example.com", actor=Actor(owner.account_id))
+
+    with pytest.raises(Conflict):
+        harness.run(edit)
+    assert owner.ok("GET", f"{API}/projects/{project['id']}")["allowed_origins"] == theirs

@@ -19,7 +19,7 @@ from silver_auth.accounts.guards import ConsoleContext
 from silver_auth.console.pages import PAGE_HANDLERS, PageError, frame, page_opt
 from silver_auth.console.render import PREFIX, Req, page, see_other
 from silver_auth.core import urls
-from silver_auth.core.errors import InvalidInput, NotFound, ProblemError
+from silver_auth.core.errors import InvalidInput, ProblemError
 from silver_auth.orgs import service as orgs
 from silver_auth.orgs.guards import OrgAccess
 from silver_auth.orgs.models import Role
@@ -213,8 +213,7 @@ class ProjectPages(Controller):
     ) -> Response[Any]:
         async def edit(project: Project, origin: str) -> str:
             before = list(project.allowed_origins)
-            changes = ProjectChanges(allowed_origins=[*before, origin])
-            await projects.update(project, changes, actor=console.actor)
+            await projects.add_origin(project, origin, actor=console.actor)
             if project.allowed_origins == before:
                 return f"{origin} was already allowed; nothing changed."
             return f"Allowed {project.allowed_origins[-1]}. Browsers on it may now call the API."
@@ -243,10 +242,7 @@ class ProjectPages(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[Any]:
         async def edit(project: Project, origin: str) -> str:
-            if origin not in project.allowed_origins:
-                raise NotFound(f"{origin} is not an allowed origin of this project (origins match exactly)")
-            kept = [listed for listed in project.allowed_origins if listed != origin]
-            await projects.update(project, ProjectChanges(allowed_origins=kept), actor=console.actor)
+            await projects.remove_origin(project, origin, actor=console.actor)
             return f"Removed {origin}. Browsers on it can no longer call the API."
 
         return await self._change(

@@ -26,6 +26,7 @@ from silver_auth.projects.schemas import (
     ClientConfig,
     ClientProject,
     ClientUrls,
+    OriginAdd,
     ProjectCreate,
     ProjectPage,
     ProjectPublic,
@@ -211,6 +212,46 @@ class ProjectController(Controller):
     ) -> ProjectPublic:
         project = await service.get_project(db, project_id)
         return project_public(await projects.remove_redirect_url(project, url, actor=console.actor))
+
+    @post(
+        "/projects/{project_id:str}/origins",
+        opt=ADMIN,
+        status_code=200,
+        summary="Allow one browser origin, keeping the others",
+        description="Answers the project. An origin already allowed changes nothing. Checked like the "
+        "origins of a PATCH; audited project.updated. 409 if the list changed meanwhile.",
+        responses={409: LIST_CHANGED},
+    )
+    async def add_origin(
+        self,
+        project_id: FromPath[str],
+        data: JSONBody[OriginAdd],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        projects: NamedDependency[ProjectService],
+    ) -> ProjectPublic:
+        project = await service.get_project(db, project_id)
+        return project_public(await projects.add_origin(project, data.origin, actor=console.actor))
+
+    @delete(
+        "/projects/{project_id:str}/origins",
+        opt=ADMIN,
+        status_code=200,
+        summary="Stop allowing one origin (in the query, percent-encoded), keeping the others",
+        description="Answers the project; 404 if the origin is not allowed exactly so. Audited "
+        "project.updated. 409 if the list changed meanwhile.",
+        responses={409: LIST_CHANGED},
+    )
+    async def remove_origin(
+        self,
+        project_id: FromPath[str],
+        origin: Annotated[str, QueryParameter(min_length=1, max_length=2048)],
+        console: NamedDependency[ConsoleContext],
+        db: NamedDependency[AsyncSession],
+        projects: NamedDependency[ProjectService],
+    ) -> ProjectPublic:
+        project = await service.get_project(db, project_id)
+        return project_public(await projects.remove_origin(project, origin, actor=console.actor))
 
     @delete("/projects/{project_id:str}", opt=ADMIN, summary="Delete a project and its keys")
     async def delete_project(

@@ -22,6 +22,9 @@ RedirectUrl = Annotated[
 ]
 
 
+Origin = Annotated[str, msgspec.Meta(min_length=1, max_length=2048, examples=["https://app.example.com"])]
+
+
 class ProjectCreate(Input):
     name: Name
 
@@ -68,6 +71,10 @@ class BrandingPublic(Output):
 
 class RedirectUrlAdd(Input):
     url: RedirectUrl
+
+
+class OriginAdd(Input):
+    origin: Origin
 
 
 class ProjectPublic(Output):

@@ -198,8 +198,8 @@ class ProjectService:
         *,
         actor: Actor,
     ) -> Project:
-        """Set the fields `changes` names; a list given replaces the whole list (redirect URLs too: to add
-        or remove one URL, see add_redirect_url and remove_redirect_url)."""
+        """Set the fields `changes` names; a list given replaces the whole list (to add or remove one
+        entry, see add_redirect_url, remove_redirect_url, add_origin and remove_origin)."""
         cleaned = _cleaned_changes(project, changes)
         if not cleaned:
             return project
@@ -237,6 +237,35 @@ class ProjectService:
         if project.redirect_urls != read:
             raise Conflict("the project's redirect URLs changed meanwhile: read them again and retry")
         await self._apply(project, {"redirect_urls": wanted}, actor)
+        return project
+
+    async def add_origin(self, project: Project, origin: str, *, actor: Actor) -> Project:
+        """Allow one more origin and keep the others; already allowed: nothing changes."""
+        added = clean_origin(origin)
+        if added in project.allowed_origins:
+            return project
+        if len(project.allowed_origins) >= MAX_URLS:
+            raise InvalidInput(f"at most {MAX_URLS} allowed origins")
+        # Only the new origin is checked: origins allowed under older rules stay until removed.
+        return await self._edit_origins(project, [*project.allowed_origins, added], actor)
+
+    async def remove_origin(self, project: Project, origin: str, *, actor: Actor) -> Project:
+        """Stop allowing one origin (exactly as listed) and keep the others."""
+        removed = origin.strip()
+        if removed not in project.allowed_origins:
+            raise NotFound(f"{removed} is not an allowed origin of this project (origins match exactly)")
+        return await self._edit_origins(
+            project, [kept for kept in project.allowed_origins if kept != removed], actor
+        )
+
+    async def _edit_origins(self, project: Project, wanted: list[str], actor: Actor) -> Project:
+        """Change the list to `wanted`, derived from the list as read; if another request changed the
+        list meanwhile, refuse rather than overwrite its change."""
+        read = list(project.allowed_origins)
+        await self.db.refresh(project, with_for_update=True)
+        if project.allowed_origins != read:
+            raise Conflict("the project's allowed origins changed meanwhile: read them again and retry")
+        await self._apply(project, {"allowed_origins": wanted}, actor)
         return project
 
     async def _apply(self, project: Project, cleaned: dict[str, object], actor: Actor) -> None:
