@@ -50,13 +50,6 @@ def _others(count: int) -> str:
     return f"{count} other session{'' if count == 1 else 's'}"
 
 
-def _refused(db: AsyncSession, status: int, error: str, template: str, **context: Any) -> PageError:
-    """The refusal page of a form. Refusing rolls the transaction back, which expires every row it
-    loaded, yet the page still shows the account and its orgs: they leave the session first, as read."""
-    db.expunge_all()
-    return PageError(status, error, template, **context)
-
-
 @dataclass(frozen=True, slots=True)
 class SessionRow:
     session: ConsoleSession
@@ -119,7 +112,7 @@ class AccountPages(Controller):
             )
         except ProblemError as exc:
             shown = await self._profile(db, console, settings)
-            raise _refused(db, exc.status, exc.detail, "account.html", **shown) from None
+            raise PageError(exc.status, exc.detail, "account.html", **shown) from None
         return see_other(
             ACCOUNT_PATH,
             flash=f"Your password is changed. {_others(revoked)} signed out; this one stays "
@@ -174,7 +167,7 @@ class AccountPages(Controller):
             )
         except ProblemError as exc:
             shown = await self._mfa(db, console, settings)
-            raise _refused(db, exc.status, exc.detail, "mfa.html", **shown) from None
+            raise PageError(exc.status, exc.detail, "mfa.html", **shown) from None
         # The secret is shown in this answer to the signed-in account; a mistyped code shows it again
         # from the server's pending enrolment, never from anything the browser sends back.
         return html("mfa.html", **await self._mfa(db, console, settings, enrolment=enrolment))
@@ -204,7 +197,7 @@ class AccountPages(Controller):
         except ProblemError as exc:
             # A wrong code keeps the pending secret: the same QR code and key are shown again.
             shown = await self._mfa(db, console, settings, enrolment=pending)
-            raise _refused(db, exc.status, exc.detail, "mfa.html", **shown) from None
+            raise PageError(exc.status, exc.detail, "mfa.html", **shown) from None
         return html(
             "mfa.html",
             **await self._mfa(
@@ -232,7 +225,7 @@ class AccountPages(Controller):
             )
         except ProblemError as exc:
             shown = await self._mfa(db, console, settings)
-            raise _refused(db, exc.status, exc.detail, "mfa.html", **shown) from None
+            raise PageError(exc.status, exc.detail, "mfa.html", **shown) from None
         return html(
             "mfa.html",
             **await self._mfa(
@@ -268,7 +261,7 @@ class AccountPages(Controller):
             )
         except ProblemError as exc:
             shown = await self._mfa(db, console, settings)
-            raise _refused(db, exc.status, exc.detail, "mfa.html", **shown) from None
+            raise PageError(exc.status, exc.detail, "mfa.html", **shown) from None
         return see_other(
             MFA_PATH,
             flash=f"MFA is off and {_others(revoked)} signed out. Set it up again any time below.",
@@ -321,7 +314,7 @@ class AccountPages(Controller):
             await sessions.revoke_session(db, session_id, actor=console.actor)
         except ProblemError as exc:
             shown = await self._sessions(db, console)
-            raise _refused(db, exc.status, exc.detail, "sessions.html", **shown) from None
+            raise PageError(exc.status, exc.detail, "sessions.html", **shown) from None
         if session_id == console.session.id:  # this browser's own: it is signed out
             response = see_other(
                 SIGN_IN_PATH, flash="This session is revoked: sign in again.", settings=settings

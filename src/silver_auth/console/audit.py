@@ -168,7 +168,6 @@ class AuditPages(Controller):
                 db, org_id, filters.service_filter(), before=_cursor(after), limit=PAGE_SIZE
             )
         except AuditFilterError as exc:
-            db.expunge_all()  # the rows shown keep their values through the rollback that follows
             raise PageError(
                 422, str(exc), "audit.html", **context, events=[], pager=pager(request, None)
             ) from None

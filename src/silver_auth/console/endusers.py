@@ -106,7 +106,6 @@ class EndUserPages(Controller):
                 db, scope, email=search.email, after=search.after, limit=PAGE_SIZE
             )
         except ProblemError as exc:  # a cursor or filter the list refuses: say why, list nothing
-            db.expunge_all()  # the rows shown keep their values through the rollback that follows
             raise PageError(
                 exc.status, exc.detail, "endusers.html", **context, users=[], pager=pager(request, None)
             ) from None

@@ -77,9 +77,6 @@ async def _refused(
 ) -> PageError:
     """The members page again with the reason (the transaction rolls back: nothing is written)."""
     context = await _members_context(db, console, access)
-    # The page renders after the rollback, which expires every row the session holds: detached now,
-    # the rows keep the values just read.
-    db.expunge_all()
     return PageError(status, _sentence(reason), MEMBERS, **context)
 
 

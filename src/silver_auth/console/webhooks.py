@@ -102,14 +102,6 @@ async def _awaited_pending(db: AsyncSession, endpoint: WebhookEndpoint, message_
         return True
 
 
-def _refused(db: AsyncSession, exc: ProblemError, template: str, context: dict[str, Any]) -> PageError:
-    """The page again with the service's reason. The PageError rolls the request's transaction back,
-    which would expire the rows this page was read from before it is rendered: they leave the session
-    first, keeping what was read."""
-    db.expunge_all()
-    return PageError(exc.status, exc.detail, template, **context)
-
-
 class WebhookPages(Controller):
     path = PREFIX
     include_in_schema = False
@@ -179,7 +171,7 @@ class WebhookPages(Controller):
             made = await webhook_endpoints.create(project, chosen, actor=console.actor)
         except ProblemError as exc:
             context = await self._list_context(db, console, org_access, project, chosen=chosen)
-            raise _refused(db, exc, "webhooks.html", context) from None
+            raise PageError(exc.status, exc.detail, "webhooks.html", **context) from None
         shown, org = await self._project_frame(db, console, project)
         # The secret is in this answer alone (G16): a redirect would have to carry it somewhere.
         return html(
@@ -279,7 +271,7 @@ class WebhookPages(Controller):
         except ProblemError as exc:
             # Nothing is stored: the PageError rolls the request's transaction back.
             context = await self._endpoint_context(request, db, console, org_access, endpoint)
-            raise _refused(db, exc, "webhook.html", context) from None
+            raise PageError(exc.status, exc.detail, "webhook.html", **context) from None
         return see_other(
             _endpoint_path(endpoint_id),
             flash="Saved the endpoint. New events are sent by these settings.",
@@ -323,7 +315,7 @@ class WebhookPages(Controller):
             made = await webhook_endpoints.rotate(endpoint, overlap_hours=hours, actor=console.actor)
         except ProblemError as exc:
             context = await self._endpoint_context(request, db, console, org_access, endpoint)
-            raise _refused(db, exc, "webhook.html", context) from None
+            raise PageError(exc.status, exc.detail, "webhook.html", **context) from None
         project = await get_project(db, endpoint.project_id)
         shown, org = await self._project_frame(db, console, project)
         return html(
