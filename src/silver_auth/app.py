@@ -43,6 +43,7 @@ from silver_auth.hosted.branding import branding_stylesheet, logo
 from silver_auth.hosted.context import HOSTED_PREFIX, unknown_page
 from silver_auth.hosted.sign_in import HostedPages, stylesheet
 from silver_auth.keys.routes import KeyController, backend_project
+from silver_auth.oidc_provider.routes import OpenIdProvider, OpenIdProviderPages
 from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config, preflight_allows
@@ -78,6 +79,8 @@ END_USER_HANDLERS = [
     AccountPages,
     PasswordPage,
     HostedOidcCallback,
+    OpenIdProvider,
+    OpenIdProviderPages,
     stylesheet,
     branding_stylesheet,
     logo,
