@@ -13,6 +13,9 @@ PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 # The OpenID provider the console OIDC tests run on loopback (npm oidc-provider, exact versions from the lock)
 OIDC_PEER := tests/peers/oidc-provider
 OIDC_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cat $(OIDC_PEER)/package-lock.json | cksum | cut -d' ' -f1)
+# The OpenID Connect relying party (npm openid-client, on oauth4webapi) the OpenID Provider tests run
+OIDC_CLIENT_PEER := tests/peers/oidc-client
+OIDC_CLIENT_STAMP := $(OIDC_CLIENT_PEER)/node_modules/.installed-$(shell cat $(OIDC_CLIENT_PEER)/package-lock.json | cksum | cut -d' ' -f1)
 # The npm standardwebhooks verifier the JavaScript receiver example (docs/examples) runs with in the tests
 WEBHOOK_PEER := tests/peers/webhook-receiver
 WEBHOOK_STAMP := $(WEBHOOK_PEER)/node_modules/.installed-$(shell cat $(WEBHOOK_PEER)/package-lock.json | cksum | cut -d' ' -f1)
@@ -23,7 +26,7 @@ AXE_STAMP := $(AXE_PEER)/node_modules/.installed-$(shell cat $(AXE_PEER)/package
 # them into src/silver_auth/console/static, where the app serves them (nothing is fetched at run time)
 CONSOLE_ASSETS := vendor/console
 ASSETS_STAMP := $(CONSOLE_ASSETS)/node_modules/.installed-$(shell cat $(CONSOLE_ASSETS)/package-lock.json | cksum | cut -d' ' -f1)
-PEERS := $(OIDC_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSETS_STAMP)
+PEERS := $(OIDC_STAMP) $(OIDC_CLIENT_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSETS_STAMP)
 
 .DEFAULT_GOAL := help
 .PHONY: help vendor run test lint typecheck test-sqlite test-postgres screenshots lock bench clean
@@ -39,6 +42,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 $(OIDC_STAMP): $(OIDC_PEER)/package-lock.json
 	npm ci --prefix $(OIDC_PEER) --no-audit --no-fund
+	@touch $@
+
+$(OIDC_CLIENT_STAMP): $(OIDC_CLIENT_PEER)/package-lock.json
+	npm ci --prefix $(OIDC_CLIENT_PEER) --no-audit --no-fund
 	@touch $@
 
 $(WEBHOOK_STAMP): $(WEBHOOK_PEER)/package-lock.json
