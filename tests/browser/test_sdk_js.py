@@ -41,6 +41,13 @@ APP_PAGE = """<!doctype html>
 </main>
 <script type="module">
 import { createSeqnAuth } from "{module_url}";
+// Counts the refreshes this tab sends (the module calls the page's fetch).
+window.refreshes = 0;
+const pageFetch = window.fetch.bind(window);
+window.fetch = (url, init) => {
+  if (String(url).endsWith("/v1/client/sessions/refresh")) window.refreshes += 1;
+  return pageFetch(url, init);
+};
 const config = JSON.parse(document.getElementById("config").textContent);
 const auth = createSeqnAuth(config);
 window.seqnAuth = auth;
@@ -193,21 +200,42 @@ def test_a_customer_page_signs_in_refreshes_and_signs_out_with_the_module(
     assert verdict["valid"] is True, verdict
     assert verdict["user"]["id"] == user_id
 
-    # A second tab shares the session; both refresh at once, and the Web Lock lets one token go out:
-    # had both presented it, the service would have revoked the session as a reused token.
+    # A second tab shares the session. Both tabs refresh at once: the test holds the refresh lock until
+    # both are waiting on it, then the first refreshes and the second finds the token rotated. Had both
+    # presented the one token, the service would have revoked the session as a reused token.
     other = context.new_page()
-    other.goto(app_server.origin + "/")
-    expect(other.locator("#user")).to_have_text(user_id)
-    _expire(page, project)
-    both = "Promise.all([seqnAuth.getToken(), seqnAuth.getToken()])"
-    page.evaluate(f"window.refreshing = {both}")
-    other.evaluate(f"window.refreshing = {both}")
-    tokens = {*page.evaluate("window.refreshing"), *other.evaluate("window.refreshing")}
-    assert len(tokens) == 1
-    third = tokens.pop()
-    assert third != second
-    assert _verify(service, project, third)["valid"] is True
-    other.close()
+    try:  # closed in any case: a background tab cannot be screenshot for the artifacts
+        other.goto(app_server.origin + "/")
+        expect(other.locator("#user")).to_have_text(user_id)
+        _expire(page, project)
+        lock = f"seqn-auth:{project.project_id}:test:refresh"
+        page.evaluate(
+            """name => new Promise(held => navigator.locks.request(name, () => {
+                held();
+                return new Promise(release => { window.releaseLock = release; });
+            }))""",
+            lock,
+        )
+        both = "Promise.all([seqnAuth.getToken(), seqnAuth.getToken()])"
+        start = f"() => {{ window.refreshes = 0; window.refreshing = {both}; }}"
+        page.evaluate(start)
+        other.evaluate(start)
+        waiting = "async name => (await navigator.locks.query()).pending.filter(l => l.name === name).length"
+        for _ in range(400):  # both tabs' refreshes queued behind the test's hold
+            if page.evaluate(waiting, lock) == 2:
+                break
+            page.wait_for_timeout(25)
+        else:
+            pytest.fail("the two tabs' refreshes never both waited on the lock")
+        page.evaluate("window.releaseLock()")
+        tokens = {*page.evaluate("window.refreshing"), *other.evaluate("window.refreshing")}
+        assert len(tokens) == 1
+        assert page.evaluate("window.refreshes") + other.evaluate("window.refreshes") == 1
+        third = tokens.pop()
+        assert third != second
+        assert _verify(service, project, third)["valid"] is True
+    finally:
+        other.close()
 
     last_token = _stored(page, project)["sessionToken"]
     page.get_by_role("button", name="Sign out").click()
@@ -216,6 +244,7 @@ def test_a_customer_page_signs_in_refreshes_and_signs_out_with_the_module(
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(app_server.callback + "*")
     expect(status).to_have_text("signed-out")
+    assert page.url == app_server.callback, "the sign-out's state left the address bar"
     assert user.inner_text() == ""
     assert page.evaluate("seqnAuth.user") is None
 
