@@ -74,7 +74,7 @@ export function scriptedFetch(script = []) {
 
 /** Everything the module reads from the browser, with the clock at `now` (ms). */
 export function fakePlatform({ fetch, now = 1_700_000_000_000, locks, localStorage, href } = {}) {
-  const clock = { now };
+  const clock = { now, timers: [] };
   const location = {
     href: href ?? "https://app.example.com/",
     assigned: [],
@@ -101,8 +101,10 @@ export function fakePlatform({ fetch, now = 1_700_000_000_000, locks, localStora
       localStorage: localStorage ?? new FakeStorage(),
       sessionStorage: new FakeStorage(),
       now: () => clock.now,
-      setTimeout: () => 0,
-      clearTimeout: () => {},
+      setTimeout: (callback, ms) => clock.timers.push({ callback, ms, cleared: false }) - 1,
+      clearTimeout: (handle) => {
+        if (clock.timers[handle]) clock.timers[handle].cleared = true;
+      },
       addEventListener: undefined,
     },
   };

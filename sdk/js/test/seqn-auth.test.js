@@ -41,7 +41,7 @@ function sessionAnswer(nowMs) {
 const ok = (body) => new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } });
 
 /** A client already signed in (a session stored as handleCallback would have). */
-function signedIn({ locks, localStorage, script = [] } = {}) {
+function signedIn({ locks, localStorage, script = [], ...options } = {}) {
   const fetcher = scriptedFetch(script);
   const { platform, clock } = fakePlatform({ fetch: fetcher.fetch, locks, localStorage });
   const answer = sessionAnswer(clock.now);
@@ -58,7 +58,7 @@ function signedIn({ locks, localStorage, script = [] } = {}) {
       }),
     );
   }
-  const auth = createSeqnAuth({ ...CONFIG, platform });
+  const auth = createSeqnAuth({ ...CONFIG, ...options, platform });
   return { auth, platform, clock, fetcher };
 }
 
@@ -181,10 +181,11 @@ describe("signIn and handleCallback", () => {
 });
 
 describe("getToken", () => {
-  test("refreshDueAt: the margin before expiry, a quarter of the life for short tokens", () => {
+  test("refreshDueAt: the margin before expiry, halfway for short-lived tokens", () => {
     assert.equal(refreshDueAt(0, 600_000), 570_000);
     assert.equal(refreshDueAt(0, 600_000, 60), 540_000);
-    assert.equal(refreshDueAt(0, 20_000), 15_000);
+    assert.equal(refreshDueAt(0, 60_000), 30_000);
+    assert.equal(refreshDueAt(0, 15_000), 7_500);
     assert.equal(refreshDueAt(10_000, 5_000), 5_000);
   });
 
@@ -211,6 +212,35 @@ describe("getToken", () => {
     assert.notEqual(fetcher.calls[0].body.session_token, stored.sessionToken, "rotated");
     assert.equal(stored.jwt, next);
     assert.equal(await auth.getToken(), next);
+  });
+
+  test("autoRefresh refreshes on a timer before expiry, and tries again after an outage", async () => {
+    const { auth, clock, fetcher } = signedIn({
+      autoRefresh: true,
+      script: [() => Promise.reject(new TypeError("Failed to fetch")), () => ok(sessionAnswer(clock.now))],
+    });
+    const live = () => clock.timers.filter((timer) => !timer.cleared);
+    assert.equal(live().length, 1);
+    assert.equal(live()[0].ms, (LIFETIME - 30) * 1000);
+    const fire = async () => {
+      const [timer] = live();
+      timer.cleared = true;
+      timer.callback();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    clock.now += (LIFETIME - 30) * 1000;
+    await fire();
+    assert.equal(fetcher.calls.length, 1);
+    assert.ok(auth.user, "kept through the outage");
+    assert.equal(live().length, 1);
+    assert.equal(live()[0].ms, 15_000);
+    clock.now += 15_000;
+    await fire();
+    assert.equal(fetcher.calls.length, 2);
+    assert.equal(live().length, 1, "the next refresh is scheduled");
+    assert.equal(live()[0].ms, (LIFETIME - 30) * 1000);
+    auth.close();
+    assert.equal(live().length, 0);
   });
 
   test("concurrent callers share one refresh", async () => {

@@ -31,6 +31,7 @@ export const VERSION = "0.1.0";
 const PROBLEM_TYPE_LOCAL = "about:blank";
 const PENDING_MAX_AGE_MS = 60 * 60 * 1000;
 const DEFAULT_REFRESH_MARGIN_SECONDS = 30;
+const RETRY_MS = 15_000; // autoRefresh's next try after a refresh that failed without ending the session
 const VERIFIER_BYTES = 48; // 64 base64url characters: RFC 7636 4.1 asks for 43 to 128
 
 /**
@@ -172,7 +173,8 @@ export function decodeJwt(jwt) {
 /**
  * When (epoch ms, on this browser's clock) a JWT received at `receivedAt` expires. From the token's
  * own lifetime (`exp - iat`), so a browser clock that is off does not make every token look expired;
- * without `iat`, the server's `jwt_expires_at`.
+ * without `iat`, the server's `jwt_expires_at`. The service back-dates `iat` by a few seconds (for
+ * verifiers whose clocks run behind), so this is a few seconds late: the refresh margin absorbs that.
  * @param {SessionClaims} claims
  * @param {string | undefined} expiresAtText the answer's `jwt_expires_at`
  * @param {number} receivedAt epoch ms
@@ -188,15 +190,15 @@ export function localExpiry(claims, expiresAtText, receivedAt) {
 }
 
 /**
- * When (epoch ms) a JWT expiring at `expiresAt` should be refreshed: `marginSeconds` before expiry, but
- * never earlier than three quarters of the way through a short-lived token's life.
+ * When (epoch ms) a JWT expiring at `expiresAt` should be refreshed: `marginSeconds` before expiry, or
+ * halfway through a token that lives less than twice the margin.
  * @param {number} receivedAt epoch ms
  * @param {number} expiresAt epoch ms
  * @param {number} [marginSeconds]
  */
 export function refreshDueAt(receivedAt, expiresAt, marginSeconds = DEFAULT_REFRESH_MARGIN_SECONDS) {
   const lifetime = Math.max(0, expiresAt - receivedAt);
-  return expiresAt - Math.min(marginSeconds * 1000, lifetime / 4);
+  return expiresAt - Math.min(marginSeconds * 1000, lifetime / 2);
 }
 
 // --- storage ----------------------------------------------------------------------------------------
@@ -258,7 +260,7 @@ function readJson(storage, key) {
  *   localStorage, shared by the origin's tabs, survives reloads), `"session"` (sessionStorage: this tab
  *   only), `"memory"` (this page only), or any object with getItem/setItem/removeItem. See the README.
  * @property {number} [refreshMarginSeconds] Refresh this long before the JWT expires (default 30;
- *   a short-lived JWT is refreshed at three quarters of its life at the latest).
+ *   a JWT that lives less than twice that is refreshed halfway through its life).
  * @property {boolean} [autoRefresh] Also refresh on a timer while a session exists (default false:
  *   getToken refreshes when called).
  * @property {(session: EndSessionInfo) => unknown | Promise<unknown>} [endSession] Called by signOut
@@ -425,17 +427,19 @@ export function createSeqnAuth(config) {
     }
   };
 
-  const schedule = () => {
+  /** @param {number} [atLeastMs] */
+  const schedule = (atLeastMs = 0) => {
     if (!config.autoRefresh) return;
     if (timer !== null) platform.clearTimeout(timer);
     timer = null;
     const session = readSession();
     if (!session) return;
-    const delay = Math.max(0, refreshDueAt(session.receivedAt, session.expiresAt, margin) - platform.now());
+    const due = refreshDueAt(session.receivedAt, session.expiresAt, margin) - platform.now();
     timer = platform.setTimeout(() => {
       timer = null;
-      getToken().catch(() => {}); // a failure shows at the next getToken, and through onChange
-    }, delay);
+      // An ended session clears itself (onChange reports it); an outage is tried again a little later.
+      getToken().catch(() => schedule(RETRY_MS));
+    }, Math.max(atLeastMs, due, 0));
   };
 
   /** @param {StoredSession | null} session */
