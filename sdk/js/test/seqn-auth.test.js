@@ -301,6 +301,37 @@ describe("getToken", () => {
   });
 });
 
+describe("storage", () => {
+  test("memory and session storage keep the session out of localStorage", async () => {
+    for (const [storage, where] of [["memory", null], ["session", "sessionStorage"]]) {
+      const fetcher = scriptedFetch([() => ok(sessionAnswer(0))]);
+      const { platform } = fakePlatform({ fetch: fetcher.fetch });
+      const auth = createSeqnAuth({ ...CONFIG, storage, platform });
+      const state = new URL(await auth.signIn()).searchParams.get("state");
+      await auth.handleCallback(`${CONFIG.redirectUrl}?code=c&state=${state}`);
+      assert.equal(auth.user.id, "usr_1", storage);
+      assert.equal(platform.localStorage.length, 0, storage);
+      assert.equal(platform.sessionStorage.getItem(SESSION_KEY) !== null, where === "sessionStorage", storage);
+    }
+  });
+
+  test("a change another tab makes to shared storage is reported here", () => {
+    const shared = new FakeStorage();
+    const { platform } = fakePlatform({ fetch: scriptedFetch().fetch, localStorage: shared });
+    let storageListener;
+    platform.addEventListener = (type, listener) => (storageListener = listener);
+    const auth = createSeqnAuth({ ...CONFIG, platform });
+    const seen = [];
+    auth.onChange((user) => seen.push(user?.id ?? null));
+    signedIn({ localStorage: shared }); // the other tab signs in
+    storageListener({ key: SESSION_KEY });
+    shared.removeItem(SESSION_KEY); // and out
+    storageListener({ key: SESSION_KEY });
+    storageListener({ key: "someone-else" });
+    assert.deepEqual(seen, ["usr_1", null]);
+  });
+});
+
 describe("signOut", () => {
   test("hands the session to endSession, clears it, and opens the hosted sign-out page", async () => {
     const { auth, platform } = signedIn();
