@@ -28,8 +28,12 @@ CONSOLE_ASSETS := vendor/console
 ASSETS_STAMP := $(CONSOLE_ASSETS)/node_modules/.installed-$(shell cat $(CONSOLE_ASSETS)/package-lock.json | cksum | cut -d' ' -f1)
 PEERS := $(OIDC_STAMP) $(OIDC_CLIENT_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSETS_STAMP)
 
+# The browser module (sdk/js): `make sdk-js` copies it into the package under its version's name, where
+# the auth host serves it at /sdk/js/seqn-auth@VERSION.js; released versions stay (pages pin them)
+SDK_JS_VERSION = $(shell sed -n 's/^export const VERSION = "\(.*\)";$$/\1/p' sdk/js/seqn-auth.js)
+
 .DEFAULT_GOAL := help
-.PHONY: help vendor run test lint typecheck test-sqlite test-postgres screenshots lock bench clean
+.PHONY: help vendor sdk-js run test lint typecheck test-sqlite test-postgres screenshots lock bench clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,6 +66,10 @@ $(ASSETS_STAMP): $(CONSOLE_ASSETS)/package-lock.json
 
 vendor: $(ASSETS_STAMP) ## Copy the console's browser assets (htmx) from the npm lock into the package
 	cp $(CONSOLE_ASSETS)/node_modules/htmx.org/dist/htmx.min.js src/silver_auth/console/static/htmx.min.js
+
+sdk-js: ## Copy the browser module (sdk/js/seqn-auth.js) into the package as seqn-auth@VERSION.js
+	@test -n "$(SDK_JS_VERSION)" || { echo 'no VERSION in sdk/js/seqn-auth.js'; exit 1; }
+	cp sdk/js/seqn-auth.js 'src/silver_auth/web/static/seqn-auth@$(SDK_JS_VERSION).js'
 
 run: $(STAMP) ## Set up and run the embedded default (SQLite, builtin identity) on http://127.0.0.1:8000
 	$(BIN)/silver-auth dev

@@ -57,6 +57,7 @@ from silver_auth.web.cors import cors_middleware
 from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
 from silver_auth.web.http import EXCEPTION_HANDLERS, handle_http, make_before_send
 from silver_auth.web.openapi import describe
+from silver_auth.web.sdk_js import sdk_js
 from silver_auth.webhooks.delivery import worker_running
 from silver_auth.webhooks.routes import WebhookController, backend_events
 
@@ -73,7 +74,8 @@ CONSOLE_CONTROLLERS = [
     ProjectIdentityController,
     WebhookController,
 ]
-# End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS.
+# End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS,
+# the browser module.
 END_USER_HANDLERS = [
     HostedPages,
     AccountPages,
@@ -88,6 +90,7 @@ END_USER_HANDLERS = [
     backend_router,
     backend_events,
     jwks,
+    sdk_js,
 ]
 
 
