@@ -107,7 +107,8 @@ class Browser:
             if self.pkce and "code_challenge" not in params and "code_challenge_method" not in params:
                 self.verifier, challenge = pkce_pair()
                 params = {**params, "code_challenge": challenge, "code_challenge_method": "S256"}
-        return self._send("GET", url, params=params)
+        # No params at all rather than an empty dict: httpx drops the URL's own query for `params={}`.
+        return self._send("GET", url, params=params or None)
 
     def hidden(self) -> dict[str, str]:
         assert self.last is not None

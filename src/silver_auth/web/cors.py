@@ -1,5 +1,6 @@
-"""CORS for the routes a customer's browser code calls with the publishable key: `/v1/client-config` and
-`/v1/client/…` (code exchange, refresh). Pure ASGI, outermost, so the hot-path answers get it too.
+"""CORS for the routes a customer's browser code calls with the publishable key: `/v1/client-config`,
+`/v1/client/…` (code exchange, refresh), and the OpenID Provider's token and revocation endpoints for a
+publishable-key client. Pure ASGI, outermost, so the hot-path answers get it too.
 
 A page may read an answer only when its Origin is one of the project's allowed origins (exact match),
 the project being the one the presented publishable key belongs to. Every answer of these routes says
@@ -22,6 +23,9 @@ from silver_auth.core.errors import PROBLEM_CONTENT_TYPE, problem_body
 from silver_auth.web.deps import scope_header
 
 BROWSER_PATHS = ("/v1/client-config", "/v1/client/")
+PROVIDER_BROWSER_ENDPOINTS = ("/oauth2/token", "/oauth2/revoke")
+"""The OpenID Provider endpoints a single-page app calls as a public client: a form post without a
+custom header, so a simple request (no preflight); `/p/{project}/{env}` before them."""
 ALLOWED_ORIGINS = "silver_auth.cors.allowed_origins"
 VARY_ORIGIN = (b"vary", b"Origin")
 PREFLIGHT_HEADERS = [
@@ -35,7 +39,12 @@ PreflightCheck = Callable[[Scope, str], Awaitable[bool]]
 
 
 def _browser_route(scope: Scope) -> bool:
-    return str(scope["type"]) == "http" and str(scope["path"]).startswith(BROWSER_PATHS)
+    if str(scope["type"]) != "http":
+        return False
+    path = str(scope["path"])
+    return path.startswith(BROWSER_PATHS) or (
+        path.startswith("/p/") and path.endswith(PROVIDER_BROWSER_ENDPOINTS)
+    )
 
 
 def cors_middleware(preflight_allows: PreflightCheck) -> Callable[[ASGIApp], ASGIApp]:
