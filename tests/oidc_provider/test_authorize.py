@@ -308,3 +308,53 @@ def test_end_session_asks_without_a_hint_and_refuses_unregistered_returns(harnes
     done = browser.get(end, id_token_hint=tokens["id_token"])
     assert done.status_code == 200 and "signed out" in done.text.lower()
     assert _authorize(browser, project, prompt="none").headers["location"].count("login_required") == 1
+
+
+def test_two_apps_of_one_browser_session_keep_their_own_refresh_tokens(harness: Harness) -> None:
+    """Single sign-on: the second app's code starts a session of its own from the same sign-in, so one
+    app's refresh never ends the other's, and signing one out leaves the other signed in."""
+    project = customer_project(harness)
+    browser, first = _signed_in(harness, project)
+    again = _authorize(browser, project, client_id=project.publishable)
+    second_code = query_of(again.headers["location"])["code"]
+    harness.client.cookies.clear()
+    form = {
+        "grant_type": "authorization_code",
+        "code": second_code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": VERIFIER,
+    }
+    second = harness.client.post(
+        _path(project, "token"), data={**form, "client_id": project.publishable}
+    ).json()
+    first_claims, second_claims = _claims(first["id_token"]), _claims(second["id_token"])
+    assert first_claims["sub"] == second_claims["sub"] and first_claims["sid"] != second_claims["sid"]
+    assert first_claims["auth_time"] == second_claims["auth_time"]  # the same sign-in
+
+    def refreshed(token: str, **auth: Any) -> httpx.Response:
+        harness.client.cookies.clear()
+        return harness.client.post(
+            _path(project, "token"),
+            data={"grant_type": "refresh_token", "refresh_token": token, **auth.get("data", {})},
+            auth=auth.get("basic"),
+        )
+
+    assert refreshed(first["refresh_token"], basic=(project.project_id, project.secret)).status_code == 200
+    assert refreshed(second["refresh_token"], data={"client_id": project.publishable}).status_code == 200
+    # The second code again: its own session ends, the first app's does not.
+    reused = harness.client.post(_path(project, "token"), data={**form, "client_id": project.publishable})
+    assert reused.json()["error"] == "invalid_grant"
+    verify = harness.client.post(
+        "/v1/backend/sessions/verify",
+        json={"token": first["id_token"]},
+        headers={"authorization": f"Bearer {project.secret}"},
+    )
+    assert verify.status_code == 200
+    sessions = {
+        s["id"]: s["status"]
+        for s in harness.client.get(
+            f"/v1/backend/users/{first_claims['sub']}/sessions",
+            headers={"authorization": f"Bearer {project.secret}"},
+        ).json()["items"]
+    }
+    assert sessions[first_claims["sid"]] == "active" and sessions[second_claims["sid"]] == "revoked"

@@ -163,13 +163,21 @@ def test_schemathesis_finds_nothing_with_the_project_keys(harness: Harness) -> N
     project = customer_project(harness, environment="live")
     user = backend(harness, project, "POST", "/users", json={"email": "ada@example.com"})
     assert user.status_code == 201, user.text
-    auth = {"secretKey": {"bearer": project.secret}, "publishableKey": {"api_key": project.publishable}}
-    ids = {"project_id": [project.project_id], "user_id": [user.json()["id"]]}
+    auth = {
+        "secretKey": {"bearer": project.secret},
+        "publishableKey": {"api_key": project.publishable},
+        "clientSecretBasic": {"username": project.project_id, "password": project.secret},
+    }
+    ids = {"project_id": [project.project_id], "user_id": [user.json()["id"]], "environment": ["live"]}
     with serving(harness.settings) as url:
         report = run(url, auth, ids)
     assert not report.failures, "\n\n".join(report.failures)
     reached = {path for _, path in report.succeeded()}
     assert len([path for path in reached if path.startswith("/v1/")]) >= 5, reached
+    # The OpenID Provider of the project's environment: its documents, and introspection and revocation
+    # (which answer any token), with the client's secret key.
+    issuer = "/p/{project_id}/{environment}"
+    assert {f"{issuer}/.well-known/openid-configuration", f"{issuer}/oauth2/introspect"} <= reached, reached
 
 
 def test_schemathesis_finds_nothing_anonymously(harness: Harness) -> None:

@@ -22,6 +22,8 @@ END_USER = "end_user"
 """The kind label of end-user sessions in the session metrics."""
 HOSTED_PAGE = "hosted-page"
 """`via` of a sign-up or sign-in on the builtin hosted pages (audit records and events alike)."""
+SINGLE_SIGN_ON = "single-sign-on"
+"""`via` of a session a further app's code starts from a browser that was signed in already."""
 
 SIGNED_OUT = "signed_out"
 REVOKED = "revoked"
