@@ -244,12 +244,14 @@ class _Rules:
         return iat, exp
 
     def _common(self, claims: Mapping[str, Any], issuer: str) -> None:
-        if claims.get("iss") != issuer:
-            raise TokenVerificationError("wrong-issuer", f"iss is not {issuer}")
         if self.project_id not in _audiences(claims):
             raise TokenVerificationError("wrong-project")
+        # Before the issuer: an access token's issuer names its environment, and the environment is
+        # the more useful reason.
         if claims.get("env") != self.environment:
             raise TokenVerificationError("wrong-environment", f"env is not {self.environment}")
+        if claims.get("iss") != issuer:
+            raise TokenVerificationError("wrong-issuer", f"iss is not {issuer}")
 
     @staticmethod
     def _text(claims: Mapping[str, Any], name: str) -> str:
