@@ -26,7 +26,7 @@ ASSETS_STAMP := $(CONSOLE_ASSETS)/node_modules/.installed-$(shell cat $(CONSOLE_
 PEERS := $(OIDC_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSETS_STAMP)
 
 .DEFAULT_GOAL := help
-.PHONY: help vendor run test lint typecheck test-sqlite test-postgres screenshots lock bench clean
+.PHONY: help vendor run example test lint typecheck test-sqlite test-postgres screenshots lock bench clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ vendor: $(ASSETS_STAMP) ## Copy the console's browser assets (htmx) from the npm
 
 run: $(STAMP) ## Set up and run the embedded default (SQLite, builtin identity) on http://127.0.0.1:8000
 	$(BIN)/silver-auth dev
+
+example: $(STAMP) ## The embedded default on :8000 beside the example app (examples/fastapi-app) on http://127.0.0.1:3000
+	$(BIN)/python examples/fastapi-app/run.py
 
 lint: $(STAMP) ## ruff (with security rules) and format check
 	$(BIN)/ruff check src tests bench sdk/python/src examples

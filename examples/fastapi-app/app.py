@@ -5,7 +5,8 @@ before it expires, and signs out by revoking the session.
 
 Settings (environment): SEQN_AUTH_URL, SEQN_PROJECT_ID, SEQN_ENVIRONMENT (test|live), SEQN_SECRET_KEY,
 EXAMPLE_URL (default http://127.0.0.1:3000; `{EXAMPLE_URL}/callback` must be a redirect URL of the
-project). Run it with `make example`, or `uvicorn --app-dir examples/fastapi-app app:app --port 3000`.
+project), EXAMPLE_REFRESH_MARGIN (seconds before the JWT's expiry when it is refreshed, default 15).
+Run it with `make example`, or `uvicorn --app-dir examples/fastapi-app app:app --port 3000`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from seqn_auth.fastapi import SessionAuth
 SESSION_COOKIE = "example_session"
 LOGIN_COOKIE = "example_login"
 LOGIN_SECONDS = 600  # how long a started sign-in may take on the hosted page
-REFRESH_MARGIN = 15  # refresh the JWT this many seconds before it expires (it lives about a minute)
+# Refresh the JWT this many seconds before it expires (it lives about a minute).
+REFRESH_MARGIN = float(os.environ.get("EXAMPLE_REFRESH_MARGIN", "15"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The example customer app (examples/fastapi-app) in a real browser: an end-user starts on the app,
 creates an account on SEQN's hosted page (PKCE and state), comes back to the app's callback, which
 exchanges the code with the secret key through the SDK, lands on the protected page showing their
-email, and signs out (the session is revoked, the protected page refuses them)."""
+email, gets a refreshed JWT on the next requests (the app refreshes ahead of expiry), and signs out
+(the session is revoked, the protected page refuses them)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def example_app(
         "SEQN_ENVIRONMENT": project.environment,
         "SEQN_SECRET_KEY": project.secret,
         "EXAMPLE_URL": example_url,
+        # longer than a JWT lives: every protected request refreshes first, so one reload shows it
+        "EXAMPLE_REFRESH_MARGIN": "3600",
     }
     port = example_url.rsplit(":", 1)[1]
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(EXAMPLE), "app:app", "--port", port]
@@ -83,7 +86,11 @@ def test_sign_up_on_the_hosted_page_from_the_example_app_and_sign_out(
     assert cookies["example_session"]["httpOnly"]
     assert "eyJ" not in cookies["example_session"]["value"]  # an opaque id: the JWT stays server-side
 
-    page.reload()  # a second protected request: the verified session again
+    first_jti = page.locator("#jti").inner_text()
+    page.reload()  # the next protected request refreshes the JWT (and rotates the session token)
+    expect(page.locator("#email")).to_have_text(email)
+    expect(page.locator("#jti")).not_to_have_text(first_jti)
+    page.reload()  # the rotated token refreshes again: no replay, the session stays active
     expect(page.locator("#email")).to_have_text(email)
 
     with SeqnClient(service.url, project.secret) as seqn:
