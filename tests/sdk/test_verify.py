@@ -244,3 +244,26 @@ def test_cache_control_max_age() -> None:
     assert _max_age("max-age=999999999", 300) == 86_400
     assert _max_age("no-store", 300) == 30
     assert _max_age("private", 300) == 300
+
+
+def test_a_rotated_signing_key_is_picked_up_by_the_unknown_kid_refetch(
+    service: ApiProcess, project: CustomerProject
+) -> None:
+    before = sign_in(service, project).session.jwt
+    clock = [1000.0]
+    transport = CountingTransport()
+    verifier = TokenVerifier(
+        service.url,
+        project.project_id,
+        "test",
+        http_client=httpx.Client(transport=transport),
+        monotonic=lambda: clock[0],
+    )
+    verifier.verify_session(before)
+    project.owner.ok("POST", f"/console/api/projects/{project.project_id}/signing-keys/rotate", 201)
+    after = sign_in(service, project).session.jwt
+    assert _parts(after)[0]["kid"] != _parts(before)[0]["kid"]
+    clock[0] += 31  # the cached JWKS is still fresh (max-age 60), but the new kid is unknown to it
+    assert verifier.verify_session(after).claims["iss"] == f"{service.url}/p/{project.project_id}"
+    assert verifier.verify_session(before)  # the previous key stays published until its tokens expire
+    assert len(transport.requests) == 2

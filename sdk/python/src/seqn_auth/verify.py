@@ -149,11 +149,13 @@ class _KeyCache:
     def store(self, response: httpx.Response) -> None:
         self.last_fetch = self.monotonic()
         if response.status_code != 200:
-            raise JWKSUnavailableError(f"the JWKS answered {response.status_code}")
+            self.failed(JWKSUnavailableError(f"the JWKS answered {response.status_code}"))
+            return
         try:
             keys = _import_keys(response.json())
-        except ValueError as error:
-            raise JWKSUnavailableError("the JWKS is not a JSON key set") from error
+        except ValueError:
+            self.failed(JWKSUnavailableError("the JWKS is not a JSON key set"))
+            return
         self.keys = keys
         self.stale_at = self.last_fetch + _max_age(response.headers.get("cache-control"), self.ttl)
 
@@ -161,7 +163,11 @@ class _KeyCache:
         """A fetch failed: keep serving the keys we had (a JWKS outage must not sign everyone out)."""
         self.last_fetch = self.monotonic()
         if self.keys is None:
+            if isinstance(error, JWKSUnavailableError):
+                raise error
             raise JWKSUnavailableError(f"the JWKS could not be fetched: {type(error).__name__}") from error
+        # Stale keys keep serving; try again after the refetch interval rather than on every token.
+        self.stale_at = self.last_fetch + self.min_refetch_interval
 
 
 def _header_and_claims(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
