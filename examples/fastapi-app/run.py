@@ -9,6 +9,7 @@ default. Ctrl-C stops both.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,7 +45,15 @@ def _start_service() -> subprocess.Popen[bytes] | None:
     return service
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # Ctrl-C, or a SIGTERM from a supervisor, stops both: the app (subprocess.run kills it on the
+    # way out) and the service, if it was started here.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     env = dict(os.environ)
     example_url = env.setdefault("EXAMPLE_URL", "http://127.0.0.1:3000").rstrip("/")
     service = None
