@@ -20,12 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from seqn_auth import AsyncTokenVerifier, SessionClaims, TokenVerifier
-from seqn_auth.fastapi import SessionAuth
+from seqn_auth import AccessTokenClaims, AsyncTokenVerifier, SessionClaims, TokenVerifier
+from seqn_auth.fastapi import AccessTokenAuth, SessionAuth
 from seqn_auth.flask import current_session, require_session
 from tests.endusers.support import CustomerProject
+from tests.factories import Harness
 from tests.processes import ApiProcess
 from tests.sdk.support import sign_in
+from tests.sdk.test_verify import _access_token
 
 
 def test_fastapi_and_starlette(service: ApiProcess, project: CustomerProject) -> None:
@@ -63,6 +65,40 @@ def test_fastapi_and_starlette(service: ApiProcess, project: CustomerProject) ->
             assert ok.json() == {"user_id": session.user_id, "state": session.session_id}
             junk = await client.get("/me", headers={"authorization": "Bearer junk"})
             assert junk.status_code == 401
+
+    asyncio.run(work())
+
+
+def test_fastapi_access_tokens_and_scopes(
+    harness: Harness, service: ApiProcess, project: CustomerProject
+) -> None:
+    session = sign_in(service, project).session  # the service makes the project's signing key
+    verifier = AsyncTokenVerifier(service.url, project.project_id, "test")
+    app = FastAPI()
+
+    needs_profile = Depends(AccessTokenAuth(verifier, scopes=("profile",)))
+    needs_admin = Depends(AccessTokenAuth(verifier, scopes=("admin",)))
+
+    @app.get("/profile")
+    async def profile(token: AccessTokenClaims = needs_profile) -> dict[str, str]:
+        return {"client_id": token.client_id, "sub": token.user_id}
+
+    @app.get("/admin")
+    async def admin(token: AccessTokenClaims = needs_admin) -> dict[str, str]:
+        return {"sub": token.user_id}
+
+    access = _access_token(harness, service, project)
+
+    async def work() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://app") as client:
+            ok = await client.get("/profile", headers={"authorization": f"Bearer {access}"})
+            assert ok.status_code == 200 and ok.json() == {"client_id": "oac_example", "sub": "usr_example"}
+            scope = await client.get("/admin", headers={"authorization": f"Bearer {access}"})
+            assert scope.status_code == 403 and "insufficient_scope" in scope.headers["www-authenticate"]
+            # a session JWT is not an access token
+            wrong = await client.get("/profile", headers={"authorization": f"Bearer {session.jwt}"})
+            assert wrong.status_code == 401 and "wrong-token-type" in wrong.headers["www-authenticate"]
+            assert (await client.get("/profile")).status_code == 401
 
     asyncio.run(work())
 
