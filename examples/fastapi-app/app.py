@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import html
 import os
 import secrets
 import time
@@ -108,6 +109,11 @@ sessions: dict[str, StoredSession] = {}
 app = FastAPI(title="SEQN example app", docs_url=None, redoc_url=None, openapi_url=None)
 
 
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison of a value we issued with one the browser sent (any characters)."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 def _secure() -> bool:
     return settings.example_url.startswith("https://")
 
@@ -142,7 +148,8 @@ Signed = Annotated[SessionClaims, Depends(require_session)]
 async def signed_out(request: Request, error: StarletteHTTPException) -> Response:
     if error.status_code == 401:
         return templates.TemplateResponse(request, "signed_out.html", {}, status_code=401)
-    return HTMLResponse(f"<p>{error.status_code}: {error.detail}</p>", status_code=error.status_code)
+    text = html.escape(f"{error.status_code}: {error.detail}")
+    return HTMLResponse(f"<p>{text}</p>", status_code=error.status_code)
 
 
 @app.get("/", response_class=HTMLResponse)
@@ -180,7 +187,7 @@ async def callback(request: Request, code: str = "", state: str = "") -> Respons
     """The hosted page's redirect: the state must be this browser's, then the code is exchanged."""
     login_id = request.cookies.get(LOGIN_COOKIE, "")
     started = pending.pop(login_id, None)
-    if started is None or not code or not hmac.compare_digest(started.state, state):
+    if started is None or not code or not _same(started.state, state):
         return HTMLResponse(
             "<p>This sign-in was not started here, or it expired. <a href='/'>Home</a></p>", 400
         )
@@ -224,7 +231,7 @@ async def logout(request: Request) -> Response:
     csrf = form.get("csrf", [""])[0]
     key = request.cookies.get(SESSION_COOKIE, "")
     stored = sessions.get(key)
-    if stored is not None and hmac.compare_digest(stored.csrf, csrf):
+    if stored is not None and _same(stored.csrf, csrf):
         del sessions[key]
         with contextlib.suppress(SeqnError):  # already ended: forgetting it here is all that is left
             await seqn.revoke_session(stored.session_id)
