@@ -2,7 +2,7 @@
 creates an account on SEQN's hosted page (PKCE and state), comes back to the app's callback, which
 exchanges the code with the secret key through the SDK, lands on the protected page showing their
 email, gets a refreshed JWT on the next requests (the app refreshes ahead of expiry), and signs out
-(the session is revoked, the protected page refuses them)."""
+(the session is revoked, the protected page refuses them), then signs in again on the hosted page."""
 
 from __future__ import annotations
 
@@ -106,6 +106,16 @@ def test_sign_up_on_the_hosted_page_from_the_example_app_and_sign_out(
     refused = page.goto(example_app + "/protected")
     assert refused is not None and refused.status == 401
     expect(page.get_by_role("heading", name="You are not signed in")).to_be_visible()
+
+    # Signing in again: the hosted sign-in form (the revoked session continues nothing), then back.
+    page.goto(example_app + "/")
+    page.get_by_role("link", name="Sign in").click()
+    page.wait_for_url(f"{service.url}/p/{project.project_id}/test/sign-in?*")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(END_USER_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(example_app + "/protected")
+    expect(page.locator("#email")).to_have_text(email)
 
     # A callback this browser did not start is refused, whatever its code.
     forged = page.goto(example_app + "/callback?code=stolen&state=guess")
