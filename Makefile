@@ -13,6 +13,9 @@ PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 # The OpenID provider the console OIDC tests run on loopback (npm oidc-provider, exact versions from the lock)
 OIDC_PEER := tests/peers/oidc-provider
 OIDC_STAMP := $(OIDC_PEER)/node_modules/.installed-$(shell cat $(OIDC_PEER)/package-lock.json | cksum | cut -d' ' -f1)
+# The OpenID Connect relying party (npm openid-client, on oauth4webapi) the OpenID Provider tests run
+OIDC_CLIENT_PEER := tests/peers/oidc-client
+OIDC_CLIENT_STAMP := $(OIDC_CLIENT_PEER)/node_modules/.installed-$(shell cat $(OIDC_CLIENT_PEER)/package-lock.json | cksum | cut -d' ' -f1)
 # The npm standardwebhooks verifier the JavaScript receiver example (docs/examples) runs with in the tests
 WEBHOOK_PEER := tests/peers/webhook-receiver
 WEBHOOK_STAMP := $(WEBHOOK_PEER)/node_modules/.installed-$(shell cat $(WEBHOOK_PEER)/package-lock.json | cksum | cut -d' ' -f1)
@@ -23,10 +26,14 @@ AXE_STAMP := $(AXE_PEER)/node_modules/.installed-$(shell cat $(AXE_PEER)/package
 # them into src/silver_auth/console/static, where the app serves them (nothing is fetched at run time)
 CONSOLE_ASSETS := vendor/console
 ASSETS_STAMP := $(CONSOLE_ASSETS)/node_modules/.installed-$(shell cat $(CONSOLE_ASSETS)/package-lock.json | cksum | cut -d' ' -f1)
-PEERS := $(OIDC_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSETS_STAMP)
+PEERS := $(OIDC_STAMP) $(OIDC_CLIENT_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSETS_STAMP)
+
+# The browser module (sdk/js): `make sdk-js` copies it into the package under its version's name, where
+# the auth host serves it at /sdk/js/seqn-auth@VERSION.js; released versions stay (pages pin them)
+SDK_JS_VERSION = $(shell sed -n 's/^export const VERSION = "\(.*\)";$$/\1/p' sdk/js/seqn-auth.js)
 
 .DEFAULT_GOAL := help
-.PHONY: help vendor run example test lint typecheck test-sqlite test-postgres screenshots lock bench clean
+.PHONY: help vendor sdk-js run example test lint typecheck test-sqlite test-postgres screenshots lock bench clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +46,10 @@ $(STAMP): pyproject.toml sdk/python/pyproject.toml $(CONSTRAINTS)
 
 $(OIDC_STAMP): $(OIDC_PEER)/package-lock.json
 	npm ci --prefix $(OIDC_PEER) --no-audit --no-fund
+	@touch $@
+
+$(OIDC_CLIENT_STAMP): $(OIDC_CLIENT_PEER)/package-lock.json
+	npm ci --prefix $(OIDC_CLIENT_PEER) --no-audit --no-fund
 	@touch $@
 
 $(WEBHOOK_STAMP): $(WEBHOOK_PEER)/package-lock.json
@@ -55,6 +66,10 @@ $(ASSETS_STAMP): $(CONSOLE_ASSETS)/package-lock.json
 
 vendor: $(ASSETS_STAMP) ## Copy the console's browser assets (htmx) from the npm lock into the package
 	cp $(CONSOLE_ASSETS)/node_modules/htmx.org/dist/htmx.min.js src/silver_auth/console/static/htmx.min.js
+
+sdk-js: ## Copy the browser module (sdk/js/seqn-auth.js) into the package as seqn-auth@VERSION.js
+	@test -n "$(SDK_JS_VERSION)" || { echo 'no VERSION in sdk/js/seqn-auth.js'; exit 1; }
+	cp sdk/js/seqn-auth.js 'src/silver_auth/web/static/seqn-auth@$(SDK_JS_VERSION).js'
 
 run: $(STAMP) ## Set up and run the embedded default (SQLite, builtin identity) on http://127.0.0.1:8000
 	$(BIN)/silver-auth dev

@@ -43,6 +43,7 @@ from silver_auth.hosted.branding import branding_stylesheet, logo
 from silver_auth.hosted.context import HOSTED_PREFIX, unknown_page
 from silver_auth.hosted.sign_in import HostedPages, stylesheet
 from silver_auth.keys.routes import KeyController, backend_project
+from silver_auth.oidc_provider.routes import OpenIdProvider, OpenIdProviderPages
 from silver_auth.orgs.guards import org_role_guard, provide_org_access
 from silver_auth.orgs.routes import OrgController
 from silver_auth.projects.routes import ProjectController, client_config, preflight_allows
@@ -56,6 +57,7 @@ from silver_auth.web.cors import cors_middleware
 from silver_auth.web.deps import DEPENDENCIES, request_db_middleware
 from silver_auth.web.http import EXCEPTION_HANDLERS, handle_http, make_before_send
 from silver_auth.web.openapi import describe
+from silver_auth.web.sdk_js import sdk_js
 from silver_auth.webhooks.delivery import worker_running
 from silver_auth.webhooks.routes import WebhookController, backend_events
 
@@ -72,12 +74,15 @@ CONSOLE_CONTROLLERS = [
     ProjectIdentityController,
     WebhookController,
 ]
-# End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS.
+# End-users of customer projects: hosted pages, the customer's exchange/refresh, the backend API, JWKS,
+# the browser module.
 END_USER_HANDLERS = [
     HostedPages,
     AccountPages,
     PasswordPage,
     HostedOidcCallback,
+    OpenIdProvider,
+    OpenIdProviderPages,
     stylesheet,
     branding_stylesheet,
     logo,
@@ -85,6 +90,7 @@ END_USER_HANDLERS = [
     backend_router,
     backend_events,
     jwks,
+    sdk_js,
 ]
 
 

@@ -140,6 +140,14 @@ class Settings(BaseSettings):
     # End-users of customer projects: hosted pages, their sessions and session JWTs.
     signing_algorithm: Literal["EdDSA", "ES256"] = Field("EdDSA", alias="SILVER_SIGNING_ALGORITHM")
     session_jwt_seconds: int = Field(60, alias="SILVER_SESSION_JWT_SECONDS", ge=10, le=3600)
+    access_token_seconds: int = Field(
+        300,
+        alias="SILVER_ACCESS_TOKEN_SECONDS",
+        ge=60,
+        le=3600,
+        description="Lifetime of the OpenID Provider's access and ID tokens: what an offline verifier may "
+        "go on accepting after the session ends (userinfo and introspection refuse at once).",
+    )
     end_user_session_hours: int = Field(24 * 7, alias="SILVER_END_USER_SESSION_HOURS", gt=0)
     end_user_code_seconds: int = Field(60, alias="SILVER_END_USER_CODE_SECONDS", ge=10, le=600)
     end_user_cookie_name: str = Field("silver_user_session", alias="SILVER_END_USER_COOKIE_NAME")

@@ -95,4 +95,9 @@ def test_openapi_documents_the_end_user_routes(harness: Harness) -> None:
         "/v1/projects/{project_id}/jwks.json",
     ):
         assert path in paths, path
-    assert not any(p.startswith("/p/") for p in paths)  # hosted HTML pages are not API
+    # Hosted HTML pages (authorize and end-session too) are not API; the OpenID Provider's JSON is.
+    issuer = "/p/{project_id}/{environment}"
+    assert {p for p in paths if p.startswith("/p/")} == {
+        f"{issuer}/.well-known/openid-configuration",
+        *(f"{issuer}/oauth2/{name}" for name in ("jwks", "token", "userinfo", "introspect", "revoke")),
+    }

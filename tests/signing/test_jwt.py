@@ -280,7 +280,7 @@ def test_rotation_keeps_the_old_key_until_its_tokens_expire(harness: Harness) ->
     fresh = refresh(harness, project, body["session_token"]).json()
     assert jwt.get_unverified_header(fresh["jwt"])["kid"] == rotated["kid"]
 
-    clock.advance(harness.settings.session_jwt_seconds + LEEWAY.total_seconds() + 1)
+    clock.advance(harness.settings.access_token_seconds + LEEWAY.total_seconds() + 1)
     assert [k["kid"] for k in _jwks(harness, project.project_id)["keys"]] == [rotated["kid"]]
     listed = {k["kid"]: k["status"] for k in project.owner.ok("GET", keys_url)["items"]}
     assert listed[old_kid] == "retired"

@@ -27,7 +27,12 @@ PUBLIC_OPERATIONS = {
     ("post", "/console/api/sign-in"),
     ("get", "/console/api/oidc/start"),
     ("get", "/console/api/oidc/callback"),
+    ("get", "/p/{project_id}/{environment}/.well-known/openid-configuration"),
+    ("get", "/p/{project_id}/{environment}/oauth2/jwks"),
 }
+OAUTH_ERRORS = {"400", "401", "403"}
+"""What the OpenID Provider's JSON endpoints answer as RFC 6749 5.2 says: `application/json`, with
+`error` beside the problem's members; their other errors are problems like everywhere else."""
 
 
 @pytest.fixture
@@ -57,6 +62,10 @@ def test_every_error_is_a_problem_and_litestars_default_400_is_gone(document: di
     for method, path, operation in operations(document):
         for status, response in operation["responses"].items():
             if status[0] not in "45" or (path, status) == ("/health", "503"):
+                continue
+            if path.startswith("/p/") and status in OAUTH_ERRORS:
+                oauth = {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthErrorAnswer"}}}
+                assert response["content"] == oauth, (method, path, status)
                 continue
             assert response["content"] == {PROBLEM: {"schema": PROBLEM_REF}}, (method, path, status)
             assert response["description"][0].isupper(), (method, path, status)
@@ -132,6 +141,12 @@ def test_security_schemes_and_requirements_per_operation(harness: Harness, docum
             expected = [{"publishableKey": []}, {"secretKey": []}]
         elif path == "/v1/client-config":
             expected = [{"publishableKey": []}, {"publishableKeyQuery": []}]
+        elif path.endswith("/oauth2/userinfo"):
+            expected = [{"accessToken": []}]
+        elif path.endswith("/oauth2/introspect"):
+            expected = [{"clientSecretBasic": []}]
+        elif path.startswith("/p/"):  # token, revoke: a public client sends no secret
+            expected = [{}, {"clientSecretBasic": []}]
         else:
             raise AssertionError(f"no expectation for {method} {path}")
         assert security == expected, (method, path, security)

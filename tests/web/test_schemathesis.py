@@ -41,7 +41,14 @@ CREDENTIAL_ENDINGS = [
     ("DELETE", "/console/api/sessions/{session_id}"),
 ]
 """Operations that would end the very session the run signs in with."""
-PUBLIC = {"/health", "/v1/config", "/v1/projects/{project_id}/jwks.json", "/console/api/sign-in"}
+PUBLIC = {
+    "/health",
+    "/v1/config",
+    "/v1/projects/{project_id}/jwks.json",
+    "/console/api/sign-in",
+    "/p/{project_id}/{environment}/.well-known/openid-configuration",
+    "/p/{project_id}/{environment}/oauth2/jwks",
+}
 """What answers a 2xx without any credential (sign-in: with a right password, which fuzzing never has)."""
 
 

@@ -19,6 +19,7 @@ from silver_auth.hosted.branding import hosted_branding
 from silver_auth.hosted.context import PAGE_HANDLERS, Page, PageError, Req
 from silver_auth.hosted.sign_in import _finish
 from silver_auth.hosted.tokens import PAGE_OPT, PagePath
+from silver_auth.oidc_provider.requests import open_request
 from silver_auth.projects.branding import branding_of
 from silver_auth.runtime import Runtime
 from silver_auth.web.deps import request_ip
@@ -63,6 +64,10 @@ class HostedOidcCallback(Controller):
             # The allowlist changed while the user was at Authentik: the URL is no longer registered.
             raise PageError(400, "The redirect URL is no longer registered for this project.")
         looks = hosted_branding(project, await branding_of(db, project.id))
+        sealed = login.client_authorization or ""
+        authorization = open_request(settings, project.id, str(login.environment), sealed) if sealed else None
+        if sealed and authorization is None:
+            raise PageError(400, "This sign-in took too long: go back to the app and sign in again.")
         page = Page(
             settings=settings,
             project_id=project.id,
@@ -74,6 +79,8 @@ class HostedOidcCallback(Controller):
             redirect_url=redirect_url,
             state=login.client_state or "",
             code_challenge=login.client_challenge or "",
+            authorization=authorization,
+            authorization_token=sealed if authorization else "",
         )
         user = await oidc.end_user_for(db, page.scope, claims, ip=request_ip(request))
         response = await _finish(db, page, request, user, mfa=oidc.signed_in_with_mfa(claims), via=oidc.VIA)

@@ -58,6 +58,7 @@ async def start(
     redirect_url: str,
     client_state: str,
     client_challenge: str,
+    client_authorization: str = "",
 ) -> LoginStarted:
     """Record the login (the caller checked redirect_url against the allowlist) and build the
     authorize URL of the project's Authentik application."""
@@ -70,6 +71,7 @@ async def start(
         redirect_url=redirect_url or None,
         client_state=client_state or None,
         client_challenge=client_challenge or None,
+        client_authorization=client_authorization or None,
     )
     url = end_user_authorize_url(
         settings,

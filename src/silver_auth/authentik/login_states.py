@@ -55,7 +55,7 @@ class LoginStates:
     async def begin(self, db: AsyncSession, **where: str | None) -> tuple[OidcLogin, str]:
         """A new login (fresh nonce and verifier) in the caller's transaction, and its clear state (only
         its hash is stored); `where` says where it returns (next_path for the console; project_id,
-        environment, redirect_url, client_state, client_challenge for hosted pages)."""
+        environment, redirect_url, client_state, client_challenge, client_authorization for hosted pages)."""
         now = clock.now()
         await db.execute(delete(OidcLogin).where(OidcLogin.expires_at < now))
         state = secrets.token_urlsafe(32)

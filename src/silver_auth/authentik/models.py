@@ -46,5 +46,7 @@ class OidcLogin(Base):
     """The customer's own `state`, passed back untouched."""
     client_challenge: Mapped[str | None] = mapped_column(String(128))
     """The customer's PKCE S256 challenge for the Silver code, when it sent one."""
+    client_authorization: Mapped[str | None] = mapped_column(String(4096))
+    """The signed OpenID Provider authorization request the hosted page was opened with, if any."""
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 CONSOLE_API = "/console/api"
 CONSOLE_OIDC = f"{CONSOLE_API}/oidc"
 """The console's Authentik sign-in: `/start` and `/callback` (also the state cookie's path)."""
@@ -57,3 +59,10 @@ def console_try_callback_path(project_id: str) -> str:
 
 def console_try_callback(accounts_url: str, project_id: str) -> str:
     return _base(accounts_url) + console_try_callback_path(project_id)
+
+
+def with_query(url: str, **params: str | None) -> str:
+    """`url` with the non-empty `params` appended to its query (the URL itself is used exactly as
+    registered: nothing in it is normalised)."""
+    kept = {k: v for k, v in params.items() if v}
+    return url + ("&" if "?" in url else "?") + urlencode(kept)

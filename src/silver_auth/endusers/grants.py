@@ -106,6 +106,10 @@ class CodeRedemption:
     redirect_url: str
     code_verifier: str | None
     confidential: bool = False
+    client_id: str | None = None
+    """The OpenID Provider client redeeming the code; None at `/v1/client/sessions/exchange`. A code
+    redeems only where it was issued: a hosted-page code never at the provider's token endpoint, nor an
+    authorization code at the exchange (RFC 6749 4.1.3: the code was issued to this client)."""
 
 
 def _binding_refusal(row: RedirectCode, presented: CodeRedemption) -> str | None:
@@ -121,6 +125,14 @@ def _binding_refusal(row: RedirectCode, presented: CodeRedemption) -> str | None
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class CodeRedeemed:
+    code: RedirectCode
+    session: EndUserSession
+    user: EndUser
+    session_token: str
+
+
 async def exchange_code(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -130,14 +142,33 @@ async def exchange_code(
     *,
     ip: str | None = None,
 ) -> EndUserSessionIssued:
-    """Code -> session token + session JWT. Every refusal is a 400 `invalid_grant` naming the failed
-    check; it writes nothing and leaves the code usable, except a second redemption that passes every
-    binding (RFC 6749 4.1.2): that revokes the session the first one started, audited."""
+    """Code -> session token + session JWT (redeem_code, then the JWT)."""
+    redeemed = await redeem_code(db, sessionmaker, scope, presented, ip=ip)
+    token, expires = await _jwt_for(db, settings, redeemed.session)
+    return EndUserSessionIssued(redeemed.session, redeemed.user, redeemed.session_token, token, expires)
+
+
+async def redeem_code(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    scope: ProjectEnvironment,
+    presented: CodeRedemption,
+    *,
+    ip: str | None = None,
+) -> CodeRedeemed:
+    """Code -> the session it started and that session's next session token. Every refusal is a 400
+    `invalid_grant` naming the failed check; it writes nothing and leaves the code usable, except a
+    second redemption that passes every binding (RFC 6749 4.1.2): that revokes the session the first
+    one started, audited."""
     if not presented.confidential and not presented.code_verifier:
         # Checked before the code is looked at: the message says nothing about the code.
         raise InvalidGrant("code-verifier-required")
     row = await db.scalar(select(RedirectCode).where(RedirectCode.code_hash == token_hash(presented.code)))
-    if row is None or (row.project_id, row.environment) != (scope.project_id, scope.environment):
+    if (
+        row is None
+        or (row.project_id, row.environment) != (scope.project_id, scope.environment)
+        or row.client_id != presented.client_id
+    ):
         raise InvalidGrant("unknown-code")
     refusal = _binding_refusal(row, presented)
     if refusal is not None:
@@ -163,8 +194,9 @@ async def exchange_code(
     session.refresh_hash = token_hash(session_token)
     # The session started for this redirect URL (matched exactly at the hosted page and again here).
     session.origin = redirect_origin(row.redirect_url)
-    token, expires = await _jwt_for(db, settings, session)
-    return EndUserSessionIssued(session, user, session_token, token, expires)
+    # The refresh chain now belongs to whoever redeemed this code, and grants what the code granted.
+    session.client_id, session.scope = row.client_id, row.scope
+    return CodeRedeemed(row, session, user, session_token)
 
 
 async def _code_reused(
@@ -186,7 +218,24 @@ async def refresh(
     *,
     ip: str | None = None,
 ) -> EndUserSessionIssued:
-    """A fresh JWT and the NEXT session token; the one presented is void from now on (rotation).
+    """A fresh session JWT and the NEXT session token (rotate_session_token, then the JWT)."""
+    session, user, next_token = await rotate_session_token(db, sessionmaker, scope, session_token, ip=ip)
+    token, expires = await _jwt_for(db, settings, session)
+    return EndUserSessionIssued(session, user, next_token, token, expires)
+
+
+async def rotate_session_token(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    scope: ProjectEnvironment,
+    session_token: str,
+    *,
+    ip: str | None = None,
+    client_id: str | None = None,
+) -> tuple[EndUserSession, EndUser, str]:
+    """The session behind `session_token`, its user and the NEXT session token; the one presented is
+    void from now on (rotation). With `client_id` (the OpenID Provider's refresh grant), only a token
+    that client's code exchange started is good (RFC 6749 6), and a refused one rotates nothing.
 
     No grace period: a token is good for exactly one refresh, so a client that retries a refresh whose
     answer it lost, or refreshes twice at once, looks like a thief and loses the session. The safer
@@ -203,7 +252,9 @@ async def refresh(
     if row is None:
         raise await _replayed(db, sessionmaker, scope, presented, ip)
     session, user = row
-    if (session.project_id, session.environment) != (scope.project_id, scope.environment):
+    if (session.project_id, session.environment) != (scope.project_id, scope.environment) or (
+        client_id is not None and session.client_id != client_id
+    ):
         raise Unauthorized("the session token is unknown")
     reason = dead_reason(session, user)
     if reason is not None:
@@ -220,8 +271,7 @@ async def refresh(
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
         raise await _replayed(db, sessionmaker, scope, presented, ip)
     db.add(RetiredRefreshToken(token_hash=presented, session_id=session.id, retired_at=now))
-    token, expires = await _jwt_for(db, settings, session)
-    return EndUserSessionIssued(session, user, next_token, token, expires)
+    return session, user, next_token
 
 
 async def _replayed(

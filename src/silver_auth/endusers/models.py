@@ -53,6 +53,11 @@ class EndUserSession(Base):
     mfa: Mapped[bool] = mapped_column(default=False)
     origin: Mapped[str | None] = mapped_column(String(2048))
     """The origin of the redirect URL whose code was exchanged for this session (the JWT's `origin`)."""
+    client_id: Mapped[str | None] = mapped_column(String(120))
+    """The OpenID Provider client whose code exchange started this session's refresh chain; None when
+    the code was exchanged at `/v1/client/sessions/exchange`."""
+    scope: Mapped[str | None] = mapped_column(String(512))
+    """The scopes that client was granted (space-separated): a refresh grants no more."""
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
@@ -74,6 +79,13 @@ class RedirectCode(Base):
     redirect_url: Mapped[str] = mapped_column(String(2048))
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     """PKCE S256 challenge, when the customer sent one."""
+    client_id: Mapped[str | None] = mapped_column(String(120))
+    """The OpenID Provider client the code was issued to (only its token endpoint redeems it); None for
+    the hosted pages' own `redirect_url` flow."""
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    """The OpenID Connect `nonce` of the authorization request, repeated in the ID token."""
+    scope: Mapped[str | None] = mapped_column(String(512))
+    """The granted scopes of the authorization request (space-separated)."""
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
 

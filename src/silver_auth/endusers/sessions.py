@@ -149,10 +149,15 @@ async def issue_code(
     session: EndUserSession,
     redirect_url: str,
     code_challenge: str | None = None,
+    *,
+    client_id: str | None = None,
+    nonce: str | None = None,
+    scope: str | None = None,
 ) -> str:
     """A single-use code for the redirect, bound to project, environment, redirect URL and the PKCE S256
     challenge the page was opened with (grants.exchange_code: without one, only a secret key redeems it);
-    hashed at rest."""
+    hashed at rest. `client_id`, `nonce` and `scope`: an OpenID Provider authorization's, for its token
+    endpoint only."""
     code = secrets.token_urlsafe(32)
     db.add(
         RedirectCode(
@@ -163,6 +168,9 @@ async def issue_code(
             environment=session.environment,
             redirect_url=redirect_url,
             code_challenge=code_challenge,
+            client_id=client_id,
+            nonce=nonce,
+            scope=scope,
             expires_at=clock.now() + timedelta(seconds=settings.end_user_code_seconds),
             used_at=None,
         )

@@ -27,6 +27,7 @@ from silver_auth.endusers.service import ENVIRONMENTS, ProjectEnvironment
 from silver_auth.hosted import tokens
 from silver_auth.hosted.branding import HostedBranding, hosted_branding
 from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
+from silver_auth.oidc_provider.requests import AuthorizationRequest, open_request
 from silver_auth.projects.branding import branding_of
 from silver_auth.projects.models import Project
 from silver_auth.runtime import runtime_of
@@ -101,6 +102,11 @@ class Page:
     redirect_url: str
     state: str
     code_challenge: str
+    authorization: AuthorizationRequest | None = None
+    """The OpenID Provider's authorization request the page was opened with: its redirect URI, state and
+    challenge are the page's, and the code it issues is for that client only."""
+    authorization_token: str = ""
+    """The same request, sealed, as the page's links and forms carry it."""
 
     @property
     def scope(self) -> ProjectEnvironment:
@@ -117,6 +123,7 @@ class Page:
             "redirect_url": self.redirect_url,
             "state": self.state,
             "code_challenge": self.code_challenge,
+            "authorization": self.authorization_token,
             "error": None,
             **extra,
         }
@@ -180,6 +187,7 @@ async def identity_entry(db: AsyncSession, page: Page, name: str) -> Response[An
         redirect_url=page.redirect_url,
         client_state=page.state,
         client_challenge=page.code_challenge,
+        client_authorization=page.authorization_token,
     )
     response: Response[Any] = Redirect(
         started.authorization_url, status_code=303, headers={"Cache-Control": "no-store"}
@@ -214,6 +222,17 @@ async def _open(
     redirect_url, state = field(values, "redirect_url", 2048), field(values, "state", MAX_STATE)
     challenge, method = field(values, "code_challenge", 128), field(values, "code_challenge_method", 10)
     context = {"project_name": looks.name, "branding": looks, "title": "This link is not valid"}
+    sealed = field(values, "authorization")
+    authorization = open_request(settings, project.id, environment, sealed) if sealed else None
+    if sealed and authorization is None:
+        raise PageError(
+            400,
+            "This sign-in link has expired or is not valid: go back to the app and sign in again.",
+            context=context,
+        )
+    if authorization is not None:  # what the authorize endpoint checked, never the page's own fields
+        redirect_url, state = authorization.redirect_uri, authorization.state
+        challenge, method = authorization.code_challenge, "S256" if authorization.code_challenge else ""
     if redirect_url and not sessions.redirect_allowed(project, redirect_url, settings.accounts_url):
         raise PageError(
             400,
@@ -242,6 +261,8 @@ async def _open(
         redirect_url=redirect_url,
         state=state,
         code_challenge=challenge,
+        authorization=authorization,
+        authorization_token=sealed if authorization else "",
     )
 
 

@@ -14,11 +14,12 @@ from litestar.di import NamedDependency
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silver_auth.core import urls
 from silver_auth.core.errors import Unauthorized
 from silver_auth.core.text import MAX_EMAIL
 from silver_auth.endusers import mfa, service, sessions
 from silver_auth.endusers.events import HOSTED_PAGE
-from silver_auth.endusers.models import EndUser
+from silver_auth.endusers.models import EndUser, EndUserSession
 from silver_auth.hosted import tokens
 from silver_auth.hosted.context import (
     PAGE_HANDLERS,
@@ -31,6 +32,7 @@ from silver_auth.hosted.context import (
 )
 from silver_auth.hosted.tokens import PAGE_OPT
 from silver_auth.mfa.factors import SecondFactorDeps
+from silver_auth.oidc_provider import service as provider
 from silver_auth.settings import Settings
 from silver_auth.throttle.service import Throttle
 from silver_auth.web.deps import request_ip
@@ -57,16 +59,30 @@ async def _finish(
         started.cookie,
         settings.end_user_session_hours * 3600,
     )
-    if not page.redirect_url:
-        response: Response[Any] = page.show("done.html", "Signed in", email=user.email)
-    else:
-        code = await sessions.issue_code(
-            db, settings, started.session, page.redirect_url, page.code_challenge or None
-        )
-        target = tokens.with_query(page.redirect_url, code=code, state=page.state)
-        response = Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
+    response = await _signed_in(db, page, started.session, user)
     response.set_cookie(session_cookie)
     return response
+
+
+async def _signed_in(db: AsyncSession, page: Page, session: EndUserSession, user: EndUser) -> Response[Any]:
+    """Back to the redirect URL with a one-time code for `session` (an OpenID Provider authorization
+    response when the page was opened by its authorize endpoint), or the "signed in" page."""
+    if page.authorization is not None:
+        target = await provider.code_redirect(db, page.settings, session, page.authorization)
+    elif page.redirect_url:
+        code = await sessions.issue_code(
+            db, page.settings, session, page.redirect_url, page.code_challenge or None
+        )
+        target = urls.with_query(page.redirect_url, code=code, state=page.state)
+    else:
+        return page.show("done.html", "Signed in", email=user.email)
+    return Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _can_continue(page: Page, session: EndUserSession) -> bool:
+    """Whether the browser's session may answer the page (`prompt=login` and `max_age` may ask for a
+    new sign-in)."""
+    return page.authorization is None or provider.fresh_enough(session, page.authorization)
 
 
 class HostedPages(Controller):
@@ -110,7 +126,7 @@ class HostedPages(Controller):
     ) -> Response[Any]:
         current = await signed_in(db, page, request)
         # Already signed in here: offer to continue as that user (or to sign out) before a new sign-in.
-        signed_in_as = current[1].email if current else None
+        signed_in_as = current[1].email if current and _can_continue(page, current[0]) else None
         return page.show("sign_in.html", "Sign in", email="", signed_in_as=signed_in_as)
 
     @post("/sign-in/continue", opt={**PAGE_OPT, "rate_limit": "sign-in"})
@@ -124,13 +140,10 @@ class HostedPages(Controller):
             gone = "You are not signed in any more; sign in again."
             raise page.refuse("sign_in.html", "Sign in", gone, 400, email="")
         session, user = current
-        if not page.redirect_url:
-            return page.show("done.html", "Signed in", email=user.email)
-        code = await sessions.issue_code(
-            db, page.settings, session, page.redirect_url, page.code_challenge or None
-        )
-        target = tokens.with_query(page.redirect_url, code=code, state=page.state)
-        return Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
+        if not _can_continue(page, session):
+            again = "The app asks you to sign in again."
+            raise page.refuse("sign_in.html", "Sign in", again, 400, email="", signed_in_as=None)
+        return await _signed_in(db, page, session, user)
 
     @post("/sign-in", opt={**PAGE_OPT, "rate_limit": "sign-in"})
     async def sign_in(
@@ -203,11 +216,15 @@ class HostedPages(Controller):
         current = await signed_in(db, page, request)
         if current is not None:
             await sessions.end_session(db, current[0])
-        response: Response[Any] = (
-            Redirect(tokens.with_query(page.redirect_url, state=page.state), status_code=303)
-            if page.redirect_url
-            else page.show("message.html", "Signed out", error=None, info="You are signed out.")
-        )
+        response: Response[Any]
+        if page.authorization is not None:  # "sign in as someone else" on the way through authorize
+            response = Redirect(
+                page.where.url("sign-in", authorization=page.authorization_token), status_code=303
+            )
+        elif page.redirect_url:
+            response = Redirect(urls.with_query(page.redirect_url, state=page.state), status_code=303)
+        else:
+            response = page.show("message.html", "Signed out", error=None, info="You are signed out.")
         response.delete_cookie(settings.end_user_cookie_name, path=page.where.path)
         return response
 

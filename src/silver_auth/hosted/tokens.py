@@ -129,9 +129,3 @@ def pending_user(
         return None
     message = f"mfa_pending:{where.path}:{user_id}:{expires}:{cookie_value}"
     return user_id if verify_signature(settings.secret("session_secret"), message, signature) else None
-
-
-def with_query(url: str, **params: str | None) -> str:
-    """`url` with `params` appended to its query (the redirect URL itself is used exactly as registered)."""
-    kept = {k: v for k, v in params.items() if v}
-    return url + ("&" if "?" in url else "?") + urlencode(kept)

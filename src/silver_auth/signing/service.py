@@ -122,7 +122,8 @@ async def rotate(db: AsyncSession, settings: Settings, project: Project, *, acto
     )
     for old in previous:
         old.rotated_at = now
-        old.retire_at = now + timedelta(seconds=settings.session_jwt_seconds) + LEEWAY
+        lifetime = max(settings.session_jwt_seconds, settings.access_token_seconds)
+        old.retire_at = now + timedelta(seconds=lifetime) + LEEWAY
     key = await _new_key(db, settings, project.id)
     await record(
         db,
@@ -198,12 +199,21 @@ def issue_jwt(settings: Settings, key: SigningKey, claims: SessionClaims) -> tup
     }
     if claims.origin is not None:
         payload["origin"] = claims.origin
+    return sign_token(settings, key, payload), expires
+
+
+def sign_token(
+    settings: Settings, key: SigningKey, payload: dict[str, Any], *, typ: str | None = None
+) -> str:
+    """A compact JWS of `payload` signed by `key` (its `kid` and alg in the header, and `typ` if given)."""
     private = _key(
         key.algorithm,
         Sealer(settings.sealing_key_ring()).unseal(key.private_sealed, signing_key_context(key.id)),
     )
-    token = jwt.encode({"alg": key.algorithm, "kid": key.id}, payload, private, algorithms=[key.algorithm])
-    return token, expires
+    header: dict[str, Any] = {"alg": key.algorithm, "kid": key.id}
+    if typ is not None:
+        header["typ"] = typ
+    return jwt.encode(header, payload, private, algorithms=[key.algorithm])
 
 
 class TokenRejected(Exception):
@@ -235,9 +245,42 @@ CLAIM_REASONS = {"iss": "wrong-issuer", "exp": "expired", "nbf": "not-yet-valid"
 async def verify_jwt(db: AsyncSession, settings: Settings, project_id: str, token: str) -> dict[str, Any]:
     """The claims of a valid session JWT of `project_id`, else TokenRejected(reason)."""
     header, unverified = _unverified(token)
-    kid = header.get("kid")
     if unverified.get("aud") != project_id:
         raise TokenRejected("wrong-project")
+    if header.get("typ", "JWT") != "JWT":  # an access or logout token is never a session JWT
+        raise TokenRejected("malformed")
+    claims = await _signed_claims(db, project_id, token, header)
+    options: dict[str, jwt.ClaimsOption] = {name: {"essential": True} for name in REQUIRED_CLAIMS}
+    options["iss"] = {"essential": True, "value": urls.session_jwt_issuer(settings.auth_url, project_id)}
+    options["aud"] = {"essential": True, "value": project_id}
+    validate_claims(claims, options)
+    return claims
+
+
+async def verify_signed(
+    db: AsyncSession, project_id: str, token: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a token signed by one of `project_id`'s published keys, with no claim
+    checked yet (the caller's kind of token decides which); TokenRejected(reason) otherwise."""
+    header, _ = _unverified(token)
+    return header, await _signed_claims(db, project_id, token, header)
+
+
+def validate_claims(claims: dict[str, Any], options: dict[str, jwt.ClaimsOption]) -> None:
+    """Check `claims` against `options`, times by the service clock with the customers' leeway."""
+    expected = jwt.JWTClaimsRegistry(
+        now=lambda: int(clock.now().timestamp()), leeway=int(LEEWAY.total_seconds()), **options
+    )
+    try:
+        expected.validate(claims)
+    except ClaimError as error:
+        raise TokenRejected(CLAIM_REASONS.get(error.claim, "malformed")) from None
+
+
+async def _signed_claims(
+    db: AsyncSession, project_id: str, token: str, header: dict[str, Any]
+) -> dict[str, Any]:
+    kid = header.get("kid")
     if not isinstance(kid, str) or not looks_like("sig", kid):
         raise TokenRejected("unknown-kid")
     key = await db.scalar(select(SigningKey).where(_published(project_id), SigningKey.id == kid))
@@ -251,15 +294,4 @@ async def verify_jwt(db: AsyncSession, settings: Settings, project_id: str, toke
         raise TokenRejected("bad-signature") from None
     except JoseError:
         raise TokenRejected("malformed") from None
-    options: dict[str, jwt.ClaimsOption] = {name: {"essential": True} for name in REQUIRED_CLAIMS}
-    options["iss"] = {"essential": True, "value": urls.session_jwt_issuer(settings.auth_url, project_id)}
-    options["aud"] = {"essential": True, "value": project_id}
-    # Times are judged by the service clock, with the same leeway customers get.
-    expected = jwt.JWTClaimsRegistry(
-        now=lambda: int(clock.now().timestamp()), leeway=int(LEEWAY.total_seconds()), **options
-    )
-    try:
-        expected.validate(claims)
-    except ClaimError as error:
-        raise TokenRejected(CLAIM_REASONS.get(error.claim, "malformed")) from None
-    return claims
+    return dict(claims)

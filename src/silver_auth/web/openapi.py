@@ -46,6 +46,8 @@ CSRF_SCHEME: Final = "csrfToken"
 BEARER_SCHEME: Final = "secretKey"
 PUBLISHABLE_SCHEME: Final = "publishableKey"
 PUBLISHABLE_QUERY_SCHEME: Final = "publishableKeyQuery"
+CLIENT_BASIC_SCHEME: Final = "clientSecretBasic"
+ACCESS_TOKEN_SCHEME: Final = "accessToken"  # noqa: S105 (a scheme name)
 
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -229,6 +231,24 @@ def security_schemes(settings: Settings) -> Iterator[tuple[str, SecurityScheme]]
             name="X-Publishable-Key",
             security_scheme_in="header",
             description="A project's publishable key (`pk_live_…`, `pk_test_…`): public by design.",
+        ),
+    )
+    yield (
+        CLIENT_BASIC_SCHEME,
+        SecurityScheme(
+            type="http",
+            scheme="basic",
+            description="An OpenID Provider client (RFC 6749 2.3.1): the project id as `client_id` and the "
+            "environment's secret key as `client_secret`; both may be sent in the form instead.",
+        ),
+    )
+    yield (
+        ACCESS_TOKEN_SCHEME,
+        SecurityScheme(
+            type="http",
+            scheme="bearer",
+            bearer_format="JWT (RFC 9068 access token)",
+            description="An access token of the project environment's OpenID Provider.",
         ),
     )
     yield (
