@@ -25,12 +25,13 @@ class SignedIn:
     session: ClientSession
 
 
-def hosted_code(service: ApiProcess, project: CustomerProject, email: str) -> tuple[str, str]:
-    """Sign `email` up on the process's hosted page with PKCE: the redirect's code and the verifier."""
+def hosted_code(service: ApiProcess | str, project: CustomerProject, email: str) -> tuple[str, str]:
+    """Sign `email` up on the service's hosted page with PKCE: the redirect's code and the verifier."""
+    url_of_service = service if isinstance(service, str) else service.url
     verifier, challenge = new_pkce()
     state = new_state()
     url = sign_up_url(
-        service.url,
+        url_of_service,
         project.project_id,
         project.environment,
         redirect_url=REDIRECT,
@@ -51,10 +52,10 @@ def hosted_code(service: ApiProcess, project: CustomerProject, email: str) -> tu
     return query["code"][0], verifier
 
 
-def sign_in(service: ApiProcess, project: CustomerProject, email: str | None = None) -> SignedIn:
+def sign_in(service: ApiProcess | str, project: CustomerProject, email: str | None = None) -> SignedIn:
     """A new end-user with a session, the code exchanged server-side with the secret key."""
     email = email or f"end-{secrets.token_hex(4)}@example.com"
     code, verifier = hosted_code(service, project, email)
-    with SeqnClient(service.url, project.secret) as client:
+    with SeqnClient(service if isinstance(service, str) else service.url, project.secret) as client:
         session = client.exchange_code(code, REDIRECT, code_verifier=verifier)
     return SignedIn(email, session)
