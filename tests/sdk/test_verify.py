@@ -1,7 +1,8 @@
 """Offline verification with the SDK against tokens a running service issued: a real session JWT passes
 (sync and async); a forged one, an expired one, another project's, another environment's, another
-issuer's and junk are refused with their stable reasons; access tokens (`typ: at+jwt`), minted here
-with the project's real signing key, pass only as access tokens; the JWKS cache honours max-age and
+issuer's and junk are refused with their stable reasons; access tokens (`typ: at+jwt`) minted here
+with the project's real signing key, to reach the claims the provider never issues wrong, pass only
+as access tokens (the provider's own tokens: test_access_tokens.py); the JWKS cache honours max-age and
 refetches once for an unknown kid, however many arrive."""
 
 from __future__ import annotations
