@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Every installed package at the version the suite passed with (`make lock` rewrites it)
 CONSTRAINTS := constraints.txt
 LOCK_VENV := .venv-lock
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/python/pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
 # pytest-xdist processes per test leg: one per core of the 2-core machines (3 measured no faster);
 # worksteal, because a few subprocess tests take 5-10 s where most take a fraction of one.
 TEST_WORKERS ?= 2
@@ -33,15 +33,15 @@ PEERS := $(OIDC_STAMP) $(OIDC_CLIENT_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSE
 SDK_JS_VERSION = $(shell sed -n 's/^export const VERSION = "\(.*\)";$$/\1/p' sdk/js/seqn-auth.js)
 
 .DEFAULT_GOAL := help
-.PHONY: help vendor sdk-js run test lint typecheck test-sqlite test-postgres screenshots lock bench clean
+.PHONY: help vendor sdk-js run example test lint typecheck test-sqlite test-postgres screenshots lock bench clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+$(STAMP): pyproject.toml sdk/python/pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --upgrade pip
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]' -e 'sdk/python[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(OIDC_STAMP): $(OIDC_PEER)/package-lock.json
@@ -74,9 +74,12 @@ sdk-js: ## Copy the browser module (sdk/js/seqn-auth.js) into the package as seq
 run: $(STAMP) ## Set up and run the embedded default (SQLite, builtin identity) on http://127.0.0.1:8000
 	$(BIN)/silver-auth dev
 
+example: $(STAMP) ## The embedded default on :8000 beside the example app (examples/fastapi-app) on http://127.0.0.1:3000
+	$(BIN)/python examples/fastapi-app/run.py
+
 lint: $(STAMP) ## ruff (with security rules) and format check
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench sdk/python/src examples
+	$(BIN)/ruff format --check src tests bench sdk/python/src examples
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
@@ -98,7 +101,7 @@ lock: ## Resolve pyproject.toml afresh in a new virtualenv and pin every version
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
-	$(LOCK_VENV)/bin/python -m pip install -q -e '.[dev]'
+	$(LOCK_VENV)/bin/python -m pip install -q -e '.[dev]' -e 'sdk/python[dev]'
 	{ echo "# Written by make lock (pip freeze of a new virtualenv with -e '.[dev]', $$($(LOCK_VENV)/bin/python -V))."; \
 	  echo "# make installs with -c $(CONSTRAINTS), so CI gets exactly these; run make test after a lock."; \
 	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable; } > $(CONSTRAINTS)
