@@ -25,6 +25,7 @@ from silver_auth.core.errors import QuotaExceeded
 from silver_auth.core.ids import new_id
 from silver_auth.core.urls import session_jwt_issuer
 from silver_auth.db.session import transaction
+from silver_auth.endusers.grants import pkce_s256
 from silver_auth.endusers.models import EndUser
 from silver_auth.plans.service import allowance, plan_for
 from tests.authentik.support import all_rows_text, audit_rows, sso_user
@@ -314,3 +315,44 @@ def test_sign_out_ends_the_session_here_and_account_pages_are_managed_in_authent
     assert world.harness.settings.end_user_cookie_name not in browser.cookies
     managed = world.browser().get(world.project.pages("account/two-step/"))
     assert managed.status_code == 404 and "Managed in Authentik" in managed.text
+
+
+def test_the_openid_provider_signs_in_through_the_projects_application(world: World) -> None:
+    """The authorize endpoint hands the sign-in to Authentik like the hosted pages do, and the code it
+    sends back redeems at the token endpoint, with the request's nonce in the ID token."""
+    sub, email = world.person()
+    browser, project, verifier = world.browser(), world.project, "v" * 50
+    issuer = f"{world.harness.settings.auth_url.rstrip('/')}/p/{project.project_id}/test"
+    authorize = browser.get(
+        f"/p/{project.project_id}/test/oauth2/authorize",
+        response_type="code",
+        client_id=project.project_id,
+        redirect_uri=REDIRECT,
+        scope="openid email",
+        state="st-9",
+        nonce="n-9",
+        code_challenge=pkce_s256(verifier),
+        code_challenge_method="S256",
+    )
+    assert authorize.status_code == 303, authorize.text
+    started = world.back(browser, authorize.headers["location"])
+    assert started.status_code == 303 and started.headers["location"].startswith(world.contract.url)
+    back = world.back(browser, world.op.authorize(started.headers["location"], sub, "pwd,mfa"))
+    code, query = code_from(back)
+    assert query["state"] == ["st-9"] and query["iss"] == [issuer]
+    world.harness.client.cookies.clear()
+    tokens = world.harness.client.post(
+        f"/p/{project.project_id}/test/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        auth=(project.project_id, project.secret),
+    )
+    world.seen.append(tokens)
+    assert tokens.status_code == 200, tokens.text
+    claims = jwt.decode(tokens.json()["id_token"], options={"verify_signature": False})
+    assert (claims["nonce"], claims["email"], claims["amr"]) == ("n-9", email, ["mfa"])
+    assert claims["iss"] == issuer and claims["aud"] == project.project_id

@@ -29,9 +29,11 @@ def issuer(settings: Settings, project_id: str, environment: str) -> str:
 
 
 def authentication_methods(settings: Settings, session: EndUserSession) -> list[str]:
-    """RFC 8176 `amr` values of the sign-in behind `session`, as far as they are known."""
-    methods = [] if settings.identity == "authentik" else ["pwd"]
-    return [*methods, "otp", "mfa"] if session.mfa else methods
+    """RFC 8176 `amr` values of the sign-in behind `session`, as far as they are known: Authentik tells
+    whether a second factor was used, not which."""
+    if settings.identity == "authentik":
+        return ["mfa"] if session.mfa else []
+    return ["pwd", "otp", "mfa"] if session.mfa else ["pwd"]
 
 
 @dataclass(frozen=True, slots=True)
