@@ -122,7 +122,6 @@ def _credentials(request: Req, client_id: str | None, client_secret: str | None)
     scheme, _, value = (request.headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "basic":
         return ClientCredentials(client_id, client_secret)
-    basic = ClientCredentials(None, None, basic=True)
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
@@ -143,7 +142,7 @@ def _credentials(request: Req, client_id: str | None, client_secret: str | None)
     if client_secret is not None or (client_id is not None and client_id != unquote_plus(name)):
         # RFC 6749 2.3: a client uses one authentication method per request.
         raise OAuthError("invalid_request", "authenticate the client one way only: Basic or the form")
-    return ClientCredentials(unquote_plus(name), unquote_plus(secret), basic=basic.basic)
+    return ClientCredentials(unquote_plus(name), unquote_plus(secret), basic=True)
 
 
 def _form(data: msgspec.Struct) -> dict[str, str]:
@@ -392,7 +391,7 @@ class OpenIdProviderPages(Controller):
     include_in_schema = False
     exception_handlers = PAGE_HANDLERS
 
-    @route(f"{OAUTH}/authorize", http_method=["GET", "POST"], opt={**PAGE_OPT, "rate_limit": "sign-in"})
+    @route(f"{OAUTH}/authorize", http_method=["GET", "POST"], opt=PAGE_OPT)
     async def authorize(
         self,
         request: Req,
