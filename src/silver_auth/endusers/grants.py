@@ -24,9 +24,8 @@ from silver_auth.audit.service import Actor, AuditAction, record
 from silver_auth.core import clock
 from silver_auth.core.crypto import token_hash
 from silver_auth.core.errors import ProblemError, Unauthorized
-from silver_auth.core.ids import new_id
 from silver_auth.db.session import transaction
-from silver_auth.endusers import events
+from silver_auth.endusers import events, sessions
 from silver_auth.endusers.models import EndUser, EndUserSession, RedirectCode, RetiredRefreshToken
 from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.endusers.sessions import dead_reason
@@ -194,7 +193,7 @@ async def redeem_code(
     if session.refresh_hash is not None:
         # An earlier code of this browser session started a refresh chain (another app, or the same
         # app again): this code starts a session of its own, so neither app's token ends the other's.
-        session = _single_sign_on(db, session)
+        session = sessions.single_sign_on_session(db, session)
         row.session_id = session.id  # a second redemption of this code revokes this session
     session_token = secrets.token_urlsafe(32)
     session.refresh_hash = token_hash(session_token)
@@ -203,30 +202,6 @@ async def redeem_code(
     # The refresh chain now belongs to whoever redeemed this code, and grants what the code granted.
     session.client_id, session.scope = row.client_id, row.scope
     return CodeRedeemed(row, session, user, session_token)
-
-
-def _single_sign_on(db: AsyncSession, signed_in: EndUserSession) -> EndUserSession:
-    """A new session for the user of the browser session `signed_in`, from the same sign-in (its time,
-    two-step and lifetime), with a cookie token nobody holds."""
-    now = clock.now()
-    session = EndUserSession(
-        id=new_id("sess"),
-        user_id=signed_in.user_id,
-        project_id=signed_in.project_id,
-        environment=signed_in.environment,
-        cookie_hash=token_hash(secrets.token_urlsafe(32)),
-        refresh_hash=None,
-        mfa=signed_in.mfa,
-        ip=signed_in.ip,
-        user_agent=signed_in.user_agent,
-        created_at=signed_in.created_at,
-        last_seen_at=now,
-        expires_at=signed_in.expires_at,
-        revoked_at=None,
-    )
-    db.add(session)
-    events.emit_session_created(db, session, via=events.SINGLE_SIGN_ON)
-    return session
 
 
 async def _code_reused(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -79,26 +79,72 @@ async def start_end_user_session(
     names the sign-in (`hosted-page`, `authentik`)."""
     token = secrets.token_urlsafe(32)
     now = clock.now()
-    session = EndUserSession(
-        id=new_id("sess"),
-        user_id=user.id,
-        project_id=user.project_id,
-        environment=user.environment,
-        cookie_hash=token_hash(token),
-        refresh_hash=None,
+    sign_in = _SignIn(
+        user.id,
+        user.project_id,
+        user.environment,
         mfa=mfa,
         ip=ip,
         user_agent=(user_agent or "")[:300] or None,
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(hours=settings.end_user_session_hours),
-        revoked_at=None,
+        at=now,
+        ends=now + timedelta(hours=settings.end_user_session_hours),
     )
+    session = _new_session(db, sign_in, cookie_token=token, via=via)
     user.last_sign_in_at = now
-    db.add(session)
-    events.emit_session_created(db, session, via=via)
     await db.flush()
     return EndUserSessionStarted(session, cookie_value(settings, token))
+
+
+def single_sign_on_session(db: AsyncSession, signed_in: EndUserSession) -> EndUserSession:
+    """A new session for the user of the browser session `signed_in`, from the same sign-in (its time,
+    two-step and end), with a cookie token nobody holds: what a further app's code starts."""
+    sign_in = _SignIn(
+        signed_in.user_id,
+        signed_in.project_id,
+        signed_in.environment,
+        mfa=signed_in.mfa,
+        ip=signed_in.ip,
+        user_agent=signed_in.user_agent,
+        at=signed_in.created_at,
+        ends=signed_in.expires_at,
+    )
+    return _new_session(db, sign_in, cookie_token=secrets.token_urlsafe(32), via=events.SINGLE_SIGN_ON)
+
+
+@dataclass(frozen=True, slots=True)
+class _SignIn:
+    """What a session records of the sign-in behind it."""
+
+    user_id: str
+    project_id: str
+    environment: str
+    mfa: bool
+    ip: str | None
+    user_agent: str | None
+    at: datetime
+    ends: datetime
+
+
+def _new_session(db: AsyncSession, sign_in: _SignIn, *, cookie_token: str, via: str) -> EndUserSession:
+    """A session row for `sign_in`, added with its `session.created` event."""
+    session = EndUserSession(
+        id=new_id("sess"),
+        user_id=sign_in.user_id,
+        project_id=sign_in.project_id,
+        environment=sign_in.environment,
+        cookie_hash=token_hash(cookie_token),
+        refresh_hash=None,
+        mfa=sign_in.mfa,
+        ip=sign_in.ip,
+        user_agent=sign_in.user_agent,
+        created_at=sign_in.at,
+        last_seen_at=clock.now(),
+        expires_at=sign_in.ends,
+        revoked_at=None,
+    )
+    db.add(session)
+    events.emit_session_created(db, session, via=via)
+    return session
 
 
 def dead_reason(session: EndUserSession, user: EndUser) -> str | None:

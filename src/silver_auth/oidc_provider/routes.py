@@ -50,8 +50,7 @@ from silver_auth.projects.models import Project
 from silver_auth.runtime import Runtime
 from silver_auth.settings import Settings
 from silver_auth.signing import service as signing
-from silver_auth.signing.routes import JWK_SET_MEDIA_TYPE
-from silver_auth.signing.schemas import JwkSet
+from silver_auth.signing.routes import JWK_SET_MEDIA_TYPE, JWKS_CACHE_CONTROL, JWKS_RESPONSES
 from silver_auth.web.cors import allow_origins
 from silver_auth.web.deps import bearer_token, request_ip
 from silver_auth.web.openapi import ACCESS_TOKEN_SCHEME, CLIENT_BASIC_SCHEME, AccessRule, documents_access
@@ -145,6 +144,23 @@ def _credentials(request: Req, client_id: str | None, client_secret: str | None)
     return ClientCredentials(unquote_plus(name), unquote_plus(secret), basic=True)
 
 
+async def _client_request(
+    request: Req,
+    db: AsyncSession,
+    runtime: Runtime,
+    issuer_path: tuple[str, str],
+    data: TokenRequest | TokenOperation,
+) -> tuple[Project, ProjectEnvironment, service.Client]:
+    """The issuer of the path and the request's authenticated client; a public client's page may read
+    the answer from the project's allowed origins."""
+    project, where = await _issuer_of(db, *issuer_path)
+    credentials = _credentials(request, data.client_id, data.client_secret)
+    client = await service.authenticate_client(runtime.keys, where, credentials)
+    if client.public:
+        allow_origins(request.scope, client.allowed_origins)
+    return project, where, client
+
+
 def _form(data: msgspec.Struct) -> dict[str, str]:
     return {name: value for name, value in msgspec.structs.asdict(data).items() if isinstance(value, str)}
 
@@ -221,25 +237,19 @@ class OpenIdProvider(Controller):
         f"{OAUTH}/jwks",
         summary="Public keys of the issuer's ID and access tokens",
         media_type=JWK_SET_MEDIA_TYPE,
-        responses={
-            200: ResponseSpec(
-                JwkSet,
-                description="The project's JWK Set",
-                media_type=JWK_SET_MEDIA_TYPE,
-                generate_examples=False,
-            )
-        },
+        responses=JWKS_RESPONSES,
     )
     async def jwks(
-        self, project_id: FromPath[str], environment: FromPath[str], db: NamedDependency[AsyncSession]
+        self,
+        project_id: FromPath[str],
+        environment: FromPath[str],
+        db: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
     ) -> Response[dict[str, Any]]:
         project, _ = await _issuer_of(db, project_id, environment)
-        body = signing.jwks(await signing.published_keys(db, project.id))
-        return Response(
-            body,
-            media_type=JWK_SET_MEDIA_TYPE,
-            headers={"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"},
-        )
+        body = await signing.published_jwks(db, settings, project)
+        headers = {"Cache-Control": JWKS_CACHE_CONTROL, "Access-Control-Allow-Origin": "*"}
+        return Response(body, media_type=JWK_SET_MEDIA_TYPE, headers=headers)
 
     @post(
         f"{OAUTH}/token",
@@ -266,12 +276,7 @@ class OpenIdProvider(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[TokenAnswer]:
-        project, where = await _issuer_of(db, project_id, environment)
-        client = await service.authenticate_client(
-            runtime.keys, where, _credentials(request, data.client_id, data.client_secret)
-        )
-        if client.public:
-            allow_origins(request.scope, client.allowed_origins)
+        project, where, client = await _client_request(request, db, runtime, (project_id, environment), data)
         grant = {"authorization_code": service.code_grant, "refresh_token": service.refresh_grant}.get(
             data.grant_type
         )
@@ -325,10 +330,7 @@ class OpenIdProvider(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[Introspection]:
-        _, where = await _issuer_of(db, project_id, environment)
-        client = await service.authenticate_client(
-            runtime.keys, where, _credentials(request, data.client_id, data.client_secret)
-        )
+        _, where, client = await _client_request(request, db, runtime, (project_id, environment), data)
         if client.public:
             raise OAuthError("invalid_client", "introspection needs the project's secret key", 401)
         answer = await service.introspect(db, runtime.settings, where, data.token, data.token_type_hint)
@@ -354,12 +356,7 @@ class OpenIdProvider(Controller):
         db: NamedDependency[AsyncSession],
         runtime: NamedDependency[Runtime],
     ) -> Response[None]:
-        _, where = await _issuer_of(db, project_id, environment)
-        client = await service.authenticate_client(
-            runtime.keys, where, _credentials(request, data.client_id, data.client_secret)
-        )
-        if client.public:
-            allow_origins(request.scope, client.allowed_origins)
+        _, where, client = await _client_request(request, db, runtime, (project_id, environment), data)
         await service.revoke(db, runtime.settings, where, client, data.token, data.token_type_hint)
         return Response(None, status_code=200, headers=NO_STORE)
 

@@ -26,6 +26,14 @@ JWK_SET_MEDIA_TYPE = "application/jwk-set+json"
 """RFC 7517 8.5: the JWKS's own media type, answered and documented."""
 
 
+# The body is the service's dict; JwkSet documents its shape (the test of the document checks it).
+JWKS_RESPONSES = {
+    200: ResponseSpec(
+        JwkSet, description="The project's JWK Set", media_type=JWK_SET_MEDIA_TYPE, generate_examples=False
+    )
+}
+
+
 def signing_key_public(key: SigningKey) -> SigningKeyPublic:
     return SigningKeyPublic(
         kid=key.id,
@@ -42,15 +50,7 @@ def signing_key_public(key: SigningKey) -> SigningKeyPublic:
     tags=["public"],
     summary="Public keys of the project's session JWTs",
     media_type=JWK_SET_MEDIA_TYPE,
-    # The body is the service's dict; JwkSet documents its shape (the test of the document checks it).
-    responses={
-        200: ResponseSpec(
-            JwkSet,
-            description="The project's JWK Set",
-            media_type=JWK_SET_MEDIA_TYPE,
-            generate_examples=False,
-        )
-    },
+    responses=JWKS_RESPONSES,
 )
 async def jwks(
     project_id: FromPath[str], db: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
@@ -58,8 +58,7 @@ async def jwks(
     if not looks_like("prj", project_id):
         raise NotFound("no such project")
     project = await get_project(db, project_id)
-    await service.current_key(db, settings, project, actor=service.SYSTEM_ACTOR)
-    body = service.jwks(await service.published_keys(db, project.id))
+    body = await service.published_jwks(db, settings, project)
     return Response(body, media_type=JWK_SET_MEDIA_TYPE, headers={"Cache-Control": JWKS_CACHE_CONTROL})
 
 

@@ -168,6 +168,13 @@ def jwks(keys: list[SigningKey]) -> dict[str, Any]:
     return {"keys": [{k: v for k, v in key.public_jwk.items() if k != "d"} for key in keys]}
 
 
+async def published_jwks(db: AsyncSession, settings: Settings, project: Project) -> dict[str, Any]:
+    """The project's JWKS, its first key made on first need (a verifier may fetch it before any token
+    exists)."""
+    await current_key(db, settings, project, actor=SYSTEM_ACTOR)
+    return jwks(await published_keys(db, project.id))
+
+
 @dataclass(frozen=True, slots=True)
 class SessionClaims:
     """What the session JWT says, for issuing."""
