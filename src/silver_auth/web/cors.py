@@ -1,5 +1,5 @@
 """CORS for the routes a customer's browser code calls with the publishable key: `/v1/client-config` and
-`/v1/client/…` (code exchange, refresh). Pure ASGI, outermost, so the hot-path answers get it too.
+`/v1/client/…` (code exchange, refresh, sign-out). Pure ASGI, outermost, so the hot-path answers get it too.
 
 A page may read an answer only when its Origin is one of the project's allowed origins (exact match),
 the project being the one the presented publishable key belongs to. Every answer of these routes says
