@@ -1,12 +1,12 @@
 /**
  * SEQN Auth in the browser: sign-in on the hosted pages with PKCE (RFC 7636, S256), the code exchange,
- * the session JWT kept fresh with single-flight refresh, and sign-out.
+ * the session JWT kept fresh with single-flight refresh, and sign-out that ends the session on the service.
  *
  * One dependency-free ES module: import it from npm (`@seqn/auth`) or straight from the auth host,
- * `https://auth.seqn.in/sdk/js/seqn-auth@0.1.0.js` (immutable, CORS-enabled).
+ * `https://auth.seqn.in/sdk/js/seqn-auth@0.2.0.js` (immutable, CORS-enabled).
  *
  * ```js
- * import { createSeqnAuth } from "https://auth.seqn.in/sdk/js/seqn-auth@0.1.0.js";
+ * import { createSeqnAuth } from "https://auth.seqn.in/sdk/js/seqn-auth@0.2.0.js";
  * const auth = createSeqnAuth({
  *   authUrl: "https://auth.seqn.in",
  *   projectId: "prj_…",
@@ -26,7 +26,7 @@
  */
 
 /** The version of this module; the auth host serves it at `/sdk/js/seqn-auth@{VERSION}.js`. */
-export const VERSION = "0.1.0";
+export const VERSION = "0.2.0";
 
 const PROBLEM_TYPE_LOCAL = "about:blank";
 const PENDING_MAX_AGE_MS = 60 * 60 * 1000;
@@ -263,9 +263,10 @@ function readJson(storage, key) {
  *   a JWT that lives less than twice that is refreshed halfway through its life).
  * @property {boolean} [autoRefresh] Also refresh on a timer while a session exists (default false:
  *   getToken refreshes when called).
- * @property {(session: EndSessionInfo) => unknown | Promise<unknown>} [endSession] Called by signOut
- *   before local state is cleared, for your backend to revoke the session with the secret key
- *   (`POST /v1/backend/sessions/{session_id}/revoke`). There is no publishable-key route to do it.
+ * @property {(session: EndSessionInfo) => unknown | Promise<unknown>} [endSession] Also called by
+ *   signOut before local state is cleared, for your backend's own sign-out work (its cookies, or a
+ *   revocation with the secret key, `POST /v1/backend/sessions/{session_id}/revoke`). signOut ends the
+ *   session on the service itself; this is for anything more.
  * @property {Partial<Platform>} [platform] Replace browser globals (tests, non-browser runtimes).
  */
 
@@ -451,6 +452,7 @@ export function createSeqnAuth(config) {
   };
 
   /**
+   * The answer's JSON; null for a 204.
    * @param {string} path
    * @param {Record<string, unknown>} body
    */
@@ -471,6 +473,7 @@ export function createSeqnAuth(config) {
       );
     }
     if (!response.ok) throw await errorFromResponse(response);
+    if (response.status === 204) return null;
     try {
       return await response.json();
     } catch (cause) {
@@ -674,26 +677,45 @@ export function createSeqnAuth(config) {
   };
 
   /**
-   * Signs out: calls `endSession` (yours: your backend revokes the session with the secret key), clears
-   * this client's session, and then, unless `redirect: false`, navigates to the hosted sign-out page,
-   * where the end-user confirms and the session ends server-side (the hosted pages' session is the
-   * same one this client refreshes). Come back to the redirect URL, where handleCallback answers
-   * `{kind: "signed-out"}`.
-   * @param {{redirect?: boolean, returnTo?: string,
+   * Signs out: ends the session on the service with its current session token
+   * (`POST /v1/client/sessions/sign-out`: its JWTs verify as revoked from then on, and it is the
+   * hosted pages' session of this browser too, so the next signIn asks for credentials), calls
+   * `endSession` if you gave one, and clears this client's session. Local state is cleared whatever
+   * happens; a failure (offline, a refused key or origin) is thrown afterwards, and the session may
+   * then still be live on the service. With `redirect: true` it then navigates to the hosted sign-out
+   * page, which also ends whatever session the browser holds there now, and comes back to the redirect
+   * URL, where handleCallback answers `{kind: "signed-out"}`. `revoke: false` skips the service call
+   * (the session token is then only forgotten here).
+   * @param {{redirect?: boolean, revoke?: boolean, returnTo?: string,
    *   endSession?: (session: EndSessionInfo) => unknown | Promise<unknown>}} [options]
    * @returns {Promise<string | null>} The hosted sign-out URL when it navigated there, else null.
    */
   const signOut = async (options = {}) => {
-    const session = readSession();
     const endSession = options.endSession ?? config.endSession;
-    try {
-      if (session && endSession) {
-        await endSession({ sessionId: session.sessionId, userId: session.userId, jwt: session.jwt });
+    /** @type {unknown[]} */
+    const failures = [];
+    const attempt = async (/** @type {() => unknown} */ work) => {
+      try {
+        await work();
+      } catch (error) {
+        failures.push(error);
       }
-    } finally {
+    };
+    // The token presented must be the current one (an old one ends nothing): wait for this tab's
+    // refresh, and hold the lock other tabs refresh under.
+    if (inFlight) await inFlight.catch(() => null);
+    await withRefreshLock(async () => {
+      const session = readSession();
+      if (session && options.revoke !== false) {
+        await attempt(() => post("/v1/client/sessions/sign-out", { session_token: session.sessionToken }));
+      }
+      if (session && endSession) {
+        await attempt(() => endSession({ sessionId: session.sessionId, userId: session.userId, jwt: session.jwt }));
+      }
       if (readSession()) writeSession(null);
-    }
-    if (options.redirect === false) return null;
+    });
+    if (failures.length) throw failures[0];
+    if (options.redirect !== true) return null;
     const state = randomString(24, platform.crypto);
     pendingStore.setItem(
       pendingPrefix + state,

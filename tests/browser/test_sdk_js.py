@@ -1,7 +1,8 @@
 """The browser module (sdk/js) in a real browser, on a customer's page of its own origin: the page imports
 the module from the service's versioned URL (cross-origin, CORS), signs in through the hosted page,
 handles the callback, refreshes the session JWT (once across two tabs), which the backend API verifies,
-and signs out on the hosted page, after which the service refuses the session."""
+and signs out through the service's sign-out route, after which the service refuses the session (and
+the hosted pages ask for credentials again); then signs out once more by way of the hosted page."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ APP_PAGE = """<!doctype html>
 <p>User: <output id="user"></output></p>
 <button id="sign-in" type="button">Sign in</button>
 <button id="sign-out" type="button">Sign out</button>
+<button id="sign-out-hosted" type="button">Sign out on the hosted page</button>
 </main>
 <script type="module">
 import { createSeqnAuth } from "{module_url}";
@@ -55,7 +57,12 @@ const status = document.getElementById("status");
 const show = (user) => { document.getElementById("user").textContent = user ? user.id : ""; };
 auth.onChange(show);
 document.getElementById("sign-in").addEventListener("click", () => auth.signIn());
-document.getElementById("sign-out").addEventListener("click", () => auth.signOut());
+document.getElementById("sign-out").addEventListener("click", () => {
+  auth.signOut().then(() => { status.textContent = "signed-out"; }, (error) => {
+    status.textContent = `error: ${error.reason || error.message}`;
+  });
+});
+document.getElementById("sign-out-hosted").addEventListener("click", () => auth.signOut({ redirect: true }));
 try {
   const result = await auth.handleCallback();
   status.textContent = result ? result.kind : auth.user ? "signed-in" : "signed-out";
@@ -126,6 +133,16 @@ def _verify(service: ApiProcess, project: CustomerProject, jwt: str) -> dict[str
     assert answer.status_code == 200, answer.text
     verdict: dict[str, Any] = answer.json()
     return verdict
+
+
+def _refused(service: ApiProcess, project: CustomerProject, session_token: str) -> None:
+    refused = httpx.post(
+        f"{service.url}/v1/client/sessions/refresh",
+        json={"session_token": session_token},
+        headers={"x-publishable-key": project.publishable},
+    )
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["reason"] == "revoked"
 
 
 def _stored(page: Page, project: CustomerProject) -> dict[str, Any]:
@@ -238,23 +255,42 @@ def test_a_customer_page_signs_in_refreshes_and_signs_out_with_the_module(
         other.close()
 
     last_token = _stored(page, project)["sessionToken"]
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(status).to_have_text("signed-out")
+    assert page.url == app_server.callback, "no navigation: the route ended the session"
+    assert user.inner_text() == ""
+    assert page.evaluate("seqnAuth.user") is None
+    assert (
+        page.evaluate("key => localStorage.getItem(key)", SESSION_KEY.format(project=project.project_id))
+        is None
+    )
+
+    ended = _verify(service, project, third)
+    assert ended["valid"] is False and ended["reason"] == "revoked", ended
+    _refused(service, project, last_token)
+
+    # It was the hosted pages' session of this browser too: signing in again asks for credentials.
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{service.url}{project.pages('sign-in')}?*")
+    expect(page.get_by_role("button", name=f"Continue as {EMAIL}")).to_have_count(0)
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(END_USER_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(app_server.callback + "*")
+    expect(status).to_have_text("signed-in")
+    again = page.evaluate("seqnAuth.getToken()")
+    again_token = _stored(page, project)["sessionToken"]
+    assert _verify(service, project, again)["valid"] is True
+
+    # The hosted page too: the route ends the session first, the page then has nothing left to end.
+    page.get_by_role("button", name="Sign out on the hosted page").click()
     page.wait_for_url(f"{service.url}{project.pages('sign-out')}?*")
-    assert page.get_by_text(EMAIL).is_visible()
-    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You are not signed in")).to_be_visible()
+    page.get_by_role("link", name="Back to the app").click()
     page.wait_for_url(app_server.callback + "*")
     expect(status).to_have_text("signed-out")
     assert page.url == app_server.callback, "the sign-out's state left the address bar"
-    assert user.inner_text() == ""
     assert page.evaluate("seqnAuth.user") is None
-
-    ended = _verify(service, project, third)
-    assert ended["valid"] is False, ended
-    refused = httpx.post(
-        f"{service.url}/v1/client/sessions/refresh",
-        json={"session_token": last_token},
-        headers={"x-publishable-key": project.publishable},
-    )
-    assert refused.status_code == 401, refused.text
-    assert refused.json()["reason"] == "revoked"
+    assert _verify(service, project, again)["reason"] == "revoked"
+    _refused(service, project, again_token)
     assert recorder.csp_violations == []

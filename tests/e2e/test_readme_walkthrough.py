@@ -112,13 +112,16 @@ def test_the_readme_walkthrough_runs_as_printed(server: DevServer) -> None:
     sessions = answer(lambda a: "items" in a and a["items"] and "current" in a["items"][0])["items"]
     assert [s["mfa"] for s in sessions if s["current"]] == [True], report
 
-    # the end-user: a code on the redirect URL, a JWT the backend calls valid, the JWKS, one refresh
+    # the end-user: a code on the redirect URL, a JWT the backend calls valid, the JWKS, one refresh,
+    # a sign-out
     assert "['http://127.0.0.1:3000/callback']" in out, report
     assert re.search(r"^http://127\.0\.0\.1:3000/callback\?code=[\w-]{20,}$", out, re.MULTILINE), report
     assert "valid: True ada@example.com" in out, report
     jwks = answer(lambda a: "keys" in a)
     assert jwks["keys"] and all("d" not in key for key in jwks["keys"])  # public keys only
     assert re.search(r"^refreshed: sess_\w+ JWT until \S+$", out, re.MULTILINE), report
+    assert re.search(r"^signed out: 204$", out, re.MULTILINE), report
+    assert "after sign-out, valid: False revoked" in out, report
     users = answer(lambda a: "items" in a and a["items"] and "email" in a["items"][0])["items"]
     assert [(u["email"], u["project_id"], u["environment"]) for u in users] == [
         ("ada@example.com", project_id, "live")

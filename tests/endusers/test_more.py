@@ -92,6 +92,7 @@ def test_openapi_documents_the_end_user_routes(harness: Harness) -> None:
         "/v1/backend/sessions/verify",
         "/v1/client/sessions/exchange",
         "/v1/client/sessions/refresh",
+        "/v1/client/sessions/sign-out",
         "/v1/projects/{project_id}/jwks.json",
     ):
         assert path in paths, path

@@ -115,7 +115,8 @@ def _preflight(client: httpx.Client, path: str, origin: str, **params: str) -> h
 
 def test_preflights_from_origins_no_project_allows_are_refused(harness: Harness) -> None:
     client, _ = _project(harness)
-    for path in ("/v1/client-config", "/v1/client/sessions/exchange", "/v1/client/sessions/refresh"):
+    client_paths = ("exchange", "refresh", "sign-out")
+    for path in ("/v1/client-config", *(f"/v1/client/sessions/{name}" for name in client_paths)):
         for origin in ("https://evil.example", APP + ":8443", "http://app.example.com", "null"):
             refused = _preflight(client, path, origin)
             assert refused.status_code == 403, (path, origin, refused.text)

@@ -332,11 +332,60 @@ describe("storage", () => {
   });
 });
 
+const noContent = () => new Response(null, { status: 204 });
+
 describe("signOut", () => {
-  test("hands the session to endSession, clears it, and opens the hosted sign-out page", async () => {
-    const { auth, platform } = signedIn();
+  test("ends the session on the service with the current token, then clears it, without navigating", async () => {
+    const { auth, platform, fetcher } = signedIn({ script: [noContent] });
+    const token = JSON.parse(platform.localStorage.getItem(SESSION_KEY)).sessionToken;
+    const seen = [];
+    auth.onChange((user) => seen.push(user));
+    assert.equal(await auth.signOut(), null);
+    assert.equal(fetcher.calls.length, 1);
+    assert.equal(fetcher.calls[0].url, "https://auth.example.com/v1/client/sessions/sign-out");
+    assert.equal(fetcher.calls[0].init.method, "POST");
+    assert.equal(fetcher.calls[0].init.headers["X-Publishable-Key"], CONFIG.publishableKey);
+    assert.equal(fetcher.calls[0].init.credentials, "omit");
+    assert.deepEqual(fetcher.calls[0].body, { session_token: token });
+    assert.equal(auth.user, null);
+    assert.equal(platform.localStorage.getItem(SESSION_KEY), null);
+    assert.deepEqual(seen, [null]);
+    assert.deepEqual(platform.location.assigned, []);
+
+    assert.equal(await auth.signOut(), null, "signed out already: nothing to send");
+    assert.equal(fetcher.calls.length, 1);
+  });
+
+  test("presents the token a refresh in flight rotates to, not the one it replaced", async () => {
+    for (const locks of [new FakeLocks(), undefined]) {
+      let release;
+      const gate = new Promise((resolve) => (release = resolve));
+      let answered;
+      const { auth, clock, fetcher } = signedIn({
+        locks,
+        script: [async () => (await gate, ok((answered = sessionAnswer(clock.now)))), noContent],
+      });
+      clock.now += LIFETIME * 1000;
+      const refreshing = auth.getToken();
+      const signingOut = auth.signOut();
+      release();
+      await refreshing;
+      await signingOut;
+      assert.equal(fetcher.calls.length, 2);
+      assert.equal(fetcher.calls[1].url, "https://auth.example.com/v1/client/sessions/sign-out");
+      assert.equal(fetcher.calls[1].body.session_token, answered.session_token);
+      assert.notEqual(fetcher.calls[0].body.session_token, answered.session_token);
+      assert.equal(auth.user, null);
+    }
+  });
+
+  test("with redirect: true, also opens the hosted sign-out page; endSession is called too", async () => {
+    const { auth, platform, fetcher } = signedIn({ script: [noContent] });
     const ended = [];
-    const url = new URL(await auth.signOut({ endSession: (info) => ended.push(info), returnTo: "/bye" }));
+    const url = new URL(
+      await auth.signOut({ redirect: true, endSession: (info) => ended.push(info), returnTo: "/bye" }),
+    );
+    assert.equal(fetcher.calls.length, 1);
     assert.equal(ended.length, 1);
     assert.equal(ended[0].sessionId, "sess_1");
     assert.equal(ended[0].userId, "usr_1");
@@ -350,9 +399,45 @@ describe("signOut", () => {
     assert.deepEqual(back, { kind: "signed-out", user: null, returnTo: "/bye" });
   });
 
-  test("redirect: false only clears local state; a failing endSession still clears it", async () => {
-    const { auth, platform } = signedIn();
-    await assert.rejects(auth.signOut({ redirect: false, endSession: () => Promise.reject(new Error("down")) }), /down/);
+  test("the configured endSession runs after the service call", async () => {
+    const order = [];
+    const { auth, fetcher } = signedIn({
+      script: [() => (order.push("service"), noContent())],
+      endSession: () => order.push("endSession"),
+    });
+    await auth.signOut();
+    assert.deepEqual(order, ["service", "endSession"]);
+    assert.equal(fetcher.calls.length, 1);
+  });
+
+  test("a failure still clears local state, then is thrown, and nothing navigates", async () => {
+    const { auth, platform } = signedIn({ script: [() => Promise.reject(new TypeError("Failed to fetch"))] });
+    const ended = [];
+    await assert.rejects(
+      auth.signOut({ redirect: true, endSession: (info) => ended.push(info) }),
+      { reason: "network-error" },
+    );
+    assert.equal(ended.length, 1, "endSession runs although the service call failed");
+    assert.equal(auth.user, null);
+    assert.deepEqual(platform.location.assigned, []);
+
+    const refused = signedIn({
+      script: [
+        () => problemResponse(401, { type: "https://docs.seqn.in/problems/unauthorized", title: "Authentication required", status: 401, detail: "no key" }),
+      ],
+    });
+    await assert.rejects(refused.auth.signOut(), { status: 401 });
+    assert.equal(refused.auth.user, null);
+
+    const failing = signedIn({ script: [noContent] });
+    await assert.rejects(failing.auth.signOut({ endSession: () => Promise.reject(new Error("down")) }), /down/);
+    assert.equal(failing.auth.user, null);
+  });
+
+  test("revoke: false only forgets the session here", async () => {
+    const { auth, fetcher, platform } = signedIn();
+    assert.equal(await auth.signOut({ revoke: false }), null);
+    assert.equal(fetcher.calls.length, 0);
     assert.equal(auth.user, null);
     assert.deepEqual(platform.location.assigned, []);
   });

@@ -89,6 +89,11 @@ class SessionRefresh(Input):
     session_token: Opaque
 
 
+class SessionSignOut(Input):
+    session_token: Opaque
+    """The session's current session token (the last one the exchange or a refresh answered)."""
+
+
 class ClientSession(Output):
     session_id: str
     user_id: str

@@ -186,6 +186,30 @@ async def end_session(db: AsyncSession, session: EndUserSession) -> None:
         events.emit_sessions_revoked(db, [session], reason=events.SIGNED_OUT)
 
 
+async def sign_out_with_token(db: AsyncSession, scope: ProjectEnvironment, session_token: str) -> None:
+    """Sign-out by the client holding the session: ends the live session of this project environment
+    whose CURRENT session token this is (the same row as the hosted pages' cookie session it came from).
+
+    Anything else changes nothing and says nothing (RFC 7009 2.2: the caller learns no token's fate):
+    an unknown token, another project's or environment's, a session already over, and a retired token.
+    A retired one is no replay to act on here: sign-out acts only on what the session's holder holds
+    now, and the reuse revocation (audited, a suspicious-access signal) is the refresh's to raise."""
+    row = (
+        await db.execute(
+            select(EndUserSession, EndUser)
+            .join(EndUser, EndUser.id == EndUserSession.user_id)
+            .where(EndUserSession.refresh_hash == token_hash(session_token))
+        )
+    ).one_or_none()
+    if row is None:
+        return
+    session, user = row
+    if (session.project_id, session.environment) != (scope.project_id, scope.environment):
+        return
+    if dead_reason(session, user) is None:
+        await end_session(db, session)
+
+
 # --- one-time codes ---------------------------------------------------------------------------
 
 

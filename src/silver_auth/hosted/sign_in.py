@@ -202,7 +202,14 @@ class HostedPages(Controller):
         self, request: Req, db: NamedDependency[AsyncSession], page: NamedDependency[Page]
     ) -> Response[Any]:
         current = await signed_in(db, page, request)
-        return page.show("sign_out.html", "Sign out", signed_in_as=current[1].email if current else None)
+        # Nothing to sign out (an app may have ended the session already): a way back still, with state.
+        back = page.redirect_url and page.authorization is None and current is None
+        return page.show(
+            "sign_out.html",
+            "Sign out",
+            signed_in_as=current[1].email if current else None,
+            back_url=urls.with_query(page.redirect_url, state=page.state) if back else None,
+        )
 
     @post("/sign-out", opt=PAGE_OPT)
     async def sign_out(

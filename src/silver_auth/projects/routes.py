@@ -299,7 +299,8 @@ async def preflight_allows(scope: Scope, origin: str) -> bool:
     """The CORS preflight policy of the publishable-key routes (web.cors). With the key in the query, the
     origin must be one of its project's; without (a page sending X-Publishable-Key, which a preflight
     does not carry), one of some project's: the answer to the request itself then allows only the
-    key's project's origins, and the exchange and refresh refuse any other origin before they act."""
+    key's project's origins, and the exchange, refresh and sign-out refuse any other origin before they
+    act."""
     runtime = scope_runtime(scope)
     keys = parse_qs(scope["query_string"].decode("latin-1")).get("publishable_key")
     if keys:

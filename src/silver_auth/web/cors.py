@@ -1,6 +1,6 @@
 """CORS for the routes a customer's browser code calls with the publishable key: `/v1/client-config`,
-`/v1/client/…` (code exchange, refresh), and the OpenID Provider's token and revocation endpoints for a
-publishable-key client. Pure ASGI, outermost, so the hot-path answers get it too.
+`/v1/client/…` (code exchange, refresh, sign-out), and the OpenID Provider's token and revocation
+endpoints for a publishable-key client. Pure ASGI, outermost, so the hot-path answers get it too.
 
 A page may read an answer only when its Origin is one of the project's allowed origins (exact match),
 the project being the one the presented publishable key belongs to. Every answer of these routes says

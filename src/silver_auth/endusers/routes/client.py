@@ -1,4 +1,5 @@
-"""The customer's side of the hosted sign-in: exchange the redirect `code`, refresh the session JWT.
+"""The customer's side of the hosted sign-in: exchange the redirect `code`, refresh the session JWT,
+sign out.
 
 Either key of the project environment authenticates: the publishable key (`X-Publishable-Key`, public
 by design, so a code needs its PKCE verifier), or the secret key (`Authorization: Bearer sk_…`, a
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Router, post
+from litestar import Request, Response, Router, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silver_auth.core.errors import Forbidden, Unauthorized
-from silver_auth.endusers import grants
-from silver_auth.endusers.schemas import ClientSession, CodeExchange, SessionRefresh
+from silver_auth.endusers import grants, sessions
+from silver_auth.endusers.schemas import ClientSession, CodeExchange, SessionRefresh, SessionSignOut
 from silver_auth.endusers.service import ProjectEnvironment
 from silver_auth.keys.guards import require_secret_key
 from silver_auth.runtime import Runtime, runtime_of
@@ -133,10 +134,31 @@ async def refresh(
     return _answer(issued)
 
 
+@post(
+    "/sign-out",
+    opt={"rate_limit": "refresh"},
+    status_code=204,
+    summary="End the session of a session token (sign-out)",
+    description="Ends the session whose current session token is sent, at once: its session JWTs verify "
+    "as not valid (`revoked`) and its session token refreshes nothing. The session is also the hosted "
+    "pages' session of the browser it was signed in on. The answer is 204 whatever the token: an "
+    "unknown, replaced (already used for a refresh), expired or foreign one changes nothing and is "
+    "answered the same (as RFC 7009 2.2), and a replaced one revokes nothing, unlike at the refresh.",
+)
+async def sign_out(
+    request: Req,
+    data: JSONBody[SessionSignOut],
+    db: NamedDependency[AsyncSession],
+) -> Response[None]:
+    scope, _ = await _caller(request)
+    await sessions.sign_out_with_token(db, scope, data.session_token)
+    return Response(None, status_code=204)
+
+
 client_router = Router(
     path="/v1/client/sessions",
     tags=["client: end-user sessions"],
     before_request=_key_first,
     opt={"access": CLIENT_KEY_ACCESS},
-    route_handlers=[exchange, refresh],
+    route_handlers=[exchange, refresh, sign_out],
 )
