@@ -188,7 +188,8 @@ async def end_session(db: AsyncSession, session: EndUserSession) -> None:
 
 async def sign_out_with_token(db: AsyncSession, scope: ProjectEnvironment, session_token: str) -> None:
     """Sign-out by the client holding the session: ends the live session of this project environment
-    whose CURRENT session token this is (the same row as the hosted pages' cookie session it came from).
+    whose CURRENT session token this is (the hosted pages' cookie session itself, or the session a
+    further app's code started from it: single_sign_on_session).
 
     Anything else changes nothing and says nothing (RFC 7009 2.2: the caller learns no token's fate):
     an unknown token, another project's or environment's, a session already over, and a retired token.
