@@ -22,6 +22,7 @@ from tests.endusers.support import (
     sign_up,
 )
 from tests.factories import Harness
+from tests.hosted.test_two_step import _enrol, _next_code
 from tests.oidc_provider.support import query_of
 
 VERIFIER = "v" * 50
@@ -358,3 +359,21 @@ def test_two_apps_of_one_browser_session_keep_their_own_refresh_tokens(harness: 
         ).json()["items"]
     }
     assert sessions[first_claims["sid"]] == "active" and sessions[second_claims["sid"]] == "revoked"
+
+
+def test_two_step_verification_shows_in_the_id_tokens_amr(harness: Harness) -> None:
+    project = customer_project(harness)
+    secret, _ = _enrol(harness, project, "mfa@example.com")
+    browser = Browser(harness, pkce=False)
+    opened = browser.get(_authorize(browser, project).headers["location"])
+    assert opened.status_code == 200
+    pending = browser.submit(
+        project.pages("sign-in"), {"email": "mfa@example.com", "password": END_USER_PASSWORD}
+    )
+    assert pending.status_code == 200 and 'name="pending"' in pending.text
+    back = browser.submit(project.pages("sign-in/code"), {"code": _next_code(secret)})
+    assert back.status_code == 303, back.text
+    answer = query_of(back.headers["location"])
+    assert answer["state"] == "st-42" and answer["iss"] == _issuer(harness, project)
+    tokens = _token(harness, project, answer["code"]).json()
+    assert _claims(tokens["id_token"])["amr"] == ["pwd", "otp", "mfa"]

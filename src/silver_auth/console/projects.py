@@ -38,6 +38,8 @@ class EnvironmentUrls:
     sign_in: str
     sign_up: str
     client_config: str
+    issuer: str
+    """The environment's OpenID Provider issuer (discovery below it at /.well-known/openid-configuration)."""
 
 
 def environment_urls(settings: Settings, project_id: str) -> list[EnvironmentUrls]:
@@ -48,6 +50,7 @@ def environment_urls(settings: Settings, project_id: str) -> list[EnvironmentUrl
             f"{urls.hosted_pages(settings.auth_url, project_id, environment)}/sign-in",
             f"{urls.hosted_pages(settings.auth_url, project_id, environment)}/sign-up",
             client_config,
+            urls.hosted_pages(settings.auth_url, project_id, environment),
         )
         for environment in service.ENVIRONMENTS
     ]
