@@ -119,6 +119,9 @@ def base_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "SILVER_KEY_PEPPER": secrets.token_urlsafe(40),
         "SILVER_SEALING_KEYS": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "SILVER_KEY_CACHE_TTL_SECONDS": 5,
+        # Last-used times written on the fill, as they are read: whole-database snapshots stay still
+        # between requests; tests/keys/test_last_used.py proves the written-behind default.
+        "SILVER_KEY_LAST_USED_FLUSH_SECONDS": 0,
         "SILVER_METRICS_PORT": 0,  # no listener per app: tests that want one pick a free port
         # The limiter runs in every test, with room for what a test sends from its one address (fuzzing
         # included); tests/ratelimit sets the limits it proves.

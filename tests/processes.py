@@ -43,6 +43,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "SILVER_WEBHOOK_WORKER": "external",
         "SILVER_LOG_LEVEL": "WARNING",
         "SILVER_METRICS_PORT": "0",
+        "SILVER_KEY_LAST_USED_FLUSH_SECONDS": str(settings.key_last_used_flush_seconds),
     }
     return env | extra
 

@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 if runtime.settings.prometheus_multiproc_dir is None:  # else the serving process serves all
                     running.enter_context(metrics_listener(runtime.settings, process="api"))
                 await running.enter_async_context(app_sealer(runtime.settings, runtime.engine))  # G27
+                await running.enter_async_context(runtime.keys.last_used.running())
                 if runtime.settings.webhook_worker == "in-process":  # the embedded default: no second process
                     await running.enter_async_context(
                         worker_running(

@@ -20,6 +20,7 @@ from silver_auth.core.crypto import Hasher, Sealer, keyed_hasher
 from silver_auth.db.engine import create_engine, create_sessionmaker
 from silver_auth.identity.providers.base import IdentityProvider
 from silver_auth.identity.providers.builtin import BuiltinIdentityProvider
+from silver_auth.keys.last_used import LastUsedRecorder
 from silver_auth.keys.service import KeyService
 from silver_auth.keys.verifier import KeyVerifier
 from silver_auth.mfa.factors import SecondFactorDeps, SecondFactors
@@ -93,7 +94,12 @@ def build_runtime(settings: Settings) -> Runtime:
         engine=engine,
         sessionmaker=sessionmaker,
         key_hasher=key_hasher,
-        keys=KeyVerifier(sessionmaker, key_hasher, settings.key_cache_ttl_seconds),
+        keys=KeyVerifier(
+            sessionmaker,
+            key_hasher,
+            settings.key_cache_ttl_seconds,
+            LastUsedRecorder(sessionmaker, settings.key_last_used_flush_seconds),
+        ),
         throttle=throttle,
         sealer=sealer,
         second_factors=SecondFactorDeps(throttle, settings, SecondFactors(sealer, key_hasher)),

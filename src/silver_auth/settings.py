@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         description="Comma-separated `kid:base64(32 bytes)`; the first seals, all unseal.",
     )
     key_cache_ttl_seconds: float = Field(5.0, alias="SILVER_KEY_CACHE_TTL_SECONDS", ge=0, le=60)
+    key_last_used_flush_seconds: float = Field(
+        5.0,
+        alias="SILVER_KEY_LAST_USED_FLUSH_SECONDS",
+        ge=0,
+        le=300,
+        description="How often keys' last-used times are written, in one transaction; 0 writes each on the "
+        "cache fill that notes it.",
+    )
 
     # Unset: in development, the bind address (http://{bind_host}:{bind_port}); in production the
     # production guard refuses to start.

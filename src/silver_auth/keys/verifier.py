@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.core import clock
 from silver_auth.core.crypto import Hasher
 from silver_auth.db.session import transaction
+from silver_auth.keys.last_used import LastUsedRecorder
 from silver_auth.keys.models import ApiKey
 from silver_auth.keys.service import KeyKind, well_formed
 from silver_auth.orgs.models import Org
@@ -56,9 +57,14 @@ class KeyPrincipal:
 
 class KeyVerifier:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], hasher: Hasher, ttl_seconds: float
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        hasher: Hasher,
+        ttl_seconds: float,
+        last_used: LastUsedRecorder,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self.last_used = last_used
         self._hash = hasher
         self._ttl = ttl_seconds
         # digest -> (deadline, principal). Misses are cached too (as None), so a flood of unknown keys
@@ -131,8 +137,8 @@ class KeyVerifier:
             if row is None:
                 return None
             key, project, plan = row
-            # Last use is recorded on cache fills, so it is accurate to within the cache TTL.
-            await db.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=clock.now()))
+            # Last use is noted on cache fills, so it is accurate to within the cache TTL (and the flush).
+            await self.last_used.record(db, key.id, clock.now())
             return _principal(key, project, plan_for(plan).requests_per_minute)
 
     def _invalidate(self) -> None:
