@@ -7,7 +7,7 @@ exactly on every worker that has seen the rotation (the expiry travels with the 
 worker that cached the key before the rotation learns of it within the same TTL, so the old key is
 refused everywhere by the later of the grace end and rotation + TTL.
 
-Concurrent misses on one key share a single lookup (and a single last-used write): when an entry
+Concurrent misses on one key share a single lookup (and a single last-used note): when an entry
 expires under load, the requests that arrive meanwhile wait for that lookup instead of each running
 their own. A lookup that overlaps an invalidation is neither cached nor shared with later requests.
 """
