@@ -195,6 +195,16 @@ async def sign_out_with_token(db: AsyncSession, scope: ProjectEnvironment, sessi
     an unknown token, another project's or environment's, a session already over, and a retired token.
     A retired one is no replay to act on here: sign-out acts only on what the session's holder holds
     now, and the reuse revocation (audited, a suspicious-access signal) is the refresh's to raise."""
+    live = await live_by_session_token(db, scope, session_token)
+    if live is not None:
+        await end_session(db, live[0])
+
+
+async def live_by_session_token(
+    db: AsyncSession, scope: ProjectEnvironment, session_token: str
+) -> tuple[EndUserSession, EndUser] | None:
+    """The live session (and its user) of this project environment whose CURRENT session token this
+    is, else None: a retired token finds nothing here (the refresh tells a replay apart)."""
     row = (
         await db.execute(
             select(EndUserSession, EndUser)
@@ -203,12 +213,11 @@ async def sign_out_with_token(db: AsyncSession, scope: ProjectEnvironment, sessi
         )
     ).one_or_none()
     if row is None:
-        return
+        return None
     session, user = row
     if (session.project_id, session.environment) != (scope.project_id, scope.environment):
-        return
-    if dead_reason(session, user) is None:
-        await end_session(db, session)
+        return None
+    return None if dead_reason(session, user) else (session, user)
 
 
 # --- one-time codes ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ refusals shown as HTML pages (shared by sign_in.py and account.py). Handlers rec
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,12 @@ from silver_auth.endusers.service import ENVIRONMENTS, ProjectEnvironment
 from silver_auth.hosted import tokens
 from silver_auth.hosted.branding import HostedBranding, hosted_branding
 from silver_auth.hosted.tokens import CSRF_COOKIE, PagePath, render
-from silver_auth.oidc_provider.requests import AuthorizationRequest, open_request
+from silver_auth.oidc_provider.requests import (
+    MAX_STATE,
+    AuthorizationRequest,
+    open_request,
+    s256_challenge_ok,
+)
 from silver_auth.projects.branding import branding_of
 from silver_auth.projects.models import Project
 from silver_auth.runtime import runtime_of
@@ -35,8 +39,6 @@ from silver_auth.settings import Settings
 
 Req = Request[Any, Any, Any]
 MAX_FIELD = 4096
-MAX_STATE = 512
-S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class PageError(Exception):
@@ -240,8 +242,7 @@ async def _open(
             "Registered URLs match exactly, character for character.",
             context=context,
         )
-    # RFC 7636: no method means `plain`, which RFC 9700 2.1.1 rules out; a method alone is a mistake too.
-    if (challenge or method) and (method != "S256" or not S256_CHALLENGE.fullmatch(challenge)):
+    if not s256_challenge_ok(challenge, method):
         raise PageError(
             400,
             "Only PKCE code_challenge_method=S256 is supported, with a code_challenge of 43 base64url "

@@ -19,7 +19,15 @@ AUTHORIZATION_TTL = timedelta(minutes=30)
 """How long a sign-in started by the authorize endpoint may take (sign-up and two-step included)."""
 MAX_NONCE = 512
 MAX_STATE = 512
+"""The longest `state` the hosted pages and the authorize endpoint carry back."""
 S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def s256_challenge_ok(challenge: str, method: str) -> bool:
+    """Whether a PKCE challenge and method, when either is sent, are S256 with a 43-character
+    challenge: no method means `plain` (RFC 7636), which the OAuth 2.1 draft and RFC 9700 2.1.1 rule
+    out, and a method alone is a mistake too."""
+    return not (challenge or method) or (method == "S256" and bool(S256_CHALLENGE.fullmatch(challenge)))
 
 
 class AuthorizeRefused(Exception):
@@ -114,14 +122,12 @@ def checked_request(
     if params.get("response_mode", "query") != "query":
         raise AuthorizeError("invalid_request", "only response_mode=query is supported")
     challenge, method = params.get("code_challenge", ""), params.get("code_challenge_method", "")
-    if challenge or method:
-        # RFC 7636: no method means `plain`, which the OAuth 2.1 draft and RFC 9700 2.1.1 rule out.
-        if method != "S256" or not S256_CHALLENGE.fullmatch(challenge):
-            raise AuthorizeError(
-                "invalid_request",
-                "code_challenge_method must be S256, with a code_challenge of 43 base64url characters",
-            )
-    elif public:
+    if not s256_challenge_ok(challenge, method):
+        raise AuthorizeError(
+            "invalid_request",
+            "code_challenge_method must be S256, with a code_challenge of 43 base64url characters",
+        )
+    if not challenge and public:
         raise AuthorizeError("invalid_request", "a public client must send a PKCE code_challenge (S256)")
     state, nonce = params.get("state", ""), params.get("nonce", "")
     if len(state) > MAX_STATE or len(nonce) > MAX_NONCE:

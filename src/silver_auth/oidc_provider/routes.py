@@ -124,7 +124,7 @@ def _credentials(request: Req, client_id: str | None, client_secret: str | None)
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        raise service.OAuthError(
+        raise OAuthError(
             "invalid_client",
             "the Basic credentials are not base64",
             401,
@@ -132,7 +132,7 @@ def _credentials(request: Req, client_id: str | None, client_secret: str | None)
         ) from None
     name, colon, secret = decoded.partition(":")
     if not colon:
-        raise service.OAuthError(
+        raise OAuthError(
             "invalid_client",
             "the Basic credentials need client_id:client_secret",
             401,

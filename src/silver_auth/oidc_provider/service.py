@@ -13,11 +13,9 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silver_auth.core import urls
-from silver_auth.core.crypto import token_hash
 from silver_auth.core.errors import Unauthorized
 from silver_auth.core.ids import looks_like
 from silver_auth.endusers import grants, sessions
@@ -282,13 +280,6 @@ async def userinfo(
     return {"sub": user.id, **user_claims(user, scope)}
 
 
-async def _refresh_token_session(
-    db: AsyncSession, where: ProjectEnvironment, token: str
-) -> tuple[EndUserSession, EndUser] | None:
-    session = await db.scalar(select(EndUserSession).where(EndUserSession.refresh_hash == token_hash(token)))
-    return None if session is None else await _live(db, where, session.id)
-
-
 async def introspect(
     db: AsyncSession, settings: Settings, where: ProjectEnvironment, token: str, hint: str | None
 ) -> dict[str, Any]:
@@ -317,7 +308,7 @@ async def introspect(
                 "token_type": "Bearer",
                 **{name: claims[name] for name in kept if name in claims},
             }
-    live = await _refresh_token_session(db, where, token)
+    live = await sessions.live_by_session_token(db, where, token)
     if live is None:
         return {"active": False}
     session, user = live
@@ -350,7 +341,7 @@ async def revoke(
         access = await _access_token_session(db, settings, where, token)
         found = (access[1], access[2]) if access else None
     if found is None:
-        found = await _refresh_token_session(db, where, token)
+        found = await sessions.live_by_session_token(db, where, token)
     if found is None:
         return
     session = found[0]
