@@ -454,3 +454,23 @@ def test_an_origin_edit_never_overwrites_a_change_made_meanwhile(harness: Harnes
     with pytest.raises(Conflict):
         harness.run(edit)
     assert owner.ok("GET", f"{API}/projects/{project['id']}")["allowed_origins"] == theirs
+
+
+def test_two_edits_in_one_transaction_both_stay(harness: Harness) -> None:
+    """A redirect URL, then an origin, in one transaction: the second edit re-reads the row under lock,
+    and the first one's change is still there (a provisioning script does both at once)."""
+    owner, _org_id, project = _setup(harness)
+    runtime = harness.runtime
+
+    async def edit() -> None:
+        async with transaction(runtime.sessionmaker) as db:
+            service = ProjectService(db, NoLifecycle(), runtime.keys)
+            target = await get_project(db, project["id"])
+            actor = Actor(owner.account_id)
+            target = await service.add_redirect_url(target, "https://app.example.com/both", actor=actor)
+            await service.add_origin(target, "https://both.example.com", actor=actor)
+
+    harness.run(edit)
+    answer = owner.ok("GET", f"{API}/projects/{project['id']}")
+    assert "https://app.example.com/both" in answer["redirect_urls"]
+    assert "https://both.example.com" in answer["allowed_origins"]

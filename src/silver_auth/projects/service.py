@@ -273,6 +273,9 @@ class ProjectService:
         for field, value in cleaned.items():
             setattr(project, field, value)
         project.updated_at = clock.now()
+        # Written now: a later edit in the same transaction re-reads the row under lock (refresh), which
+        # would otherwise drop this change unsaved.
+        await self.db.flush()
         await record_for_project(self.db, AuditAction.PROJECT_UPDATED, project, actor, {"changed": cleaned})
         # The cached key principals carry the name and origins: every worker must read them afresh.
         on_commit(self.db, partial(self.key_cache.forget_project, project.id))
