@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         None, alias="AUTHENTIK_PG_PASS", description="Checked for strength and uniqueness (G21); never used."
     )
     db_pool_size: int = Field(10, alias="SILVER_DB_POOL_SIZE", gt=0)
+    db_ping_idle_seconds: float = Field(
+        10.0,
+        alias="SILVER_DB_PING_IDLE_SECONDS",
+        ge=0,
+        le=3600,
+        description="Postgres: a pooled connection idle this long is checked before use (0: always).",
+    )
     password_hash_threads: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         alias="SILVER_PASSWORD_HASH_THREADS",

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from silver_auth.db import sqlite
 from silver_auth.db.locks import track_writes
@@ -40,11 +44,37 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
         connect_args={"timeout": 5, "command_timeout": 10},
     )
+    ping_when_idle(engine, settings.db_ping_idle_seconds)
     track_writes(engine.sync_engine)
     return engine
+
+
+RETURNED_AT = "silver_auth.returned_at"
+
+
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Check a pooled connection before use only when it has sat idle `idle_seconds` or more: one that
+    was in use a moment ago is alive, and the asyncpg ping costs three round trips (BEGIN, a query,
+    ROLLBACK), more than most requests' own queries. A dead one is replaced before the request sees it
+    (the pool retries the checkout); one that dies while busy fails its request with a 503, and
+    SQLAlchemy then drops every older connection of the pool (web.http)."""
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _returned(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _: PoolProxiedConnection) -> None:
+        returned = record.info.get(RETURNED_AT)
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return  # just connected, or in use a moment ago
+        try:
+            dbapi_connection.ping()
+        except Exception as failed:  # whatever the driver raises for a dead socket
+            raise exc.DisconnectionError("idle connection closed by the database") from failed
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
