@@ -178,10 +178,16 @@ async def redeem_code(
         raise await _code_reused(db, sessionmaker, row, ip)
     if clock.now() >= row.expires_at:
         raise InvalidGrant("code-expired")
-    session = await db.get(EndUserSession, row.session_id)
-    user = await db.get(EndUser, session.user_id) if session else None
-    if session is None or user is None or dead_reason(session, user):
+    found = (
+        await db.execute(
+            select(EndUserSession, EndUser)
+            .join(EndUser, EndUser.id == EndUserSession.user_id)
+            .where(EndUserSession.id == row.session_id)
+        )
+    ).one_or_none()
+    if found is None or dead_reason(*found):
         raise InvalidGrant("session-ended")
+    session, user = found
     # Single use even under a race: only the request that flips used_at goes on; the other is a reuse.
     claimed = await db.execute(
         update(RedirectCode)
