@@ -33,7 +33,7 @@ PEERS := $(OIDC_STAMP) $(OIDC_CLIENT_STAMP) $(WEBHOOK_STAMP) $(AXE_STAMP) $(ASSE
 SDK_JS_VERSION = $(shell sed -n 's/^export const VERSION = "\(.*\)";$$/\1/p' sdk/js/seqn-auth.js)
 
 .DEFAULT_GOAL := help
-.PHONY: help vendor sdk-js run example test lint typecheck test-sqlite test-postgres screenshots lock bench clean
+.PHONY: help vendor sdk-js run example test lint typecheck test-sqlite test-postgres screenshots lock bench bench-hot clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -107,7 +107,10 @@ lock: ## Resolve pyproject.toml afresh in a new virtualenv and pin every version
 	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable; } > $(CONSTRAINTS)
 	rm -rf $(LOCK_VENV)
 
-bench: $(STAMP) ## Throughput against a bare Starlette baseline (needs wrk and Postgres; see docs/performance.md)
+bench: $(STAMP) ## Every route against a bare Starlette baseline and better-auth, two workers, memory (needs wrk, Postgres, Redis, Node; see docs/performance.md)
+	$(BIN)/python bench/routes.py
+
+bench-hot: $(STAMP) ## The two cache-served routes on uvicorn and granian against the baseline
 	$(BIN)/python bench/throughput.py
 
 clean: ## Remove the virtualenv and caches (not the data directory)
